@@ -1,0 +1,39 @@
+"""The web app: store callbacks, webhooks, install, dashboard, health. `create_app()` builds everything."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask
+
+from fulfillment.config import Config
+from fulfillment.context import Context
+from fulfillment.store.throttle import RedisCostBudget
+from workers.celery_app import make_celery
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or Config.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=1024 * 1024)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=12 * 3600)
+    app.config.update(SESSION_COOKIE_SECURE=config.app_url.startswith("https://"))
+    redis_client = redis.Redis.from_url(config.redis_url, socket_timeout=5)
+    # Store calls made from the web (install, operator actions) draw on the same per-shop budget as the workers.
+    app.extensions["fulfillment"] = Context.from_config(config, budget=RedisCostBudget(redis_client))
+    app.extensions["celery"] = make_celery(config)
+    app.extensions["redis"] = redis_client
+
+    from app import api, callbacks, cli, dashboard, health, install, metrics, webhooks
+
+    app.register_blueprint(callbacks.bp)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(install.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(dashboard.bp)
+    metrics.init_app(app, config)
+    cli.register(app)
+    return app

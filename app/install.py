@@ -1,0 +1,36 @@
+"""Install: the link a merchant follows, and the store's redirect back with the authorization code."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify, redirect, request
+
+from app.deps import ctx, redis_client
+from fulfillment import install
+
+bp = Blueprint("install", __name__)
+log = logging.getLogger("app.install")
+
+
+@bp.get("/install")
+def begin():
+    try:
+        url = install.authorize_url(ctx(), request.args.get("shop", ""), install.RedisNonceStore(redis_client()))
+    except install.InstallRefused as exc:
+        return jsonify(error=str(exc)), 400
+    return redirect(url)
+
+
+@bp.get("/auth/callback")
+def callback():
+    params = {key: request.args[key] for key in request.args}
+    try:
+        shop_id = install.complete(ctx(), params, install.RedisNonceStore(redis_client()))
+    except install.InstallRefused as exc:
+        log.warning("install_refused reason=%r", str(exc))
+        return jsonify(error=str(exc)), 403
+    except install.InstallFailed as exc:
+        # The store did not let us finish; the merchant can start the install again and it picks up from here.
+        return jsonify(error=str(exc)), 502
+    return jsonify(installed=params["shop"].lower(), shop_id=shop_id)

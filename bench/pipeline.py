@@ -1,0 +1,243 @@
+"""Pipeline: how close a backlog of orders comes to the store's rate limit, and what one flooded shop costs the
+others.
+
+    .venv/bin/python bench/pipeline.py [--orders 300] [--shops 20] [--flood 300]
+
+Real web, Celery workers (two processes), beat and a Redis of its own; the sandbox store with faults off and
+Standard-plan throttling (2000 points, restored at 100/s). Production settings otherwise (sweeps every 30 s,
+1 s to pick and 1 s to pack). The simulated carrier's delivery events (three 10-point mutations a package) are
+the carrier's traffic, not the pipeline's: DELIVERY_EVENT_DELAY_S puts them past the end of the run.
+
+First line: one shop, `--orders` requested at once.
+
+    pipeline: orders=N elapsed_s=t orders_per_s=x utilization=u cost_per_order=c floor=20 bound=b ratio=x/b
+              p50_accept_s=.. p99_accept_s=..
+
+elapsed_s runs from the first request to the last order shipped; utilization is the cost the store charged per
+second, less what the run drew from the bucket it found full, over the restore rate; cost_per_order is all the
+cost the store charged (sweeps included) over N; floor is the two mutations every order needs (accept and
+fulfillmentCreate, 10 points each); bound = restore rate / floor is the most orders a second the rate limit
+allows; accept latency runs from the merchant's request to our record of the store's acceptance.
+
+Second line: `--shops` shops of which one is flooded with `--flood` orders at once, the others ("quiet") placing
+an order every few seconds; the quiet shops' p99 accept latency beside the same quiet load with no flood.
+
+    fairness: quiet_shops=19 p99_accept_s_alone=.. p99_accept_s_with_flood=.. ratio=..
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/pipeline.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import STANDARD, Shop, System, percentile, running_system, say, wait_until
+
+SETTINGS = {
+    "SWEEP_INTERVAL_S": "30",
+    "PICK_DELAY_S": "1",
+    "PACK_DELAY_S": "1",
+    "DELIVERY_EVENT_DELAY_S": "86400",
+    "SIMULATOR_MAX_UNITS_PER_PACKAGE": "4",
+}
+SKU = "PIPE-MUG"
+FLOOR = 20  # accept + fulfillmentCreate, 10 points each
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def place(shop: Shop, count: int) -> list[str]:
+    """`count` one-line orders, not yet requested; returns their fulfillment order ids."""
+    ids = []
+    for n in range(count):
+        order = shop.place_order([{"sku": SKU, "title": "Pipeline mug", "quantity": 1 + n % 3}])
+        ids.extend(fo["id"] for fo in order["fulfillment_orders"])
+    return ids
+
+
+def request_all(shop: Shop, fo_ids: list[str]) -> dict[str, datetime]:
+    """Submit every request as fast as the merchant can; returns when each was submitted."""
+    submitted: dict[str, datetime] = {}
+    for fo_id in fo_ids:
+        submitted[fo_id] = _now()
+        shop.merchant.request_fulfillment(fo_id)
+    return submitted
+
+
+def accept_latencies(system: System, shops: list[Shop], submitted: dict[str, datetime]) -> list[float]:
+    accepted = system.first_transition_times([s.shop_id for s in shops], "accepted")
+    return [(accepted[fo] - at).total_seconds() for fo, at in submitted.items() if fo in accepted]
+
+
+# --- one shop, a backlog -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineResult:
+    orders: int
+    elapsed_s: float
+    cost: float
+    drawn: float  # points taken from the bucket the run found full
+    restore_rate: float
+    accept_s: list[float]
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.orders / self.elapsed_s
+
+    @property
+    def utilization(self) -> float:
+        return (self.cost - self.drawn) / self.elapsed_s / self.restore_rate
+
+    @property
+    def bound(self) -> float:
+        return self.restore_rate / FLOOR
+
+    def line(self) -> str:
+        return (
+            f"pipeline: orders={self.orders} elapsed_s={self.elapsed_s:.1f} orders_per_s={self.orders_per_s:.2f} "
+            f"utilization={self.utilization:.2f} cost_per_order={self.cost / self.orders:.1f} floor={FLOOR} "
+            f"bound={self.bound:.1f} ratio={self.orders_per_s / self.bound:.2f} "
+            f"p50_accept_s={percentile(self.accept_s, 50):.1f} p99_accept_s={percentile(self.accept_s, 99):.1f}"
+        )
+
+
+def backlog(system: System, orders: int, timeout_s: float) -> PipelineResult:
+    shop = system.connect_shop("pipeline-backlog.myshopify.com", throttle=STANDARD)
+    fo_ids = place(shop, orders)
+    # Let the bucket refill from setting up, so the run starts from a full one.
+    wait_until(lambda: shop.throttle_available() >= STANDARD["maximum_available"] - 1, 30, 0.5)
+    state = shop.state()
+    cost_before = float(state["cost"]["cost_charged"])
+    available_before = float(state["throttle"]["currently_available"])
+    started = _now()
+    submitted = request_all(shop, fo_ids)
+    say(f"pipeline: {orders} requests submitted in {(_now() - started).total_seconds():.1f}s")
+
+    def all_shipped() -> bool:
+        return system.state_counts([shop.shop_id]).get("shipped", 0) >= len(fo_ids)
+
+    if not wait_until(all_shipped, timeout_s, 0.5):
+        raise RuntimeError(f"not every order shipped within {timeout_s:.0f}s: {system.state_counts([shop.shop_id])}")
+    state = shop.state()
+    shipped = system.first_transition_times([shop.shop_id], "shipped")
+    finished = max(shipped[fo] for fo in fo_ids)
+    return PipelineResult(
+        orders=len(fo_ids),
+        elapsed_s=(finished - started).total_seconds(),
+        cost=float(state["cost"]["cost_charged"]) - cost_before,
+        drawn=max(0.0, available_before - float(state["throttle"]["currently_available"])),
+        restore_rate=float(state["throttle"]["restore_rate"]),
+        accept_s=accept_latencies(system, [shop], submitted),
+    )
+
+
+# --- many shops, one flooded -------------------------------------------------------------------------------
+
+
+def quiet_load(
+    system: System, shops: list[Shop], per_shop: int, interval_s: float, timeout_s: float
+) -> dict[str, datetime]:
+    """Each quiet shop places and requests an order every `interval_s`, staggered; waits until all are accepted."""
+    submitted: dict[str, datetime] = {}
+    lock = threading.Lock()
+
+    def merchant(index: int, shop: Shop) -> None:
+        time.sleep(interval_s * index / len(shops))
+        for _ in range(per_shop):
+            began = time.monotonic()
+            (fo_id,) = place(shop, 1)
+            at = _now()
+            shop.merchant.request_fulfillment(fo_id)
+            with lock:
+                submitted[fo_id] = at
+            time.sleep(max(0.0, interval_s - (time.monotonic() - began)))
+
+    with ThreadPoolExecutor(len(shops)) as pool:
+        list(pool.map(merchant, range(len(shops)), shops))
+
+    def all_accepted() -> bool:
+        accepted = system.first_transition_times([s.shop_id for s in shops], "accepted")
+        return all(fo in accepted for fo in submitted)
+
+    if not wait_until(all_accepted, timeout_s, 0.5):
+        raise RuntimeError("not every quiet order was accepted in time")
+    return submitted
+
+
+@dataclass
+class FairnessResult:
+    quiet_shops: int
+    alone_s: list[float]
+    with_flood_s: list[float]
+
+    def line(self) -> str:
+        alone, flooded = percentile(self.alone_s, 99), percentile(self.with_flood_s, 99)
+        return (
+            f"fairness: quiet_shops={self.quiet_shops} p99_accept_s_alone={alone:.2f} "
+            f"p99_accept_s_with_flood={flooded:.2f} ratio={flooded / alone if alone else 0:.2f}"
+        )
+
+
+def fairness(system: System, shops: int, flood: int, per_shop: int, interval_s: float, timeout_s: float):
+    quiet = shops - 1
+
+    def connect(prefix: str) -> list[Shop]:
+        return [system.connect_shop(f"{prefix}-{n + 1}.myshopify.com", throttle=STANDARD) for n in range(quiet)]
+
+    alone_shops = connect("quiet-alone")
+    say(f"fairness: {quiet} quiet shops, no flood")
+    alone = quiet_load(system, alone_shops, per_shop, interval_s, timeout_s)
+    alone_s = accept_latencies(system, alone_shops, alone)
+
+    flooded_shop = system.connect_shop("flooded.myshopify.com", throttle=STANDARD)
+    flood_ids = place(flooded_shop, flood)
+    with_shops = connect("quiet-flood")
+    say(f"fairness: {quiet} quiet shops beside a flood of {flood} orders")
+    request_all(flooded_shop, flood_ids)
+    flooded = quiet_load(system, with_shops, per_shop, interval_s, timeout_s)
+    backlog_left = flood - system.state_counts([flooded_shop.shop_id]).get("shipped", 0)
+    say(f"fairness: the flooded shop still had {backlog_left} of {flood} orders to ship when the quiet ones were in")
+    return FairnessResult(quiet, alone_s, accept_latencies(system, with_shops, flooded))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=300, help="the one shop's backlog")
+    parser.add_argument("--shops", type=int, default=20, help="shops in the fairness run, one of them flooded")
+    parser.add_argument("--flood", type=int, default=300, help="orders the flooded shop requests at once")
+    parser.add_argument("--quiet-orders", type=int, default=6, help="orders each quiet shop places")
+    parser.add_argument("--quiet-interval", type=float, default=5.0, help="seconds between a quiet shop's orders")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--skip-fairness", action="store_true")
+    parser.add_argument("--keep-logs", action="store_true")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # so that `finally` stops every process we started
+
+    with running_system("pipeline", keep_files=lambda: args.keep_logs, settings=SETTINGS) as system:
+        system.set_stock(SKU, 1_000_000)
+        result = backlog(system, args.orders, args.timeout)
+        print(result.line(), flush=True)
+        if not args.skip_fairness:
+            fair = fairness(system, args.shops, args.flood, args.quiet_orders, args.quiet_interval, args.timeout)
+            print(fair.line(), flush=True)
+    return 0
+
+
+def _interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""What the store sends us (callbacks and webhooks): verified, parsed, recorded once.
+
+The fulfillment-order notification is a ping, not the data: receiving one only tells us to sweep the shop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from fulfillment.context import Context
+from fulfillment.models import Delivery
+from fulfillment.security import verify_body_signature, verify_query_string
+from fulfillment.shop_domain import is_valid_shop_domain
+from fulfillment.shops import find_shop
+
+NOTIFICATION_KINDS = ("FULFILLMENT_REQUEST", "CANCELLATION_REQUEST")
+
+
+class Refused(Exception):
+    """The request is not one we act on; `status` is the HTTP answer and `reason` says why."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Received:
+    shop_id: int
+    shop_domain: str
+    topic: str
+    payload: dict
+    duplicate: bool
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    return value.strip() if isinstance(value, str) else None
+
+
+def authenticate(
+    ctx: Context, body: bytes, headers: Mapping[str, str], *, allow_uninstalled: bool = False
+) -> tuple[int, str]:
+    """Check signature and shop before looking at the body; returns (shop id, domain)."""
+    if not verify_body_signature(
+        ctx.config.shopify_api_secret, body, _header(headers, "X-Shopify-Hmac-Sha256")
+    ):
+        raise Refused(401, "invalid or missing X-Shopify-Hmac-Sha256")
+    domain = (_header(headers, "X-Shopify-Shop-Domain") or "").lower()
+    if not is_valid_shop_domain(domain):
+        raise Refused(401, "X-Shopify-Shop-Domain is not a myshopify.com domain")
+    with ctx.db.transaction() as session:
+        shop = find_shop(session, domain)
+        if shop is None or not (shop.active or allow_uninstalled):
+            raise Refused(404, f"unknown shop {domain}")
+        return shop.id, domain
+
+
+# Topics that still concern a shop after it uninstalled us: the uninstall itself and the privacy requests.
+AFTER_UNINSTALL_TOPICS = {"app/uninstalled", "shop/redact", "customers/redact", "customers/data_request"}
+
+
+def _parse_json_object(body: bytes) -> dict:
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Refused(400, f"body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise Refused(400, "body must be a JSON object")
+    return payload
+
+
+def _record_delivery(ctx: Context, domain: str, source: str, key: str, topic: str) -> bool:
+    """True when this delivery was seen before."""
+    try:
+        with ctx.db.transaction() as session:
+            session.add(
+                Delivery(shop_domain=domain, source=source, delivery_key=key[:255], topic=topic[:100])
+            )
+    except IntegrityError:
+        return True
+    return False
+
+
+def receive_notification(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Received:
+    shop_id, domain = authenticate(ctx, body, headers)
+    payload = _parse_json_object(body)
+    kind = payload.get("kind")
+    if kind not in NOTIFICATION_KINDS:
+        raise Refused(400, f"kind must be one of {', '.join(NOTIFICATION_KINDS)}")
+    # Callbacks carry no delivery id of their own: repeats are folded by the queue (one sweep waits per shop).
+    # When a webhook-style id is present, it is honoured here as well.
+    key = _header(headers, "X-Shopify-Webhook-Id") or _header(headers, "X-Shopify-Event-Id")
+    duplicate = _record_delivery(ctx, domain, "callback", key, kind) if key else False
+    return Received(shop_id, domain, kind, payload, duplicate)
+
+
+def receive_webhook(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Received:
+    topic = (_header(headers, "X-Shopify-Topic") or "").lower()
+    shop_id, domain = authenticate(ctx, body, headers, allow_uninstalled=topic in AFTER_UNINSTALL_TOPICS)
+    if not topic:
+        raise Refused(400, "missing X-Shopify-Topic")
+    payload = _parse_json_object(body)
+    key = _header(headers, "X-Shopify-Webhook-Id") or hashlib.sha256(body + topic.encode()).hexdigest()
+    duplicate = _record_delivery(ctx, domain, "webhook", key, topic)
+    return Received(shop_id, domain, topic, payload, duplicate)
+
+
+def authenticate_query(
+    ctx: Context, raw_query: bytes, params: Mapping[str, str], headers: Mapping[str, str]
+) -> tuple[int, str]:
+    """Signed GET callbacks (fetch_stock, fetch_tracking_numbers).
+
+    Accepted signatures: `X-Shopify-Hmac-Sha256` over the raw query string, or an `hmac` query parameter
+    over the other parameters sorted by name (the store's query-string signing).
+    """
+    secret = ctx.config.shopify_api_secret
+    signed = verify_body_signature(secret, raw_query, _header(headers, "X-Shopify-Hmac-Sha256"))
+    if not signed and "hmac" in params:
+        signed = verify_query_string(secret, params)
+    if not signed:
+        raise Refused(401, "request is not signed with the app's secret")
+    domain = (params.get("shop") or _header(headers, "X-Shopify-Shop-Domain") or "").lower()
+    if not is_valid_shop_domain(domain):
+        raise Refused(401, "shop is not a myshopify.com domain")
+    with ctx.db.transaction() as session:
+        shop = find_shop(session, domain)
+        if shop is None or not shop.active:
+            raise Refused(404, f"unknown shop {domain}")
+        return shop.id, domain

@@ -1,0 +1,219 @@
+"""Persistence: what we know of shops and of the fulfillment orders assigned to us, and everything we did.
+
+Fulfillment-order ids are not stable on the store's side (partial submits, cancels, moves and splits make new
+ones), so each store id gets its own row and rows carry the order and order line item ids that outlive them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    access_token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(String(1000), default="")
+    fulfillment_service_id: Mapped[str | None] = mapped_column(String(255))
+    location_id: Mapped[str | None] = mapped_column(String(255))
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def active(self) -> bool:
+        return self.uninstalled_at is None and self.access_token_ciphertext is not None
+
+
+class FulfillmentOrder(Base):
+    """Our record of one fulfillment order (one store id) assigned to our location."""
+
+    __tablename__ = "fulfillment_orders"
+    __table_args__ = (UniqueConstraint("shop_id", "store_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    store_id: Mapped[str] = mapped_column(String(255))
+    order_id: Mapped[str] = mapped_column(String(255), index=True)
+    order_name: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(40), index=True)
+    store_status: Mapped[str] = mapped_column(String(40), default="")
+    store_request_status: Mapped[str] = mapped_column(String(40), default="")
+    assigned_location_id: Mapped[str | None] = mapped_column(String(255))
+    # Personal data, kept only as long as needed to ship; emptied on redaction.
+    destination: Mapped[dict | None] = mapped_column(JSON)
+    expected_ship_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    shop: Mapped[Shop] = relationship()
+    line_items: Mapped[list[FulfillmentOrderLineItem]] = relationship(
+        back_populates="fulfillment_order",
+        order_by="FulfillmentOrderLineItem.id",
+        cascade="all, delete-orphan",
+    )
+    merchant_requests: Mapped[list[MerchantRequest]] = relationship(
+        back_populates="fulfillment_order", order_by="MerchantRequest.id", cascade="all, delete-orphan"
+    )
+    packages: Mapped[list[Package]] = relationship(
+        back_populates="fulfillment_order", order_by="Package.sequence", cascade="all, delete-orphan"
+    )
+    state_changes: Mapped[list[StateChange]] = relationship(
+        back_populates="fulfillment_order", order_by="StateChange.id", cascade="all, delete-orphan"
+    )
+
+
+class FulfillmentOrderLineItem(Base):
+    __tablename__ = "fulfillment_order_line_items"
+    __table_args__ = (UniqueConstraint("fulfillment_order_id", "store_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfillment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_orders.id"), index=True)
+    store_id: Mapped[str] = mapped_column(String(255))
+    line_item_id: Mapped[str] = mapped_column(String(255))
+    sku: Mapped[str | None] = mapped_column(String(255))
+    product_title: Mapped[str | None] = mapped_column(String(500))
+    total_quantity: Mapped[int] = mapped_column(Integer)
+    remaining_quantity: Mapped[int] = mapped_column(Integer)
+
+    fulfillment_order: Mapped[FulfillmentOrder] = relationship(back_populates="line_items")
+
+
+class MerchantRequest(Base):
+    """A note the merchant attached to a fulfillment or cancellation request (never shown to the customer)."""
+
+    __tablename__ = "merchant_requests"
+    __table_args__ = (UniqueConstraint("fulfillment_order_id", "kind", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfillment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[str] = mapped_column(String(64))
+
+    fulfillment_order: Mapped[FulfillmentOrder] = relationship(back_populates="merchant_requests")
+
+
+class Package(Base):
+    """One parcel packed for a fulfillment order; shipping it is one fulfillment on the store.
+
+    `state` goes packed -> shipping -> shipped. `shipping` is written before the store is asked, so a crash
+    or a lost response leaves a mark that makes the next attempt look on the store before asking again.
+    """
+
+    __tablename__ = "packages"
+    __table_args__ = (UniqueConstraint("fulfillment_order_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfillment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_orders.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="packed")
+    tracking_number: Mapped[str] = mapped_column(String(255), unique=True)
+    carrier: Mapped[str] = mapped_column(String(255))
+    tracking_url: Mapped[str | None] = mapped_column(String(1000))
+    store_fulfillment_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    fulfillment_name: Mapped[str | None] = mapped_column(String(255), index=True)  # the store's "#1001.1"
+    delivery_status: Mapped[str | None] = mapped_column(String(40))
+    shipped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    fulfillment_order: Mapped[FulfillmentOrder] = relationship(back_populates="packages")
+    items: Mapped[list[PackageItem]] = relationship(
+        back_populates="package", order_by="PackageItem.id", cascade="all, delete-orphan"
+    )
+
+
+class PackageItem(Base):
+    __tablename__ = "package_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id"), index=True)
+    line_item_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_order_line_items.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    package: Mapped[Package] = relationship(back_populates="items")
+    line_item: Mapped[FulfillmentOrderLineItem] = relationship()
+
+
+class StateChange(Base):
+    """Append-only: every change of a fulfillment order's state, with its cause, written with the change."""
+
+    __tablename__ = "state_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfillment_order_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_orders.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(40))
+    to_state: Mapped[str] = mapped_column(String(40))
+    cause: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    fulfillment_order: Mapped[FulfillmentOrder] = relationship(back_populates="state_changes")
+
+
+class Delivery(Base):
+    """A callback or webhook we received; the unique key absorbs the store's duplicate deliveries."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("source", "delivery_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255), index=True)
+    source: Mapped[str] = mapped_column(String(20))
+    delivery_key: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StockLevel(Base):
+    """Units on the shelf per SKU in our warehouse; what is free is on hand less what is reserved."""
+
+    __tablename__ = "stock_levels"
+
+    sku: Mapped[str] = mapped_column(String(255), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Reservation(Base):
+    """Units held for a fulfillment order line item from accept until shipped (consumed) or released."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (UniqueConstraint("line_item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_item_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_order_line_items.id"))
+    sku: Mapped[str] = mapped_column(String(255), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="held")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Operator(Base):
+    """A warehouse operator who signs in to the dashboard; the password is kept only as a salted scrypt hash."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,89 @@
+"""Shops we serve: connecting one (token stored encrypted, our fulfillment service registered) and finding it."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fulfillment.context import Context
+from fulfillment.models import Shop, utcnow
+from fulfillment.shop_domain import require_shop_domain
+from fulfillment.store import operations as ops
+
+log = logging.getLogger("fulfillment.shops")
+
+
+class UnknownShop(Exception):
+    pass
+
+
+def find_shop(session: Session, domain: str) -> Shop | None:
+    return session.scalar(select(Shop).where(Shop.domain == domain.lower()))
+
+
+def active_shop(session: Session, domain: str) -> Shop:
+    shop = find_shop(session, domain)
+    if shop is None or not shop.active:
+        raise UnknownShop(domain)
+    return shop
+
+
+def save_token(ctx: Context, domain: str, access_token: str, scopes: str = "") -> int:
+    """Store (or replace, on reinstall) the shop's offline token, encrypted; returns the shop's id."""
+    domain = require_shop_domain(domain)
+    with ctx.db.transaction() as session:
+        shop = find_shop(session, domain)
+        if shop is None:
+            shop = Shop(domain=domain, settings={})
+            session.add(shop)
+        shop.access_token_ciphertext = ctx.cipher.encrypt(access_token)
+        shop.scopes = scopes
+        shop.uninstalled_at = None
+        shop.installed_at = utcnow()
+        session.flush()
+        return shop.id
+
+
+def register_fulfillment_service(ctx: Context, shop_id: int) -> str:
+    """Make sure the store knows us as a fulfillment service with our callback URL; returns our location id.
+
+    Reinstalling finds the service we created before (by name) and updates its callback URL in place.
+    """
+    with ctx.db.transaction() as session:
+        shop = session.get(Shop, shop_id)
+        client = ctx.store_for(shop)
+        name = ctx.config.service_name
+        existing = next((s for s in ops.fulfillment_services(client) if s.name == name), None)
+        if existing is None:
+            service = ops.create_fulfillment_service(
+                client,
+                name=name,
+                callback_url=ctx.config.callback_url,
+                tracking_support=True,
+                inventory_management=True,
+            )
+        else:
+            service = ops.update_fulfillment_service(
+                client,
+                existing.id,
+                callback_url=ctx.config.callback_url,
+                tracking_support=True,
+                inventory_management=True,
+            )
+        shop.fulfillment_service_id = service.id
+        shop.location_id = service.location_id
+        log.info(
+            "fulfillment_service_registered shop=%s service=%s location=%s",
+            shop.domain,
+            service.id,
+            service.location_id,
+        )
+        return service.location_id
+
+
+def connect_shop(ctx: Context, domain: str, access_token: str, scopes: str = "") -> int:
+    shop_id = save_token(ctx, domain, access_token, scopes)
+    register_fulfillment_service(ctx, shop_id)
+    return shop_id

@@ -1,0 +1,688 @@
+"""Moving fulfillment orders forward: find what the store assigned to us, then take one step at a time.
+
+Each step starts by re-reading the fulfillment order on the store, so nothing irreversible (accept, reject,
+ship, answer a cancellation) is done to one the merchant has taken back (withdrawn, reset, moved, held,
+fulfilled elsewhere). Picking and packing, which change nothing on the store, go without a read unless the
+store prompted the step (a sweep saw a change). Steps are safe to run twice: the store's answer to the re-read
+tells a step that already happened from one still to do, and a package is marked `shipping` before the store
+is asked to create its fulfillment, so a lost answer is looked up on the store rather than asked again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fulfillment import policy
+from fulfillment.context import Context
+from fulfillment.models import (
+    FulfillmentOrder,
+    FulfillmentOrderLineItem,
+    MerchantRequest,
+    Package,
+    PackageItem,
+    Shop,
+)
+from fulfillment.states import FINAL, WORKING, Cause, State, is_final, record_event, transition
+from fulfillment.store import StoreClient, Throttled, UserErrors
+from fulfillment.store import operations as ops
+from fulfillment.warehouse import OutOfStock
+
+log = logging.getLogger("fulfillment.workflow")
+
+# Request statuses under which the store wants something from us for a fulfillment order we do not know yet.
+_INTAKE_REQUEST_STATUSES = {"SUBMITTED", "ACCEPTED", "CANCELLATION_REQUESTED"}
+_SHIPPABLE_REQUEST_STATUSES = {"ACCEPTED", "CANCELLATION_REJECTED"}
+_INTERRUPTIONS = {State.ON_HOLD, State.CANCELLATION_REQUESTED}
+_IN_THE_WAREHOUSE = {State.ACCEPTED, State.PICKED}  # the next step is picking or packing
+
+
+@dataclass(frozen=True)
+class Next:
+    """When to take the next step: in `delay` seconds, or (None) not until the store tells us something."""
+
+    delay: float | None
+    shipped: tuple[int, ...] = ()  # packages that just left: their delivery events follow
+
+    @property
+    def done(self) -> bool:
+        return self.delay is None
+
+
+@dataclass(frozen=True)
+class Due:
+    """A fulfillment order that needs a step; `urgent` when the store changed it (the merchant acted)."""
+
+    record_id: int
+    urgent: bool = False
+
+
+DONE = Next(None)
+NOW = Next(0.0)
+
+
+# --- recording what the store says -------------------------------------------------------------------------
+
+
+def _destination(snapshot: ops.FulfillmentOrder) -> dict | None:
+    dest = snapshot.destination
+    if dest is None:
+        return None
+    return {
+        "first_name": dest.first_name,
+        "last_name": dest.last_name,
+        "address1": dest.address1,
+        "address2": dest.address2,
+        "city": dest.city,
+        "province": dest.province,
+        "zip": dest.zip,
+        "country_code": dest.country_code,
+    }
+
+
+def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.FulfillmentOrder) -> None:
+    """Bring our copy of the store's fields (line items, notes, status) up to date; states are not touched."""
+    record.store_status = snapshot.status
+    record.store_request_status = snapshot.request_status
+    record.assigned_location_id = snapshot.assigned_location_id
+    record.order_name = snapshot.order_name
+    if snapshot.destination is not None and record.destination is None:
+        record.destination = _destination(snapshot)
+    lines = {line.store_id: line for line in record.line_items}
+    for item in snapshot.line_items:
+        line = lines.get(item.id)
+        if line is None:
+            record.line_items.append(
+                FulfillmentOrderLineItem(
+                    store_id=item.id,
+                    line_item_id=item.line_item_id,
+                    sku=item.sku,
+                    product_title=item.product_title,
+                    total_quantity=item.total_quantity,
+                    remaining_quantity=item.remaining_quantity,
+                )
+            )
+        else:
+            line.remaining_quantity = item.remaining_quantity
+            line.total_quantity = item.total_quantity
+    known = {(r.kind, r.sent_at) for r in record.merchant_requests}
+    for request in snapshot.merchant_requests:
+        sent_at = request.sent_at.isoformat() if request.sent_at else ""
+        if (request.kind, sent_at) not in known:
+            record.merchant_requests.append(
+                MerchantRequest(kind=request.kind, message=request.message, sent_at=sent_at)
+            )
+            known.add((request.kind, sent_at))
+    session.flush()
+
+
+def _create_record(
+    ctx: Context,
+    session: Session,
+    shop: Shop,
+    snapshot: ops.FulfillmentOrder | ops.FulfillmentOrderSummary,
+    cause: Cause,
+) -> FulfillmentOrder | None:
+    """Our record of a fulfillment order the store assigned to us; from the sweep's list row alone for a new
+    request (its first step reads the rest), from the whole fulfillment order otherwise."""
+    record = FulfillmentOrder(shop_id=shop.id, store_id=snapshot.id, order_id=snapshot.order_id, state=None)
+    try:
+        with session.begin_nested():
+            if snapshot.request_status == "SUBMITTED":
+                transition(session, record, State.REQUESTED, cause=cause, detail="fulfillment request received")
+            else:
+                # Already accepted when we first see it: the legacy workflow, where the store takes the request
+                # on the service's behalf. The stock is ours to hold from now on.
+                transition(
+                    session,
+                    record,
+                    State.ACCEPTED,
+                    cause=cause,
+                    detail=f"accepted on the store before we saw it ({snapshot.request_status})",
+                )
+            session.add(record)
+            if isinstance(snapshot, ops.FulfillmentOrder):
+                apply_snapshot(session, record, snapshot)
+            else:
+                record.store_status = snapshot.status
+                record.store_request_status = snapshot.request_status
+                record.assigned_location_id = snapshot.assigned_location_id or shop.location_id
+                record.order_name = snapshot.order_name
+            if record.state == State.ACCEPTED:
+                try:
+                    ctx.warehouse(session).reserve(record)
+                except OutOfStock as exc:
+                    record_event(session, record, cause=cause, detail=f"could not reserve stock: {exc}")
+    except IntegrityError:
+        # Another worker recorded it first; theirs stands.
+        return None
+    log.info(
+        "fulfillment_order_recorded shop=%s fulfillment_order=%s state=%s",
+        shop.domain,
+        snapshot.id,
+        record.state,
+    )
+    return record
+
+
+def _awaits_us(shop: Shop, record: FulfillmentOrder) -> bool:
+    """The store waits for our answer and no operator review holds it back."""
+    settings = shop.settings or {}
+    if record.state == State.REQUESTED:
+        return not settings.get("review_requests")
+    if record.state == State.CANCELLATION_REQUESTED:
+        return not settings.get("review_cancellations")
+    return False
+
+
+def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> list[Due]:
+    """Read everything assigned to us on the store and return the ids of our records that need a step.
+
+    This is how nothing is lost when a callback is: it runs on every callback and on a schedule.
+    """
+    stale_after = timedelta(seconds=max(ctx.config.sweep_interval_s * 2, 60))
+    due: dict[int, Due] = {}
+    with ctx.db.transaction() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or not shop.active:
+            return []
+        client = ctx.store_for(shop)
+        location_ids = [shop.location_id] if shop.location_id else None
+        seen: set[str] = set()
+        now = ctx.clock()
+        for summary in ops.iter_assigned_fulfillment_orders(client, location_ids=location_ids):
+            seen.add(summary.id)
+            record = session.scalar(
+                select(FulfillmentOrder).where(
+                    FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.store_id == summary.id
+                )
+            )
+            if record is None:
+                if summary.request_status not in _INTAKE_REQUEST_STATUSES:
+                    continue
+                if summary.request_status == "SUBMITTED":
+                    # The first step reads it whole, and that read is its re-read before deciding.
+                    record = _create_record(ctx, session, shop, summary, cause)
+                else:
+                    snapshot = ops.fulfillment_order(client, summary.id)
+                    if snapshot is None:
+                        continue
+                    record = _create_record(ctx, session, shop, snapshot, cause)
+                if record is not None:
+                    session.commit()
+                    due[record.id] = Due(record.id)
+                continue
+            if is_final(record.state):
+                continue
+            changed = (summary.status, summary.request_status) != (
+                record.store_status,
+                record.store_request_status,
+            )
+            updated_at = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=now.tzinfo)
+            if changed or now - updated_at > stale_after or _awaits_us(shop, record):
+                due[record.id] = Due(record.id, urgent=changed)
+        # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
+        open_records = session.scalars(
+            select(FulfillmentOrder).where(
+                FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.state.not_in([str(s) for s in FINAL])
+            )
+        ).all()
+        for record in open_records:
+            if record.store_id not in seen:
+                due[record.id] = Due(record.id, urgent=True)
+    return list(due.values())
+
+
+# --- one step ----------------------------------------------------------------------------------------------
+
+
+def advance(ctx: Context, record_id: int, cause: Cause = Cause.WORKER) -> Next:
+    """Re-read one fulfillment order on the store, notice what the merchant did, then take our next step."""
+    with ctx.db.transaction() as session:
+        record = session.get(FulfillmentOrder, record_id)
+        if record is None or is_final(record.state):
+            return DONE
+        shop = record.shop
+        if not shop.active:
+            return DONE
+        step = _Step(ctx, session, record, shop, ctx.store_for(shop), cause)
+        return step.run()
+
+
+def _state_of(snapshot: ops.FulfillmentOrder | None) -> ops.FulfillmentOrderState | None:
+    if snapshot is None:
+        return None
+    return ops.FulfillmentOrderState(
+        id=snapshot.id,
+        status=snapshot.status,
+        request_status=snapshot.request_status,
+        assigned_location_id=snapshot.assigned_location_id,
+        holds=snapshot.holds,
+        supported_actions=snapshot.supported_actions,
+    )
+
+
+class _Step:
+    def __init__(
+        self,
+        ctx: Context,
+        session: Session,
+        record: FulfillmentOrder,
+        shop: Shop,
+        client: StoreClient,
+        cause: Cause,
+    ):
+        self.ctx = ctx
+        self.session = session
+        self.record = record
+        self.shop = shop
+        self.client = client
+        self.cause = cause
+        self.warehouse = ctx.warehouse(session)
+
+    # The store is the truth about what the merchant did; our record follows it first.
+    def run(self) -> Next:
+        if self.cause == Cause.WORKER and self.record.state in _IN_THE_WAREHOUSE and self.record.line_items:
+            # Picking and packing change nothing on the store, so they go without a read: the re-read comes
+            # before the next step that does, and a change the merchant makes meanwhile reaches us through the
+            # sweep, which starts a new chain whose first step reads.
+            return self.act(None)
+        if self.record.line_items:
+            state = ops.fulfillment_order_state(self.client, self.record.store_id)
+        else:
+            # Never read whole yet (the sweep records a new request from its list): this read is the re-read.
+            state = _state_of(self.refresh(ops.fulfillment_order_to_decide))
+        self.reconcile(state)
+        if is_final(self.record.state):
+            return DONE
+        return self.act(state)
+
+    def move(self, target: State, detail: str, cause: Cause | None = None) -> None:
+        leaving_work = target in FINAL and target not in (State.SHIPPED,)
+        transition(self.session, self.record, target, cause=cause or self.cause, detail=detail)
+        if leaving_work:
+            self.warehouse.release(self.record)
+        log.info(
+            "fulfillment_order_state shop=%s fulfillment_order=%s state=%s detail=%r",
+            self.shop.domain,
+            self.record.store_id,
+            target,
+            detail,
+        )
+
+    def reconcile(self, state: ops.FulfillmentOrderState | None) -> None:
+        record = self.record
+        current = State(record.state)
+        if state is None:
+            self.move(
+                State.WITHDRAWN if current == State.REQUESTED else State.RESET,
+                "the fulfillment order no longer exists on the store",
+            )
+            return
+        record.store_status = state.status
+        record.store_request_status = state.request_status
+        if self.shop.location_id and state.assigned_location_id and state.assigned_location_id != self.shop.location_id:
+            record.assigned_location_id = state.assigned_location_id
+            self.move(State.MOVED, f"moved by the merchant to {state.assigned_location_id}")
+            return
+        if state.status in ("CLOSED", "CANCELLED"):
+            self.settle_closed(state)
+            return
+        if state.status == "INCOMPLETE":
+            self.move(State.CLOSED, "closed as incomplete")
+            return
+        if state.status == "ON_HOLD" or state.holds:
+            if current != State.ON_HOLD:
+                self.move(State.ON_HOLD, "held by the merchant: " + ", ".join(state.holds or ("no reason given",)))
+            return
+        if current == State.ON_HOLD:
+            self.move(self.resume_state(), "hold released")
+            current = State(record.state)
+        request_status = state.request_status
+        if request_status == "CANCELLATION_REQUESTED" and (current in WORKING or current == State.REQUESTED):
+            self.refresh()
+            note = self.latest_note("CANCELLATION_REQUEST")
+            self.move(State.CANCELLATION_REQUESTED, "cancellation requested" + (f": {note}" if note else ""))
+        elif current == State.REQUESTED and request_status == "ACCEPTED":
+            self.reserve_quietly()
+            self.move(State.ACCEPTED, "the store shows the request accepted")
+        elif current == State.REQUESTED and request_status == "REJECTED":
+            self.move(State.REJECTED, "the store shows the request rejected")
+        elif current == State.CANCELLATION_REQUESTED and request_status in _SHIPPABLE_REQUEST_STATUSES:
+            self.move(self.resume_state(), "the store shows the cancellation request rejected")
+
+    def settle_closed(self, state: ops.FulfillmentOrderState) -> None:
+        """Closed on the store: by our last fulfillment, by our cancellation answer, or by the merchant's hand."""
+        if state.request_status == "CANCELLATION_ACCEPTED":
+            if State(self.record.state) != State.CANCELLATION_REQUESTED:
+                # Our answer reached the store but its reply was lost, and the request went with our rollback.
+                self.move(State.CANCELLATION_REQUESTED, "cancellation requested (seen already accepted on the store)")
+            self.move(State.CANCELLED, "the store shows the cancellation accepted")
+            return
+        snapshot = self.refresh()
+        fulfillments = snapshot.fulfillments if snapshot else ()
+        self.match_fulfillments(fulfillments)
+        ours = {p.store_fulfillment_id for p in self.record.packages if p.store_fulfillment_id}
+        others = [f for f in fulfillments if f.id not in ours and f.status not in ("CANCELLED", "ERROR", "FAILURE")]
+        packages = self.record.packages
+        if packages and all(p.state == "shipped" for p in packages):
+            self.move(State.SHIPPED, "every package shipped")
+        elif others:
+            names = ", ".join(f.name or f.id for f in others)
+            self.move(State.FULFILLED_ELSEWHERE, f"fulfilled outside our warehouse ({names}); not shipping")
+        elif State(self.record.state) == State.REQUESTED:
+            self.move(State.WITHDRAWN, f"request withdrawn by the merchant (store status {state.status})")
+        else:
+            self.move(
+                State.RESET,
+                f"reset to unfulfilled by the merchant (store status {state.status}); work stopped",
+            )
+
+    def act(self, state: ops.FulfillmentOrderState | None) -> Next:
+        """Our next step; `state` is the store's, read for it (None for picking and packing)."""
+        current = State(self.record.state)
+        if current == State.REQUESTED:
+            return self.decide(state)
+        if current in (State.ACCEPTED, State.PICKED) and self.packed_by_hand():
+            return DONE
+        if current == State.ACCEPTED:
+            self.report_legacy_progress("Picking started at the warehouse.")
+            self.warehouse.pick(self.record)
+            self.move(State.PICKED, "picked", Cause.WORKER)
+            return Next(self.setting("pack_delay_s", self.ctx.config.pack_delay_s))
+        if current == State.PICKED:
+            self.pack()
+            self.report_legacy_progress(f"Packed in {len(self.record.packages)} package(s); handing to the carrier.")
+            return NOW
+        if current in (State.PACKED, State.PARTIALLY_SHIPPED):
+            return self.ship_next(state)
+        if current == State.CANCELLATION_REQUESTED:
+            return self.answer_cancellation()
+        return DONE
+
+    # --- decisions --------------------------------------------------------------------------------------
+
+    def decide(self, state: ops.FulfillmentOrderState) -> Next:
+        record = self.record
+        if state.status != "OPEN" or state.request_status != "SUBMITTED":
+            return DONE
+        if self.shop.settings.get("review_requests"):
+            return DONE  # an operator decides from the dashboard
+        if not record.line_items:
+            self.refresh()
+        rules = policy.Rules.from_settings(
+            self.shop.settings,
+            handling_days=self.ctx.config.handling_days,
+            service_name=self.ctx.config.service_name,
+        )
+        skus = sorted({line.sku for line in record.line_items if line.sku})
+        decision = policy.decide(record, self.warehouse.available(skus), rules, self.ctx.clock())
+        if decision.accept:
+            try:
+                self.warehouse.reserve(record)
+            except OutOfStock as exc:
+                decision = policy.Decision(False, f"Not enough stock: {exc}.", "INVENTORY_OUT_OF_STOCK")
+        if decision.accept:
+            return self.accept(decision)
+        return self.reject(decision)
+
+    def accept(self, decision: policy.Decision) -> Next:
+        # The reservation is committed before the store hears of it, so stock is never promised twice.
+        self.session.commit()
+        answer = ops.accept_fulfillment_request(
+            self.client,
+            self.record.store_id,
+            message=decision.message,
+            estimated_shipped_at=decision.estimated_shipped_at,
+        )
+        self.record.expected_ship_at = decision.estimated_shipped_at
+        # The store's own answer (IN_PROGRESS / ACCEPTED), so the next sweep does not take it for a change.
+        self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
+        self.move(State.ACCEPTED, decision.message, Cause.WORKER)
+        return Next(self.setting("pick_delay_s", self.ctx.config.pick_delay_s))
+
+    def reject(self, decision: policy.Decision) -> Next:
+        ops.reject_fulfillment_request(
+            self.client,
+            self.record.store_id,
+            reason=decision.reason or "OTHER",
+            message=decision.message,
+            line_items=decision.line_item_messages,
+        )
+        self.record.store_request_status = "REJECTED"
+        self.move(State.REJECTED, f"{decision.reason}: {decision.message}", Cause.WORKER)
+        return DONE
+
+    # --- packing and shipping ---------------------------------------------------------------------------
+
+    def pack(self) -> None:
+        plans = self.warehouse.pack(self.record)
+        lines = {line.id: line for line in self.record.line_items}
+        for sequence, plan in enumerate(plans, start=1):
+            package = Package(
+                sequence=sequence,
+                tracking_number=plan.tracking_number,
+                carrier=plan.carrier,
+                tracking_url=plan.tracking_url,
+            )
+            package.items = [PackageItem(line_item=lines[line_id], quantity=qty) for line_id, qty in plan.items]
+            self.record.packages.append(package)
+        self.session.flush()
+        self.move(State.PACKED, f"packed in {len(plans)} package(s)", Cause.WORKER)
+
+    def ship_next(self, state: ops.FulfillmentOrderState) -> Next:
+        pending = [p for p in self.record.packages if p.state != "shipped"]
+        if not pending:
+            self.move(State.SHIPPED, "every package shipped", Cause.WORKER)
+            return DONE
+        package = pending[0]
+        if package.state == "shipping":
+            # A previous attempt may have reached the store: look before asking again.
+            snapshot = self.refresh()
+            self.match_fulfillments(snapshot.fulfillments if snapshot else ())
+            if package.state == "shipped":
+                return self.after_shipment(package)
+        if state.status != "IN_PROGRESS" or state.request_status not in _SHIPPABLE_REQUEST_STATUSES:
+            record_event(
+                self.session,
+                self.record,
+                cause=self.cause,
+                detail=f"not shipping: store shows {state.status}/{state.request_status}",
+            )
+            return DONE
+        package.state = "shipping"
+        self.session.commit()
+        count = len(self.record.packages)
+        try:
+            fulfillment = ops.create_fulfillment(
+                self.client,
+                self.record.store_id,
+                [(item.line_item.store_id, item.quantity) for item in package.items],
+                tracking=ops.TrackingInfo(package.tracking_number, package.carrier, package.tracking_url),
+                notify_customer=True,
+                message=f"Package {package.sequence} of {count} shipped with {package.carrier}.",
+            )
+        except UserErrors as exc:
+            # The store refused: nothing was created, so the package is back on the dock for the next re-read.
+            package.state = "packed"
+            record_event(self.session, self.record, cause=self.cause, detail=f"fulfillment refused: {exc}")
+            self.session.commit()
+            raise
+        except Throttled:
+            # The budget would not wait that long, so nothing was sent: back on the dock, nothing to look up.
+            package.state = "packed"
+            self.session.commit()
+            raise
+        self.mark_shipped(package, fulfillment)
+        return self.after_shipment(package)
+
+    def mark_shipped(self, package: Package, fulfillment: ops.Fulfillment) -> None:
+        package.state = "shipped"
+        package.store_fulfillment_id = fulfillment.id
+        package.fulfillment_name = fulfillment.name or None
+        package.shipped_at = self.ctx.clock()
+        self.warehouse.ship([(item.line_item_id, item.quantity) for item in package.items])
+        for item in package.items:
+            item.line_item.remaining_quantity = max(0, item.line_item.remaining_quantity - item.quantity)
+        record_event(
+            self.session,
+            self.record,
+            cause=self.cause,
+            detail=f"package {package.sequence} shipped: {package.carrier} {package.tracking_number}",
+        )
+
+    def after_shipment(self, package: Package) -> Next:
+        self.session.flush()
+        if all(p.state == "shipped" for p in self.record.packages):
+            self.move(State.SHIPPED, "every package shipped", Cause.WORKER)
+            return Next(None, shipped=(package.id,))
+        if State(self.record.state) != State.PARTIALLY_SHIPPED:
+            self.move(State.PARTIALLY_SHIPPED, "first package shipped", Cause.WORKER)
+        return Next(self.setting("package_interval_s", 0.0), shipped=(package.id,))
+
+    def packed_by_hand(self) -> bool:
+        """An order an operator accepted from the dashboard is packed there too, not by the simulator."""
+        accepted = [c for c in self.record.state_changes if c.to_state == State.ACCEPTED and c.from_state != c.to_state]
+        return bool(accepted) and accepted[-1].cause == Cause.OPERATOR
+
+    def is_legacy(self) -> bool:
+        """Taken in the legacy workflow: the store accepted the request before we ever saw it."""
+        first = self.record.state_changes[0] if self.record.state_changes else None
+        return first is not None and first.from_state is None and first.to_state == State.ACCEPTED
+
+    def report_legacy_progress(self, notes: str) -> None:
+        # The legacy workflow tells the store when work is under way. The current one does not report, because
+        # a progress report stops the merchant from moving the fulfillment order.
+        if self.is_legacy():
+            ops.report_progress(self.client, self.record.store_id, reason_notes=notes)
+            record_event(self.session, self.record, cause=Cause.WORKER, detail=f"progress reported: {notes}")
+
+    def match_fulfillments(self, fulfillments: tuple[ops.Fulfillment, ...]) -> None:
+        """Recognise our own packages among the store's fulfillments by their tracking numbers."""
+        by_number = {t.number: f for f in fulfillments for t in f.tracking if t.number}
+        for package in self.record.packages:
+            if package.state == "shipped":
+                continue
+            found = by_number.get(package.tracking_number)
+            if found is not None:
+                self.mark_shipped(package, found)
+            elif package.state == "shipping":
+                package.state = "packed"
+
+    # --- cancellation -----------------------------------------------------------------------------------
+
+    def answer_cancellation(self) -> Next:
+        if self.shop.settings.get("review_cancellations"):
+            return DONE  # an operator answers from the dashboard
+        if any(p.state == "shipping" for p in self.record.packages):
+            snapshot = self.refresh()
+            self.match_fulfillments(snapshot.fulfillments if snapshot else ())
+        shipped = [p for p in self.record.packages if p.state == "shipped"]
+        if not shipped:
+            message = "Cancelled: nothing had left the warehouse."
+            ops.accept_cancellation_request(self.client, self.record.store_id, message=message)
+            self.record.store_request_status = "CANCELLATION_ACCEPTED"
+            self.move(State.CANCELLED, message, Cause.WORKER)
+            return DONE
+        message = "Cannot cancel: " + self.shipped_summary(shipped)
+        ops.reject_cancellation_request(self.client, self.record.store_id, message=message)
+        self.record.store_request_status = "CANCELLATION_REJECTED"
+        self.move(self.resume_state(), message, Cause.WORKER)
+        # Work goes on as before the request: the next parcel still waits for its carrier pickup.
+        return Next(self.setting("package_interval_s", 0.0))
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def setting(self, name: str, default: float) -> float:
+        """A per-shop figure from the shop's settings, else the warehouse-wide default."""
+        return float(self.shop.settings.get(name, default))
+
+    @staticmethod
+    def shipped_summary(shipped: list[Package]) -> str:
+        """Names exactly what left: quantities and SKUs per package, with the carrier's tracking."""
+        parts = [
+            ", ".join(f"{i.quantity} x {i.line_item.sku or i.line_item.product_title}" for i in p.items)
+            + f" ({p.carrier} {p.tracking_number})"
+            for p in shipped
+        ]
+        return "already shipped " + "; ".join(parts) + "."
+
+    def refresh(self, read: Callable[..., ops.FulfillmentOrder | None] | None = None) -> ops.FulfillmentOrder | None:
+        snapshot = (read or ops.fulfillment_order)(self.client, self.record.store_id)
+        if snapshot is not None:
+            apply_snapshot(self.session, self.record, snapshot)
+        return snapshot
+
+    def latest_note(self, kind: str) -> str | None:
+        notes = [r for r in self.record.merchant_requests if r.kind == kind and r.message]
+        return notes[-1].message if notes else None
+
+    def reserve_quietly(self) -> None:
+        try:
+            self.warehouse.reserve(self.record)
+        except OutOfStock as exc:
+            record_event(self.session, self.record, cause=self.cause, detail=f"could not reserve stock: {exc}")
+
+    def resume_state(self) -> State:
+        """Where work picks up after a hold or a refused cancellation: derived from packages and the log."""
+        packages = self.record.packages
+        if packages:
+            if all(p.state == "shipped" for p in packages):
+                return State.SHIPPED
+            if any(p.state == "shipped" for p in packages):
+                return State.PARTIALLY_SHIPPED
+            return State.PACKED
+        for change in reversed(self.record.state_changes):
+            if (
+                change.from_state
+                and State(change.from_state) not in _INTERRUPTIONS
+                and change.from_state != change.to_state
+            ):
+                return State(change.from_state)
+        return State.REQUESTED
+
+
+# --- the warehouse's side of a cancellation (legacy workflow, row L3) ---------------------------------------
+
+
+class NotCancellable(Exception):
+    """Something already left the building; the message names it."""
+
+
+def cancel_in_warehouse(ctx: Context, record_id: int, message: str, cause: Cause = Cause.OPERATOR) -> None:
+    """Stop work on a fulfillment order at the merchant's word, if nothing has shipped.
+
+    The store's own admin cannot cancel a legacy request; this is the path the merchant's request takes to us.
+    The fulfillment order is closed on the store (INCOMPLETE), which hands control back to the merchant.
+    """
+    with ctx.db.transaction() as session:
+        record = session.get(FulfillmentOrder, record_id)
+        if record is None:
+            raise NotCancellable("no such fulfillment order")
+        shipped = [p for p in record.packages if p.state == "shipped"]
+        if shipped:
+            raise NotCancellable(_Step.shipped_summary(shipped))
+        if is_final(record.state):
+            raise NotCancellable(f"already {record.state}")
+        step = _Step(ctx, session, record, record.shop, ctx.store_for(record.shop), cause)
+        step.reconcile(ops.fulfillment_order_state(step.client, record.store_id))
+        if is_final(record.state):
+            raise NotCancellable(f"already {record.state}")
+        if any(p.state == "shipping" for p in record.packages):
+            snapshot = step.refresh()
+            step.match_fulfillments(snapshot.fulfillments if snapshot else ())
+        shipped = [p for p in record.packages if p.state == "shipped"]
+        if shipped:
+            session.commit()
+            raise NotCancellable(step.shipped_summary(shipped))
+        if State(record.state) == State.REQUESTED:
+            step.reject(policy.Decision(False, message, "OTHER"))
+            return
+        ops.close_fulfillment_order(step.client, record.store_id, message=message)
+        step.move(State.CLOSED, f"cancelled in the warehouse: {message}")

@@ -1,0 +1,146 @@
+"""`python -m sandbox.cli ...`: act as the merchant on a running sandbox, over its REST API (prints JSON).
+
+    python -m sandbox.cli create-shop --shop demo.myshopify.com
+    python -m sandbox.cli create-order --sku SKU-1:2 --sku SKU-2
+    python -m sandbox.cli request 1001 --message "gift wrap"
+    python -m sandbox.cli show-order 1001
+
+The sandbox's URL comes from --url, else SANDBOX_URL, else http://127.0.0.1:8700.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+import requests
+
+
+def _items(values: list[str] | None) -> list[dict[str, Any]] | None:
+    """`ID:QTY` pairs (fulfillment order line item ids) for partial actions."""
+    if not values:
+        return None
+    items = []
+    for value in values:
+        id_, _, qty = value.rpartition(":")
+        items.append({"id": id_, "quantity": int(qty)})
+    return items
+
+
+def _id(value: str) -> str:
+    """Numbers go into URL paths as they are; gids are cut to their number."""
+    return value.rsplit("/", 1)[-1]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.cli", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default=os.environ.get("SANDBOX_URL", "http://127.0.0.1:8700"))
+    parser.add_argument("--shop", default=os.environ.get("SANDBOX_SHOP", "demo.myshopify.com"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    shop = sub.add_parser("create-shop", help="create the shop (idempotent)")
+    shop.add_argument("--plan", default="standard")
+    shop.add_argument("--workflow", default="fulfillment_orders", choices=["fulfillment_orders", "legacy"])
+    shop.add_argument("--auto-fulfill", action="store_true")
+
+    order = sub.add_parser("create-order", help="place a paid order")
+    order.add_argument("--sku", action="append", required=True, help="SKU or SKU:QTY (repeatable)")
+    order.add_argument("--location", help="location gid for every line (default: the first service's)")
+    order.add_argument("--unpaid", action="store_true")
+    order.add_argument("--note")
+
+    for name, help_text in (
+        ("request", "submit a fulfillment request"),
+        ("cancel-request", "ask the service to cancel an accepted request"),
+        ("withdraw", "cancel a request the service has not accepted yet"),
+        ("reset", "reset to unfulfilled while a cancellation is requested"),
+        ("release", "release the holds"),
+    ):
+        action = sub.add_parser(name, help=help_text)
+        action.add_argument("fulfillment_order")
+        action.add_argument("--message")
+        action.add_argument("--notify-customer", action="store_true")
+        action.add_argument("--item", action="append", help="FULFILLMENT_ORDER_LINE_ITEM_ID:QTY (repeatable)")
+
+    move = sub.add_parser("move", help="assign to another location")
+    move.add_argument("fulfillment_order")
+    move.add_argument("location")
+    move.add_argument("--item", action="append")
+
+    hold = sub.add_parser("hold", help="put on hold")
+    hold.add_argument("fulfillment_order")
+    hold.add_argument("--reason", default="OTHER")
+    hold.add_argument("--notes")
+
+    fulfilled = sub.add_parser("mark-fulfilled", help="mark items fulfilled by hand")
+    fulfilled.add_argument("fulfillment_order")
+    fulfilled.add_argument("--tracking-number")
+    fulfilled.add_argument("--company")
+    fulfilled.add_argument("--tracking-url")
+    fulfilled.add_argument("--notify-customer", action="store_true")
+    fulfilled.add_argument("--item", action="append")
+
+    show = sub.add_parser("show-order", help="the order with its fulfillment orders and timeline")
+    show.add_argument("order")
+    return parser
+
+
+def request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
+    """(method, path under /_sandbox, JSON body) for the parsed command."""
+    shop = args.shop
+    if args.command == "create-shop":
+        body = {"domain": shop, "plan": args.plan, "workflow": args.workflow, "auto_fulfill": args.auto_fulfill}
+        return "POST", "/shops", body
+    if args.command == "create-order":
+        lines = []
+        for value in args.sku:
+            sku, _, qty = value.partition(":")
+            line: dict[str, Any] = {"sku": sku, "quantity": int(qty or 1)}
+            if args.location:
+                line["location_id"] = args.location
+            lines.append(line)
+        return "POST", f"/shops/{shop}/orders", {"line_items": lines, "paid": not args.unpaid, "note": args.note}
+    if args.command == "show-order":
+        return "GET", f"/shops/{shop}/orders/{_id(args.order)}", None
+    fo = f"/shops/{shop}/fulfillment_orders/{_id(args.fulfillment_order)}"
+    if args.command == "request":
+        body = {"message": args.message, "notify_customer": args.notify_customer, "line_items": _items(args.item)}
+        return "POST", f"{fo}/submit_fulfillment_request", body
+    if args.command == "cancel-request":
+        return "POST", f"{fo}/submit_cancellation_request", {"message": args.message}
+    if args.command in ("withdraw", "reset"):
+        return "POST", f"{fo}/cancel", {}
+    if args.command == "release":
+        return "POST", f"{fo}/release_hold", {}
+    if args.command == "move":
+        return "POST", f"{fo}/move", {"location_id": args.location, "line_items": _items(args.item)}
+    if args.command == "hold":
+        return "POST", f"{fo}/hold", {"reason": args.reason, "reason_notes": args.notes}
+    if args.command == "mark-fulfilled":
+        body = {
+            "tracking_number": args.tracking_number,
+            "company": args.company,
+            "url": args.tracking_url,
+            "notify_customer": args.notify_customer,
+            "line_items": _items(args.item),
+        }
+        return "POST", f"{fo}/mark_fulfilled", body
+    raise SystemExit(f"unknown command {args.command}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    method, path, body = request_for(args)
+    response = requests.request(method, f"{args.url.rstrip('/')}/_sandbox{path}", json=body, timeout=30)
+    try:
+        print(json.dumps(response.json(), indent=2))
+    except ValueError:
+        print(response.text)
+    return 0 if response.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,798 @@
+"""The Admin GraphQL endpoint: token check, validation, cost and throttle, execution against the pruned schema,
+and the resolvers that map store records to the schema's types.
+
+Resolvers are looked up per (type, field) in `RESOLVERS`; a field without an entry reads the record's snake_case
+attribute. Mutations call the functions of `store.py` and turn their `StoreUserError`s into `userErrors` and
+`ResourceNotFound` into a top-level RESOURCE_NOT_FOUND error.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from graphql import (
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    OperationType,
+    build_schema,
+    execute,
+    get_named_type,
+    get_operation_ast,
+    parse,
+    validate,
+)
+
+from sandbox import store as st
+from sandbox.cost import MAX_QUERY_COST, CostMeter, LeakyBucket, requested_cost
+from sandbox.model import (
+    APP,
+    CLOSED,
+    FINISHED,
+    Actor,
+    AppInstall,
+    Fulfillment,
+    FulfillmentEvent,
+    FulfillmentHold,
+    FulfillmentLineItem,
+    FulfillmentOrder,
+    FulfillmentOrderLineItem,
+    LineItem,
+    Location,
+    MerchantRequest,
+    Order,
+    ResourceNotFound,
+    Shop,
+    StoreUserError,
+    WebhookSubscription,
+    gid,
+    parse_id,
+)
+from sandbox.payloads import iso
+
+logger = logging.getLogger("sandbox.graphql")
+
+SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
+UNAUTHORIZED_MESSAGE = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
+MAX_PAGE = 250
+
+bp = Blueprint("graphql_api", __name__)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Schema
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise GraphQLError(f"DateTime cannot represent value: {value!r}")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise GraphQLError(f"Invalid DateTime: {value!r}") from exc
+
+
+@functools.cache
+def load_schema() -> GraphQLSchema:
+    """The pruned schema, with DateTime read and written as ISO 8601 like the store's (built once per process:
+    it is never changed after this)."""
+    schema = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
+    date_time = schema.type_map["DateTime"]
+    assert isinstance(date_time, GraphQLScalarType)
+    date_time.coerce_output_value = lambda v: iso(v) if isinstance(v, datetime) else v
+    date_time.coerce_input_value = _parse_datetime
+    date_time.coerce_input_literal = lambda node, *_: _parse_datetime(getattr(node, "value", None))
+    return schema
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Execution context and helpers
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    shop: Shop
+    actor: Actor
+    meter: CostMeter
+    api_key: str
+
+
+def _ctx(info: GraphQLResolveInfo) -> Context:
+    return info.context
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def field_resolver(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    """Every field goes through here: the type's resolver if any, else the record's attribute; then the cost."""
+    resolver = RESOLVERS.get(info.parent_type.name, {}).get(info.field_name)
+    if resolver is not None:
+        try:
+            result = resolver(source, info, **args)
+        except GraphQLError:
+            _ctx(info).meter.charge(info, None)  # a refused mutation still costs its flat price
+            raise
+    elif isinstance(source, dict):
+        result = source.get(info.field_name)
+    else:
+        result = getattr(source, _snake(info.field_name), None)
+    named = get_named_type(info.return_type)
+    if info.field_name == "code" and isinstance(named, GraphQLEnumType) and result not in named.values:
+        # Store errors carry one code; a payload whose enum lacks it reports none rather than failing.
+        result = None
+    _ctx(info).meter.charge(info, result)
+    return result
+
+
+TYPE_NAMES = {
+    FulfillmentOrder: "FulfillmentOrder",
+    Order: "Order",
+    LineItem: "LineItem",
+    Location: "Location",
+    Fulfillment: "Fulfillment",
+    FulfillmentOrderLineItem: "FulfillmentOrderLineItem",
+    FulfillmentEvent: "FulfillmentEvent",
+    FulfillmentHold: "FulfillmentHold",
+    FulfillmentLineItem: "FulfillmentLineItem",
+    MerchantRequest: "FulfillmentOrderMerchantRequest",
+    WebhookSubscription: "WebhookSubscription",
+    Shop: "Shop",
+}
+
+
+def type_resolver(value: Any, info: GraphQLResolveInfo, abstract_type: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("__typename")
+    return TYPE_NAMES.get(type(value))
+
+
+def _cursor(id_: int) -> str:
+    return base64.b64encode(json.dumps({"last_id": id_}).encode()).decode()
+
+
+def _cursor_id(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        return int(json.loads(base64.b64decode(cursor))["last_id"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GraphQLError(f"Invalid cursor: {cursor}") from exc
+
+
+def connection(
+    items: Sequence[Any],
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    reverse: bool | None = False,
+    key: Callable[[Any], int] = lambda item: item.id,
+    **_: Any,
+) -> dict[str, Any]:
+    """Cursor pagination over records ordered by id (cursor = the last id seen)."""
+    if first is None and last is None:
+        raise GraphQLError("you must provide one of first or last")
+    ordered = sorted(items, key=key, reverse=bool(reverse))
+    after_id, before_id = _cursor_id(after), _cursor_id(before)
+    start, end = 0, len(ordered)
+    if after_id is not None:
+        start = next((i for i, item in enumerate(ordered) if _beyond(key(item), after_id, reverse)), len(ordered))
+    if before_id is not None:
+        end = next((i for i, item in enumerate(ordered) if not _beyond(before_id, key(item), reverse)), len(ordered))
+        end = max(end, start)
+    window = ordered[start:end]
+    has_next = end < len(ordered)
+    has_previous = start > 0
+    if first is not None:
+        size = max(0, min(first, MAX_PAGE))
+        has_next = has_next or len(window) > size
+        window = window[:size]
+    if last is not None:
+        size = max(0, min(last, MAX_PAGE))
+        has_previous = has_previous or len(window) > size
+        window = window[-size:] if size else []
+    edges = [{"cursor": _cursor(key(item)), "node": item} for item in window]
+    return {
+        "edges": edges,
+        "nodes": window,
+        "pageInfo": {
+            "hasNextPage": has_next,
+            "hasPreviousPage": has_previous,
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+def _beyond(value: int, cursor: int, reverse: bool | None) -> bool:
+    return value < cursor if reverse else value > cursor
+
+
+def _find(records: dict[int, Any], value: Any, kind: str) -> Any:
+    id_ = parse_id(value, kind)
+    return records.get(id_) if id_ is not None else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Queries
+# ---------------------------------------------------------------------------------------------------------
+
+
+def q_assigned(
+    _: Any,
+    info: GraphQLResolveInfo,
+    assignmentStatus: str | None = None,
+    locationIds: list[str] | None = None,
+    **page: Any,
+) -> dict[str, Any]:
+    ctx = _ctx(info)
+    ids = [i for i in (parse_id(x, "Location") for x in locationIds or []) if i is not None] or None
+    return connection(st.assigned_fulfillment_orders(ctx.shop, ctx.actor, assignmentStatus, ids), **page)
+
+
+def q_fulfillment_orders(
+    _: Any, info: GraphQLResolveInfo, includeClosed: bool | None = False, **page: Any
+) -> dict[str, Any]:
+    shop = _ctx(info).shop
+    found = [fo for fo in shop.fulfillment_orders.values() if includeClosed or fo.status not in FINISHED]
+    return connection(found, **page)
+
+
+def q_locations(
+    _: Any,
+    info: GraphQLResolveInfo,
+    includeLegacy: bool | None = False,
+    includeInactive: bool | None = False,
+    **page: Any,
+) -> dict[str, Any]:
+    shop = _ctx(info).shop
+    # Fulfillment-service locations are "legacy" locations: listed only when asked for.
+    found = [
+        loc
+        for loc in shop.locations.values()
+        if (includeInactive or loc.is_active) and (includeLegacy or loc.fulfillment_service_id is None)
+    ]
+    return connection(found, **page)
+
+
+def q_location(_: Any, info: GraphQLResolveInfo, id: str | None = None) -> Location | None:
+    shop = _ctx(info).shop
+    if id is None:
+        return shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
+    return _find(shop.locations, id, "Location")
+
+
+def q_webhooks(_: Any, info: GraphQLResolveInfo, topics: list[str] | None = None, **page: Any) -> dict[str, Any]:
+    ctx = _ctx(info)
+    found = [
+        s
+        for s in ctx.shop.webhook_subscriptions.values()
+        if s.install_id == ctx.actor.install_id and (not topics or s.topic in topics)
+    ]
+    return connection(found, **page)
+
+
+NODE_KINDS: dict[str, Callable[[Shop], dict[int, Any]]] = {
+    "FulfillmentOrder": lambda s: s.fulfillment_orders,
+    "Order": lambda s: s.orders,
+    "Fulfillment": lambda s: s.fulfillments,
+    "Location": lambda s: s.locations,
+    "LineItem": lambda s: s.line_items,
+    "WebhookSubscription": lambda s: s.webhook_subscriptions,
+}
+
+
+def q_node(_: Any, info: GraphQLResolveInfo, id: str) -> Any:
+    shop = _ctx(info).shop
+    match = re.match(r"^gid://shopify/(\w+)/(\d+)", id or "")
+    if not match:
+        return None
+    kind, number = match.group(1), int(match.group(2))
+    if kind == "Shop":
+        return shop if number == shop.id else None
+    if kind == "FulfillmentOrderLineItem":
+        return next((li for fo in shop.fulfillment_orders.values() for li in fo.line_items if li.id == number), None)
+    records = NODE_KINDS.get(kind)
+    return records(shop).get(number) if records else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Object fields
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _app(info: GraphQLResolveInfo, install_id: str | None) -> dict[str, Any] | None:
+    if install_id is None:
+        return None
+    install: AppInstall | None = _ctx(info).shop.installs.get(install_id)
+    return {
+        "id": gid("App", install_id),
+        "title": "Fulfillment service app",
+        "handle": "fulfillment-service",
+        "apiKey": _ctx(info).api_key,
+        "installed": install is not None,
+    }
+
+
+def _assigned_location(fo: FulfillmentOrder, info: GraphQLResolveInfo) -> dict[str, Any]:
+    location = _ctx(info).shop.locations[fo.location_id]
+    address = location.address
+    return {
+        "name": location.name,
+        "location": location,
+        "countryCode": address.country_code or "NO",
+        "address1": address.address1,
+        "address2": address.address2,
+        "city": address.city,
+        "province": address.province,
+        "zip": address.zip,
+        "phone": address.phone,
+    }
+
+
+def _destination(fo: FulfillmentOrder, info: GraphQLResolveInfo) -> dict[str, Any]:
+    address = _ctx(info).shop.orders[fo.order_id].shipping_address
+    return {
+        "__typename": "FulfillmentOrderDestination",
+        "id": gid("FulfillmentOrderDestination", fo.id),
+        "firstName": address.first_name,
+        "lastName": address.last_name,
+        "company": address.company,
+        "address1": address.address1,
+        "address2": address.address2,
+        "city": address.city,
+        "province": address.province,
+        "countryCode": address.country_code,
+        "zip": address.zip,
+        "phone": address.phone,
+        "email": address.email,
+        "location": None,
+    }
+
+
+def _fulfilled_quantity(shop: Shop, line: LineItem) -> int:
+    order = shop.orders[line.order_id]
+    return sum(
+        fli.quantity
+        for f in (shop.fulfillments[i] for i in order.fulfillment_ids)
+        if f.status == "SUCCESS"
+        for fli in f.line_items
+        if fli.line_item_id == line.id
+    )
+
+
+def _gid(kind: str) -> Callable[..., str]:
+    return lambda record, info, **_: gid(kind, record.id)
+
+
+def _line(info: GraphQLResolveInfo, line_item_id: int) -> LineItem:
+    return _ctx(info).shop.line_items[line_item_id]
+
+
+RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
+    "QueryRoot": {
+        "shop": lambda _, info: _ctx(info).shop,
+        "assignedFulfillmentOrders": q_assigned,
+        "fulfillmentOrder": lambda _, info, id: _find(_ctx(info).shop.fulfillment_orders, id, "FulfillmentOrder"),
+        "fulfillmentOrders": q_fulfillment_orders,
+        "order": lambda _, info, id: _find(_ctx(info).shop.orders, id, "Order"),
+        "orders": lambda _, info, **page: connection(list(_ctx(info).shop.orders.values()), **page),
+        "location": q_location,
+        "locations": q_locations,
+        "fulfillment": lambda _, info, id: _find(_ctx(info).shop.fulfillments, id, "Fulfillment"),
+        "fulfillmentService": lambda _, info, id: _find(_ctx(info).shop.services, id, "FulfillmentService"),
+        "webhookSubscriptions": q_webhooks,
+        "node": q_node,
+    },
+    "Shop": {
+        "id": _gid("Shop"),
+        "myshopifyDomain": lambda shop, info: shop.domain,
+        "assignedFulfillmentOrders": q_assigned,
+        "fulfillmentServices": lambda shop, info: sorted(shop.services.values(), key=lambda s: s.id),
+    },
+    "FulfillmentOrder": {
+        "id": _gid("FulfillmentOrder"),
+        "orderId": lambda fo, info: gid("Order", fo.order_id),
+        "orderName": lambda fo, info: _ctx(info).shop.orders[fo.order_id].name,
+        "order": lambda fo, info: _ctx(info).shop.orders[fo.order_id],
+        "orderProcessedAt": lambda fo, info: _ctx(info).shop.orders[fo.order_id].created_at,
+        "fulfillBy": lambda fo, info: None,
+        "assignedLocation": _assigned_location,
+        "destination": _destination,
+        "fulfillmentHolds": lambda fo, info: fo.holds,
+        "supportedActions": lambda fo, info: [
+            {"action": a, "externalUrl": None} for a in st.supported_actions(_ctx(info).shop, fo)
+        ],
+        "lineItems": lambda fo, info, **page: connection(fo.line_items, **page),
+        "merchantRequests": lambda fo, info, kind=None, **page: connection(
+            [r for r in fo.merchant_requests if kind is None or r.kind == kind], **page
+        ),
+        "fulfillments": lambda fo, info, **page: connection(
+            [_ctx(info).shop.fulfillments[i] for i in fo.fulfillment_ids], **page
+        ),
+    },
+    "FulfillmentOrderLineItem": {
+        "id": _gid("FulfillmentOrderLineItem"),
+        "sku": lambda li, info: _line(info, li.line_item_id).sku,
+        "productTitle": lambda li, info: _line(info, li.line_item_id).title,
+        "variantTitle": lambda li, info: _line(info, li.line_item_id).variant_title,
+        "vendor": lambda li, info: _line(info, li.line_item_id).vendor,
+        "requiresShipping": lambda li, info: _line(info, li.line_item_id).requires_shipping,
+        "lineItem": lambda li, info: _line(info, li.line_item_id),
+        "inventoryItemId": lambda li, info: None,
+    },
+    "FulfillmentOrderMerchantRequest": {
+        "id": _gid("FulfillmentOrderMerchantRequest"),
+        "fulfillmentOrder": lambda r, info: _ctx(info).shop.fulfillment_orders[r.fulfillment_order_id],
+    },
+    "FulfillmentHold": {
+        "id": _gid("FulfillmentHold"),
+        "heldByApp": lambda h, info: _app(info, h.held_by_install),
+        "heldByRequestingApp": lambda h, info: (
+            h.held_by_install is not None and h.held_by_install == _ctx(info).actor.install_id
+        ),
+        "displayReason": lambda h, info: h.reason.replace("_", " ").capitalize(),
+    },
+    "LineItem": {
+        "id": _gid("LineItem"),
+        "currentQuantity": lambda li, info: li.quantity,
+        "unfulfilledQuantity": lambda li, info: li.quantity - _fulfilled_quantity(_ctx(info).shop, li),
+    },
+    "Location": {
+        "id": _gid("Location"),
+        "fulfillmentService": lambda loc, info: _ctx(info).shop.services.get(loc.fulfillment_service_id or -1),
+    },
+    "Fulfillment": {
+        "id": _gid("Fulfillment"),
+        "trackingInfo": lambda f, info, first=None: f.tracking[:first] if first else f.tracking,
+        "fulfillmentLineItems": lambda f, info, **page: connection(f.line_items, **page),
+        "events": lambda f, info, sortKey=None, **page: connection(f.events, **page),
+        "order": lambda f, info: _ctx(info).shop.orders[f.order_id],
+        "location": lambda f, info: _ctx(info).shop.locations.get(f.location_id),
+        "fulfillmentOrders": lambda f, info, **page: connection(
+            [_ctx(info).shop.fulfillment_orders[i] for i in f.fulfillment_order_ids], **page
+        ),
+        "totalQuantity": lambda f, info: f.total_quantity(),
+        "requiresShipping": lambda f, info: True,
+        "service": lambda f, info: next(
+            (s for s in _ctx(info).shop.services.values() if s.location_id == f.location_id), None
+        ),
+    },
+    "FulfillmentLineItem": {
+        "id": _gid("FulfillmentLineItem"),
+        "lineItem": lambda fli, info: _line(info, fli.line_item_id),
+    },
+    "FulfillmentEvent": {"id": _gid("FulfillmentEvent")},
+    "Order": {
+        "id": _gid("Order"),
+        "displayFulfillmentStatus": lambda o, info: st.display_fulfillment_status(_ctx(info).shop, o),
+        "lineItems": lambda o, info, **page: connection(o.line_items, **page),
+        "fulfillmentOrders": lambda o, info, displayable=None, **page: connection(
+            [
+                fo
+                for fo in (_ctx(info).shop.fulfillment_orders[i] for i in o.fulfillment_order_ids)
+                if not displayable or fo.status != CLOSED or fo.fulfillment_ids
+            ],
+            **page,
+        ),
+        "fulfillments": lambda o, info, first=None, query=None: [
+            _ctx(info).shop.fulfillments[i] for i in o.fulfillment_ids
+        ][: first or None],
+        "closed": lambda o, info: o.closed_at is not None,
+        "processedAt": lambda o, info: o.created_at,
+    },
+    "FulfillmentService": {
+        "id": _gid("FulfillmentService"),
+        "serviceName": lambda s, info: s.name,
+        "location": lambda s, info: _ctx(info).shop.locations.get(s.location_id),
+        "type": lambda s, info: "THIRD_PARTY",
+    },
+    "WebhookSubscription": {"id": _gid("WebhookSubscription"), "callbackUrl": lambda s, info: s.uri},
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mutations
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _user_error(error: StoreUserError) -> dict[str, Any]:
+    return {"field": error.field, "message": error.message, "code": error.code}
+
+
+def mutation(action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Run a store change: its payload on success, `userErrors` when refused, RESOURCE_NOT_FOUND for unknown ids."""
+
+    def resolve(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+        ctx = _ctx(info)
+        try:
+            payload = action(ctx.shop, ctx.actor, **args)
+        except StoreUserError as error:
+            return {"userErrors": [_user_error(error)]}
+        except ResourceNotFound as missing:
+            raise GraphQLError(str(missing), extensions={"code": "RESOURCE_NOT_FOUND"}) from missing
+        payload.setdefault("userErrors", [])
+        return payload
+
+    return resolve
+
+
+def _submit(
+    shop: Shop,
+    actor: Actor,
+    id: str,
+    message: str | None = None,
+    notifyCustomer: bool | None = None,
+    fulfillmentOrderLineItems: list[dict] | None = None,
+) -> dict:
+    result = st.submit_fulfillment_request(shop, id, message, notifyCustomer, fulfillmentOrderLineItems, actor)
+    return {
+        "originalFulfillmentOrder": result.original,
+        "submittedFulfillmentOrder": result.submitted,
+        "unsubmittedFulfillmentOrder": result.unsubmitted,
+    }
+
+
+def _cancel(shop: Shop, actor: Actor, id: str) -> dict:
+    original, replacement = st.cancel_fulfillment_order(shop, id, actor)
+    return {"fulfillmentOrder": original, "replacementFulfillmentOrder": replacement}
+
+
+def _move(
+    shop: Shop, actor: Actor, id: str, newLocationId: str, fulfillmentOrderLineItems: list[dict] | None = None
+) -> dict:
+    result = st.move_fulfillment_order(shop, id, newLocationId, fulfillmentOrderLineItems, actor)
+    return {
+        "movedFulfillmentOrder": result.moved,
+        "originalFulfillmentOrder": result.original,
+        "remainingFulfillmentOrder": result.remaining,
+    }
+
+
+def _hold(shop: Shop, actor: Actor, id: str, fulfillmentHold: dict) -> dict:
+    result = st.hold_fulfillment_order(shop, id, fulfillmentHold, actor)
+    return {
+        "fulfillmentHold": result.hold,
+        "fulfillmentOrder": result.fulfillment_order,
+        "remainingFulfillmentOrder": result.remaining,
+    }
+
+
+def _split(shop: Shop, actor: Actor, fulfillmentOrderSplits: list[dict]) -> dict:
+    results = st.split_fulfillment_orders(shop, fulfillmentOrderSplits, actor)
+    return {
+        "fulfillmentOrderSplits": [
+            {
+                "fulfillmentOrder": r.fulfillment_order,
+                "remainingFulfillmentOrder": r.remaining,
+                "replacementFulfillmentOrder": r.replacement,
+            }
+            for r in results
+        ]
+    }
+
+
+def _service_create(
+    shop: Shop,
+    actor: Actor,
+    name: str,
+    callbackUrl: str | None = None,
+    trackingSupport: bool | None = None,
+    inventoryManagement: bool | None = None,
+    requiresShippingMethod: bool | None = None,
+    **_: Any,
+) -> dict:
+    service = st.create_fulfillment_service(
+        shop, name, callbackUrl, trackingSupport, inventoryManagement, requiresShippingMethod, actor
+    )
+    return {"fulfillmentService": service}
+
+
+def _fulfillment_create(shop: Shop, actor: Actor, fulfillment: dict, message: str | None = None) -> dict:
+    created = st.create_fulfillment(
+        shop,
+        fulfillment.get("lineItemsByFulfillmentOrder") or [],
+        fulfillment.get("trackingInfo"),
+        fulfillment.get("notifyCustomer"),
+        message,
+        actor,
+    )
+    return {"fulfillment": created}
+
+
+MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "fulfillmentServiceCreate": _service_create,
+    "fulfillmentServiceUpdate": lambda shop, actor, id, **changes: {
+        "fulfillmentService": st.update_fulfillment_service(shop, id, changes, actor)
+    },
+    "fulfillmentServiceDelete": lambda shop, actor, id, destinationLocationId=None, inventoryAction=None: {
+        "deletedId": gid("FulfillmentService", st.delete_fulfillment_service(shop, id, destinationLocationId, actor))
+    },
+    "fulfillmentOrderAcceptFulfillmentRequest": lambda shop, actor, id, message=None, estimatedShippedAt=None: {
+        "fulfillmentOrder": st.accept_fulfillment_request(shop, id, message, estimatedShippedAt, actor)
+    },
+    "fulfillmentOrderRejectFulfillmentRequest": lambda shop, actor, id, reason=None, message=None, lineItems=None: {
+        "fulfillmentOrder": st.reject_fulfillment_request(shop, id, reason, message, lineItems, actor)
+    },
+    "fulfillmentOrderAcceptCancellationRequest": lambda shop, actor, id, message=None: {
+        "fulfillmentOrder": st.accept_cancellation_request(shop, id, message, actor)
+    },
+    "fulfillmentOrderRejectCancellationRequest": lambda shop, actor, id, message=None: {
+        "fulfillmentOrder": st.reject_cancellation_request(shop, id, message, actor)
+    },
+    "fulfillmentCreate": _fulfillment_create,
+    "fulfillmentCancel": lambda shop, actor, id: {"fulfillment": st.cancel_fulfillment(shop, id, actor)},
+    "fulfillmentTrackingInfoUpdate": lambda shop, actor, fulfillmentId, trackingInfoInput, notifyCustomer=None: {
+        "fulfillment": st.update_tracking(shop, fulfillmentId, trackingInfoInput, notifyCustomer, actor)
+    },
+    "fulfillmentEventCreate": lambda shop, actor, fulfillmentEvent: {
+        "fulfillmentEvent": st.create_fulfillment_event(shop, fulfillmentEvent, actor)
+    },
+    "fulfillmentOrderReportProgress": lambda shop, actor, id, progressReport=None: {
+        "fulfillmentOrder": st.report_progress(shop, id, (progressReport or {}).get("reasonNotes"), actor)
+    },
+    "fulfillmentOrderClose": lambda shop, actor, id, message=None: {
+        "fulfillmentOrder": st.close_fulfillment_order(shop, id, message, actor)
+    },
+    "webhookSubscriptionCreate": lambda shop, actor, topic, webhookSubscription: {
+        "webhookSubscription": st.create_webhook_subscription(shop, topic, webhookSubscription, actor)
+    },
+    "webhookSubscriptionDelete": lambda shop, actor, id: {
+        "deletedWebhookSubscriptionId": gid("WebhookSubscription", st.delete_webhook_subscription(shop, id, actor))
+    },
+    "fulfillmentOrderSubmitFulfillmentRequest": _submit,
+    "fulfillmentOrderSubmitCancellationRequest": lambda shop, actor, id, message=None: {
+        "fulfillmentOrder": st.submit_cancellation_request(shop, id, message, actor)
+    },
+    "fulfillmentOrderCancel": _cancel,
+    "fulfillmentOrderMove": _move,
+    "fulfillmentOrderHold": _hold,
+    "fulfillmentOrderReleaseHold": lambda shop, actor, id, holdIds=None, externalId=None: {
+        "fulfillmentOrder": st.release_hold(shop, id, holdIds, actor)
+    },
+    "fulfillmentOrderSplit": _split,
+    "fulfillmentOrderMerge": lambda shop, actor, fulfillmentOrderMergeInputs: {
+        "fulfillmentOrderMerges": [
+            {"fulfillmentOrder": fo} for fo in st.merge_fulfillment_orders(shop, fulfillmentOrderMergeInputs, actor)
+        ]
+    },
+    "fulfillmentOrderOpen": lambda shop, actor, id: {"fulfillmentOrder": st.open_fulfillment_order(shop, id, actor)},
+    "fulfillmentOrderReschedule": lambda shop, actor, id, fulfillAt: {
+        "fulfillmentOrder": st.reschedule_fulfillment_order(shop, id, fulfillAt, actor)
+    },
+}
+RESOLVERS["Mutation"] = {name: mutation(action) for name, action in MUTATIONS.items()}
+RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------------------------------------
+
+
+class Buckets:
+    """One leaky bucket per (shop, caller), sized from the shop's plan or its override."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[tuple[str, str], LeakyBucket] = {}
+
+    def get(self, shop: Shop, caller: str) -> LeakyBucket:
+        key = (shop.domain, caller)
+        bucket = self._buckets.get(key)
+        if bucket is None or (bucket.maximum, bucket.restore_rate) != (shop.maximum_available, shop.restore_rate):
+            bucket = LeakyBucket(shop.maximum_available, shop.restore_rate, self._clock)
+            self._buckets[key] = bucket
+        return bucket
+
+
+def _cost_extension(requested: int, actual: int | None, bucket: LeakyBucket) -> dict[str, Any]:
+    return {
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": bucket.status().as_graphql(),
+        }
+    }
+
+
+def _shop_matches(shop: Shop, name: str | None) -> bool:
+    return name is None or name in (shop.domain, shop.domain.split(".", 1)[0])
+
+
+@bp.post("/store/<shop_name>/admin/api/<version>/graphql.json")
+@bp.post("/admin/api/<version>/graphql.json")
+def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
+    sandbox = current_app.extensions["sandbox"]
+    store: st.Store = sandbox.store
+    owner = store.owner_of(request.headers.get("X-Shopify-Access-Token"))
+    shop = store.shops.get(owner.shop_domain) if owner else None
+    if owner is None or shop is None or not _shop_matches(shop, shop_name):
+        return jsonify({"errors": UNAUTHORIZED_MESSAGE}), 401
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return jsonify({"errors": {"query": "Required parameter missing or invalid"}}), 400
+    is_app = owner.actor.role == APP
+    faults = shop.faults
+    if is_app and faults.roll(faults.error_rate):
+        status = faults.choice((500, 502, 503))
+        return jsonify({"errors": "Internal Server Error" if status == 500 else "Service Unavailable"}), status
+    if is_app and faults.roll(faults.timeout_rate):
+        time.sleep(faults.timeout_s)
+        return jsonify({"errors": "Gateway Timeout"}), 504
+    schema: GraphQLSchema = sandbox.schema
+    try:
+        document = parse(body["query"])
+    except GraphQLSyntaxError as error:
+        return jsonify({"errors": [error.formatted]})
+    errors = validate(schema, document)
+    if errors:
+        return jsonify({"errors": [e.formatted for e in errors]})
+    operation = get_operation_ast(document, body.get("operationName"))
+    if operation is None:
+        return jsonify({"errors": [{"message": "An operation name is required when the document has several."}]})
+    variables = body.get("variables") or {}
+    requested = requested_cost(schema, document, operation, variables)
+    bucket = sandbox.buckets.get(shop, owner.actor.install_id or "merchant")
+    with store.lock:
+        shop.requests += 1
+    if requested > MAX_QUERY_COST:
+        message = (
+            f"Query cost is {requested}, which exceeds the single query max cost limit ({MAX_QUERY_COST}).\n\n"
+            "See https://shopify.dev/concepts/about-apis/rate-limits for more information on how the\n"
+            "cost of a query is calculated."
+        )
+        error = {
+            "message": message,
+            "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST},
+        }
+        return jsonify({"errors": [error], "extensions": _cost_extension(requested, None, bucket)})
+    if not bucket.take(requested):
+        with store.lock:
+            shop.throttled_requests += 1
+        error = {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}
+        return jsonify({"errors": [error], "extensions": _cost_extension(requested, None, bucket)})
+    meter = CostMeter(operation.operation == OperationType.MUTATION)
+    context = Context(shop=shop, actor=owner.actor, meter=meter, api_key=sandbox.config.api_key)
+    with store.transaction(shop):
+        result = execute(
+            schema,
+            document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=body.get("operationName"),
+            field_resolver=field_resolver,
+            type_resolver=type_resolver,
+        )
+        actual = min(meter.actual, requested)
+        shop.cost_charged += actual
+    bucket.refund(requested - actual)
+    answer: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        answer["errors"] = [e.formatted for e in result.errors]
+    answer["extensions"] = _cost_extension(requested, actual, bucket)
+    if is_app and faults.roll(faults.lost_response_rate):
+        # The change is made; only the answer is lost, as when a proxy drops the connection.
+        return jsonify({"errors": "Bad Gateway"}), 502
+    return jsonify(answer)

@@ -1,0 +1,439 @@
+"""The sandbox store's records: shops, locations, orders, fulfillment orders, fulfillments, and the errors its
+transitions raise. Plain dataclasses in the store's own vocabulary; the transitions live in `store.py`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox.faults import Faults
+
+# FulfillmentOrderStatus
+OPEN = "OPEN"
+IN_PROGRESS = "IN_PROGRESS"
+SCHEDULED = "SCHEDULED"
+ON_HOLD = "ON_HOLD"
+INCOMPLETE = "INCOMPLETE"
+CANCELLED = "CANCELLED"
+CLOSED = "CLOSED"
+
+# FulfillmentOrderRequestStatus (CLOSED is shared with the status above)
+UNSUBMITTED = "UNSUBMITTED"
+SUBMITTED = "SUBMITTED"
+ACCEPTED = "ACCEPTED"
+REJECTED = "REJECTED"
+CANCELLATION_REQUESTED = "CANCELLATION_REQUESTED"
+CANCELLATION_ACCEPTED = "CANCELLATION_ACCEPTED"
+CANCELLATION_REJECTED = "CANCELLATION_REJECTED"
+
+# Request statuses under which the fulfillment service holds the work: the merchant may not move, edit, refund
+# or mark the items fulfilled until the request is withdrawn or its cancellation accepted.
+REQUEST_IN_SERVICE_HANDS = frozenset({SUBMITTED, ACCEPTED, CANCELLATION_REQUESTED, CANCELLATION_REJECTED})
+# Statuses in which a fulfillment order has no more work.
+FINISHED = frozenset({CLOSED, CANCELLED})
+
+FULFILLMENT_REQUEST = "FULFILLMENT_REQUEST"
+CANCELLATION_REQUEST = "CANCELLATION_REQUEST"
+
+WORKFLOW_FULFILLMENT_ORDERS = "fulfillment_orders"
+WORKFLOW_LEGACY = "legacy"
+WORKFLOWS = (WORKFLOW_FULFILLMENT_ORDERS, WORKFLOW_LEGACY)
+
+APP = "app"
+MERCHANT = "merchant"
+
+# maximumAvailable / restoreRate per plan. Standard is what recordings of real shops show; the larger plans'
+# bucket sizes are our guess and can be overridden per shop.
+PLAN_THROTTLE: dict[str, tuple[int, int]] = {
+    "standard": (2000, 100),
+    "advanced": (4000, 200),
+    "plus": (10000, 1000),
+    "enterprise": (20000, 2000),
+}
+
+
+def now() -> datetime:
+    """The store's clock: UTC, whole seconds, like the timestamps the real store returns."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def gid(kind: str, id_: int | str) -> str:
+    return f"gid://shopify/{kind}/{id_}"
+
+
+def parse_id(value: Any, kind: str) -> int | None:
+    """The numeric id in `gid://shopify/<kind>/<n>` or a bare number; None for anything else (another kind)."""
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace("gid:/shopify/", "gid://shopify/")  # a proxy may have merged the slashes
+    if text.isdigit():
+        return int(text)
+    prefix = f"gid://shopify/{kind}/"
+    if text.startswith(prefix):
+        rest = text[len(prefix) :].split("?", 1)[0]
+        if rest.isdigit():
+            return int(rest)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Errors. A `StoreUserError` becomes an entry of `userErrors`; `ResourceNotFound` a top-level error.
+# ---------------------------------------------------------------------------------------------------------
+
+
+class StoreUserError(Exception):
+    """A business rule refused the change; nothing was modified."""
+
+    def __init__(self, message: str, field: list[str] | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+class InvalidTransition(StoreUserError):
+    """The fulfillment order's status or request status does not allow the action."""
+
+
+class NotPermitted(StoreUserError):
+    """The caller may not act on this resource (not its service's location, or the workflow forbids it)."""
+
+
+class InvalidInput(StoreUserError):
+    """Arguments that do not fit the resource: unknown line items, quantities, names already taken."""
+
+
+class OrderLocked(StoreUserError):
+    """The order cannot be edited or refunded while a fulfillment service holds a request for it."""
+
+
+class ResourceNotFound(Exception):
+    """An id that names nothing in this shop."""
+
+    def __init__(self, resource_id: str) -> None:
+        super().__init__(f"Invalid id: {resource_id}")
+        self.resource_id = resource_id
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who calls: the installed app (identified by its install) or the merchant's staff."""
+
+    role: str
+    install_id: str | None = None
+
+    @property
+    def is_app(self) -> bool:
+        return self.role == APP
+
+
+MERCHANT_ACTOR = Actor(MERCHANT)
+
+
+@dataclass
+class Address:
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    province: str | None = None
+    country_code: str | None = None
+    zip: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass
+class Location:
+    id: int
+    name: str
+    address: Address
+    fulfillment_service_id: int | None = None
+    is_active: bool = True
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class FulfillmentService:
+    id: int
+    name: str
+    handle: str
+    location_id: int
+    install_id: str | None
+    callback_url: str | None = None
+    tracking_support: bool = False
+    inventory_management: bool = False
+    requires_shipping_method: bool = True
+
+
+@dataclass
+class LineItem:
+    id: int
+    order_id: int
+    sku: str | None
+    title: str
+    quantity: int
+    variant_title: str | None = None
+    vendor: str | None = None
+    requires_shipping: bool = True
+
+    @property
+    def name(self) -> str:
+        return f"{self.title} - {self.variant_title}" if self.variant_title else self.title
+
+
+@dataclass
+class FulfillmentOrderLineItem:
+    id: int
+    line_item_id: int
+    total_quantity: int
+    remaining_quantity: int
+
+
+@dataclass
+class MerchantRequest:
+    id: int
+    kind: str
+    message: str | None
+    request_options: dict[str, Any]
+    sent_at: datetime
+    fulfillment_order_id: int
+    response_data: dict[str, Any] | None = None
+
+
+@dataclass
+class FulfillmentHold:
+    id: int
+    reason: str
+    reason_notes: str | None
+    handle: str
+    held_by_install: str | None
+
+
+@dataclass
+class FulfillmentOrder:
+    id: int
+    order_id: int
+    location_id: int
+    line_items: list[FulfillmentOrderLineItem]
+    status: str = OPEN
+    request_status: str = UNSUBMITTED
+    merchant_requests: list[MerchantRequest] = field(default_factory=list)
+    holds: list[FulfillmentHold] = field(default_factory=list)
+    fulfillment_ids: list[int] = field(default_factory=list)
+    progress_reported: bool = False
+    fulfill_at: datetime | None = None
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+    def remaining(self) -> int:
+        return sum(li.remaining_quantity for li in self.line_items)
+
+    def line_item(self, id_: int) -> FulfillmentOrderLineItem | None:
+        return next((li for li in self.line_items if li.id == id_), None)
+
+
+@dataclass
+class TrackingInfo:
+    company: str | None = None
+    number: str | None = None
+    url: str | None = None
+
+
+@dataclass
+class FulfillmentLineItem:
+    id: int
+    line_item_id: int
+    quantity: int
+    fulfillment_order_id: int
+
+
+@dataclass
+class FulfillmentEvent:
+    id: int
+    status: str
+    happened_at: datetime
+    message: str | None = None
+    estimated_delivery_at: datetime | None = None
+    address1: str | None = None
+    city: str | None = None
+    province: str | None = None
+    country: str | None = None
+    zip: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    created_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class Fulfillment:
+    id: int
+    name: str
+    order_id: int
+    location_id: int
+    line_items: list[FulfillmentLineItem]
+    fulfillment_order_ids: list[int]
+    tracking: list[TrackingInfo]
+    created_by: str
+    status: str = "SUCCESS"
+    display_status: str = "FULFILLED"
+    events: list[FulfillmentEvent] = field(default_factory=list)
+    notify_customer: bool = False
+    delivered_at: datetime | None = None
+    in_transit_at: datetime | None = None
+    estimated_delivery_at: datetime | None = None
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+    def total_quantity(self) -> int:
+        return sum(li.quantity for li in self.line_items)
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    kind: str
+    message: str
+    fulfillment_order_id: int | None = None
+
+
+@dataclass
+class Order:
+    id: int
+    number: int
+    line_items: list[LineItem]
+    shipping_address: Address
+    note: str | None = None
+    paid: bool = True
+    fulfillment_order_ids: list[int] = field(default_factory=list)
+    fulfillment_ids: list[int] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    cancelled_at: datetime | None = None
+    closed_at: datetime | None = None
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+    @property
+    def name(self) -> str:
+        return f"#{self.number}"
+
+    def line_item(self, id_: int) -> LineItem | None:
+        return next((li for li in self.line_items if li.id == id_), None)
+
+
+@dataclass
+class WebhookSubscription:
+    id: int
+    topic: str
+    uri: str
+    install_id: str | None
+    format: str = "JSON"
+    name: str | None = None
+    filter: str | None = None
+    include_fields: list[str] = field(default_factory=list)
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class AppInstall:
+    id: str
+    access_token: str
+    scopes: str
+    created_at: datetime = field(default_factory=now)
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A ping to a fulfillment service's callback URL (`kind` FULFILLMENT_REQUEST / CANCELLATION_REQUEST)."""
+
+    url: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One webhook to one subscription; `webhook_id` stays the same across retries."""
+
+    url: str
+    topic: str
+    payload: dict[str, Any]
+    webhook_id: str
+    event_id: str
+    triggered_at: str
+
+
+Notice = Callback | WebhookDelivery
+
+
+@dataclass
+class Shop:
+    id: int
+    domain: str
+    plan: str
+    workflow: str
+    auto_fulfill: bool
+    merchant_token: str
+    maximum_available: int
+    restore_rate: int
+    name: str = ""
+    email: str = ""
+    locations: dict[int, Location] = field(default_factory=dict)
+    services: dict[int, FulfillmentService] = field(default_factory=dict)
+    orders: dict[int, Order] = field(default_factory=dict)
+    fulfillment_orders: dict[int, FulfillmentOrder] = field(default_factory=dict)
+    fulfillments: dict[int, Fulfillment] = field(default_factory=dict)
+    webhook_subscriptions: dict[int, WebhookSubscription] = field(default_factory=dict)
+    line_items: dict[int, LineItem] = field(default_factory=dict)  # index of every order's line items
+    # Stock levels the services reported through fetch_stock: location id -> sku -> quantity.
+    stock: dict[int, dict[str, int]] = field(default_factory=dict)
+    installs: dict[str, AppInstall] = field(default_factory=dict)
+    next_order_number: int = 1001
+    # Notices produced by the transition under way; sent once the store's lock is released.
+    pending: list[Notice] = field(default_factory=list)
+    # What the sandbox reports about itself (benchmarks and tests read these through the REST API).
+    callbacks_sent: list[dict[str, Any]] = field(default_factory=list)
+    webhooks_sent: list[dict[str, Any]] = field(default_factory=list)
+    cost_charged: int = 0
+    throttled_requests: int = 0
+    requests: int = 0
+    faults: Faults = field(default_factory=Faults)
+    ids: IdSequence = field(default_factory=lambda: IdSequence(), repr=False)
+
+    def new_id(self, kind: str) -> int:
+        return self.ids(kind)
+
+    @property
+    def is_legacy(self) -> bool:
+        return self.workflow == WORKFLOW_LEGACY
+
+
+class IdSequence:
+    """Numeric ids per resource kind, shared by all shops (like the store's global ids)."""
+
+    def __init__(self, start: int = 1001) -> None:
+        self._start = start
+        self._next: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str) -> int:
+        with self._lock:
+            value = self._next.get(kind, self._start)
+            self._next[kind] = value + 1
+            return value
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(dict(self._next).items())

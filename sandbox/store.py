@@ -1,0 +1,1773 @@
+"""The sandbox store's behaviour: every state change as a plain function over a `Shop`.
+
+Each function checks everything first and raises a `StoreUserError` subclass (which the GraphQL layer turns into
+`userErrors` and the REST layer into 422) or `ResourceNotFound` before it changes anything, then applies the
+change, appends to the order's timeline, and queues the callbacks and webhooks the change implies on
+`shop.pending`. `Store.transaction` holds the lock around a change and hands the queued notices to the notifier
+once the lock is released, so no HTTP is ever sent while holding it.
+
+The transitions follow the table in shopify-fulfillment-api.md §3 (documentation corrected by recordings).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sandbox import payloads
+from sandbox.model import (
+    ACCEPTED,
+    APP,
+    CANCELLATION_ACCEPTED,
+    CANCELLATION_REJECTED,
+    CANCELLATION_REQUEST,
+    CANCELLATION_REQUESTED,
+    CLOSED,
+    FINISHED,
+    FULFILLMENT_REQUEST,
+    IN_PROGRESS,
+    INCOMPLETE,
+    MERCHANT,
+    MERCHANT_ACTOR,
+    ON_HOLD,
+    OPEN,
+    PLAN_THROTTLE,
+    REJECTED,
+    REQUEST_IN_SERVICE_HANDS,
+    SCHEDULED,
+    SUBMITTED,
+    UNSUBMITTED,
+    WORKFLOW_FULFILLMENT_ORDERS,
+    WORKFLOWS,
+    Actor,
+    Address,
+    AppInstall,
+    Callback,
+    Fulfillment,
+    FulfillmentEvent,
+    FulfillmentHold,
+    FulfillmentLineItem,
+    FulfillmentOrder,
+    FulfillmentOrderLineItem,
+    FulfillmentService,
+    IdSequence,
+    InvalidInput,
+    InvalidTransition,
+    LineItem,
+    Location,
+    MerchantRequest,
+    Notice,
+    NotPermitted,
+    Order,
+    OrderLocked,
+    ResourceNotFound,
+    Shop,
+    TimelineEntry,
+    TrackingInfo,
+    WebhookDelivery,
+    WebhookSubscription,
+    gid,
+    now,
+    parse_id,
+)
+
+SHOP_DOMAIN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
+MAX_HOLDS_PER_APP = 10
+# Request statuses from which the merchant may (re)submit a fulfillment request.
+SUBMITTABLE_REQUESTS = frozenset({UNSUBMITTED, REJECTED, CANCELLATION_ACCEPTED, CLOSED})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The registry of shops and tokens
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    shop_domain: str
+    actor: Actor
+
+
+class Store:
+    """All shops of one sandbox process, behind one lock (the sandbox runs as a single process)."""
+
+    def __init__(self, notifier: Callable[[Shop, Notice], None] | None = None) -> None:
+        self.lock = threading.RLock()
+        self.shops: dict[str, Shop] = {}
+        self.tokens: dict[str, TokenOwner] = {}
+        self.ids = IdSequence()
+        self.notifier = notifier
+        # OAuth authorization codes not yet exchanged: code -> grant (single use).
+        self.oauth_codes: dict[str, dict[str, Any]] = {}
+
+    @contextmanager
+    def transaction(self, shop: Shop) -> Iterator[Shop]:
+        """Hold the lock for one change; send what it queued after releasing it."""
+        with self.lock:
+            try:
+                yield shop
+            finally:
+                queued, shop.pending = shop.pending, []
+        if self.notifier is not None:
+            for notice in queued:
+                self.notifier(shop, notice)
+
+    def shop(self, domain: str) -> Shop:
+        shop = self.shops.get(domain)
+        if shop is None:
+            raise ResourceNotFound(domain)
+        return shop
+
+    def owner_of(self, token: str | None) -> TokenOwner | None:
+        return self.tokens.get(token) if token else None
+
+    def create_shop(
+        self,
+        domain: str,
+        plan: str = "standard",
+        workflow: str = WORKFLOW_FULFILLMENT_ORDERS,
+        auto_fulfill: bool = False,
+        throttle: dict[str, int] | None = None,
+    ) -> tuple[Shop, bool]:
+        """The shop for `domain`, created with its merchant-managed "Shop location" if new; (shop, created)."""
+        if not SHOP_DOMAIN.match(domain or ""):
+            raise InvalidInput("Domain must look like name.myshopify.com", ["domain"])
+        if plan not in PLAN_THROTTLE:
+            raise InvalidInput(f"Plan must be one of {', '.join(PLAN_THROTTLE)}", ["plan"])
+        if workflow not in WORKFLOWS:
+            raise InvalidInput(f"Workflow must be one of {', '.join(WORKFLOWS)}", ["workflow"])
+        with self.lock:
+            existing = self.shops.get(domain)
+            if existing is not None:
+                return existing, False
+            maximum, rate = PLAN_THROTTLE[plan]
+            throttle = throttle or {}
+            shop = Shop(
+                id=self.ids("Shop"),
+                domain=domain,
+                plan=plan,
+                workflow=workflow,
+                auto_fulfill=auto_fulfill,
+                merchant_token=f"shpmt_{secrets.token_hex(16)}",
+                maximum_available=int(throttle.get("maximum_available", maximum)),
+                restore_rate=int(throttle.get("restore_rate", rate)),
+                name=domain.split(".", 1)[0].replace("-", " ").title(),
+                email=f"owner@{domain}",
+                ids=self.ids,
+            )
+            home = Location(
+                id=self.ids("Location"),
+                name="Shop location",
+                address=Address(address1="1 Main Street", city="Oslo", country_code="NO", zip="0150"),
+            )
+            shop.locations[home.id] = home
+            self.shops[domain] = shop
+            self.tokens[shop.merchant_token] = TokenOwner(domain, MERCHANT_ACTOR)
+            return shop, True
+
+    def install_app(self, shop: Shop, scopes: str, reuse: bool = False) -> AppInstall:
+        """Register the app on the shop and issue its offline access token."""
+        with self.lock:
+            if reuse and shop.installs:
+                install = next(iter(shop.installs.values()))
+                install.scopes = scopes
+                return install
+            install = AppInstall(id=uuid.uuid4().hex[:12], access_token=f"shpat_{secrets.token_hex(16)}", scopes=scopes)
+            shop.installs[install.id] = install
+            self.tokens[install.access_token] = TokenOwner(shop.domain, Actor(APP, install.id))
+            return install
+
+    def uninstall_app(self, shop: Shop, install_id: str | None = None) -> list[str]:
+        """Remove the app (one install, or all): `app/uninstalled` goes out first, then its tokens and
+        webhook subscriptions are gone. Returns the removed install ids."""
+        with self.transaction(shop):
+            removed = [i for i in shop.installs if install_id in (None, i)]
+            for iid in removed:
+                _emit_webhook(shop, "APP_UNINSTALLED", payloads.shop_rest(shop), install_id=iid)
+                install = shop.installs.pop(iid)
+                self.tokens.pop(install.access_token, None)
+                for sub_id in [s.id for s in shop.webhook_subscriptions.values() if s.install_id == iid]:
+                    del shop.webhook_subscriptions[sub_id]
+                for service in [s for s in shop.services.values() if s.install_id == iid]:
+                    shop.locations[service.location_id].is_active = False
+                    shop.locations[service.location_id].fulfillment_service_id = None
+                    del shop.services[service.id]
+            return removed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lookups
+# ---------------------------------------------------------------------------------------------------------
+
+
+def get_fulfillment_order(shop: Shop, id_: Any) -> FulfillmentOrder:
+    fo = shop.fulfillment_orders.get(parse_id(id_, "FulfillmentOrder") or -1)
+    if fo is None:
+        raise ResourceNotFound(str(id_))
+    return fo
+
+
+def get_order(shop: Shop, id_: Any) -> Order:
+    order = shop.orders.get(parse_id(id_, "Order") or -1)
+    if order is None:
+        raise ResourceNotFound(str(id_))
+    return order
+
+
+def get_fulfillment(shop: Shop, id_: Any) -> Fulfillment:
+    fulfillment = shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
+    if fulfillment is None:
+        raise ResourceNotFound(str(id_))
+    return fulfillment
+
+
+def get_location(shop: Shop, id_: Any) -> Location:
+    location = shop.locations.get(parse_id(id_, "Location") or -1)
+    if location is None:
+        raise ResourceNotFound(str(id_))
+    return location
+
+
+def get_service(shop: Shop, id_: Any) -> FulfillmentService:
+    service = shop.services.get(parse_id(id_, "FulfillmentService") or -1)
+    if service is None:
+        raise ResourceNotFound(str(id_))
+    return service
+
+
+def service_of(shop: Shop, fo: FulfillmentOrder) -> FulfillmentService | None:
+    """The fulfillment service whose location the fulfillment order is assigned to (None: merchant-managed)."""
+    location = shop.locations.get(fo.location_id)
+    if location is None or location.fulfillment_service_id is None:
+        return None
+    return shop.services.get(location.fulfillment_service_id)
+
+
+def assigned_fulfillment_orders(
+    shop: Shop, actor: Actor, assignment_status: str | None = None, location_ids: list[int] | None = None
+) -> list[FulfillmentOrder]:
+    """Fulfillment orders at the calling app's service locations, by id (assignedFulfillmentOrders)."""
+    own = {s.location_id for s in shop.services.values() if actor.is_app and s.install_id == actor.install_id}
+    if location_ids:
+        own &= set(location_ids)
+    wanted = {
+        "FULFILLMENT_REQUESTED": lambda fo: fo.request_status == SUBMITTED,
+        "CANCELLATION_REQUESTED": lambda fo: fo.request_status == CANCELLATION_REQUESTED,
+        "FULFILLMENT_ACCEPTED": lambda fo: fo.request_status in (ACCEPTED, CANCELLATION_REJECTED),
+        "FULFILLMENT_UNSUBMITTED": lambda fo: fo.request_status == UNSUBMITTED,
+    }
+    keep = wanted.get(assignment_status or "", lambda fo: fo.status != CLOSED)
+    found = [
+        fo
+        for fo in shop.fulfillment_orders.values()
+        if fo.location_id in own and keep(fo) and (assignment_status is None or fo.status not in FINISHED)
+    ]
+    return sorted(found, key=lambda fo: fo.id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Derived state
+# ---------------------------------------------------------------------------------------------------------
+
+
+def supported_actions(shop: Shop, fo: FulfillmentOrder) -> list[str]:
+    """What can be done next, derived from the state (FulfillmentOrder.supportedActions)."""
+    at_service = service_of(shop, fo) is not None
+    rs = fo.request_status
+    if fo.status in FINISHED:
+        return []
+    if fo.status == ON_HOLD:
+        return ["RELEASE_HOLD", "HOLD", "MOVE"]
+    if fo.status == SCHEDULED:
+        return ["MARK_AS_OPEN", "MOVE"]
+    if rs == SUBMITTED:
+        # The service must answer first; the merchant can only withdraw the request.
+        return [] if shop.is_legacy else ["CANCEL_FULFILLMENT_ORDER"]
+    if rs in (ACCEPTED, CANCELLATION_REJECTED):
+        actions = ["CREATE_FULFILLMENT"]
+        if not shop.is_legacy:
+            actions.append("REQUEST_CANCELLATION")
+        return actions
+    if rs == CANCELLATION_REQUESTED:
+        return ["CANCEL_FULFILLMENT_ORDER"]
+    actions = ["CREATE_FULFILLMENT"]
+    if at_service:
+        actions.append("REQUEST_FULFILLMENT")
+    if not fo.progress_reported:
+        actions.append("MOVE")
+    if fo.status == OPEN:
+        actions += ["HOLD", "SPLIT"]
+        if merge_partners(shop, fo):
+            actions.append("MERGE")
+    if not at_service:
+        actions.append("MARK_AS_OPEN" if fo.progress_reported else "REPORT_PROGRESS")
+    return actions
+
+
+def merge_partners(shop: Shop, fo: FulfillmentOrder) -> list[FulfillmentOrder]:
+    """Other fulfillment orders of the same order and location that could be merged with this one."""
+    order = shop.orders[fo.order_id]
+    return [
+        other
+        for other in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids)
+        if other.id != fo.id and _mergeable(other) and other.location_id == fo.location_id
+    ]
+
+
+def _mergeable(fo: FulfillmentOrder) -> bool:
+    return fo.status == OPEN and fo.request_status in SUBMITTABLE_REQUESTS and fo.remaining() > 0
+
+
+def display_fulfillment_status(shop: Shop, order: Order) -> str:
+    """Order.displayFulfillmentStatus, derived from fulfillments and fulfillment orders."""
+    ordered = sum(li.quantity for li in order.line_items)
+    shipped = sum(
+        shop.fulfillments[i].total_quantity() for i in order.fulfillment_ids if shop.fulfillments[i].status == "SUCCESS"
+    )
+    if ordered and shipped >= ordered:
+        return "FULFILLED"
+    if shipped:
+        return "PARTIALLY_FULFILLED"
+    active = [
+        fo
+        for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids)
+        if fo.status not in FINISHED and fo.remaining() > 0
+    ]
+    if any(fo.status == IN_PROGRESS or fo.request_status in REQUEST_IN_SERVICE_HANDS for fo in active):
+        return "IN_PROGRESS"
+    if any(fo.request_status == REJECTED for fo in active):
+        return "REQUEST_DECLINED"
+    if active and all(fo.status == ON_HOLD for fo in active):
+        return "ON_HOLD"
+    if active and all(fo.status == SCHEDULED for fo in active):
+        return "SCHEDULED"
+    return "UNFULFILLED"
+
+
+def open_requests(shop: Shop, order: Order) -> list[FulfillmentOrder]:
+    """Fulfillment orders of the order whose request a fulfillment service currently holds."""
+    return [
+        fo
+        for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids)
+        if fo.status not in FINISHED and fo.status != INCOMPLETE and fo.request_status in REQUEST_IN_SERVICE_HANDS
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Small helpers shared by the transitions
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _timeline(shop: Shop, order: Order, kind: str, message: str, fo: FulfillmentOrder | None = None) -> None:
+    at = now()
+    order.timeline.append(TimelineEntry(at, kind, message, fo.id if fo else None))
+    order.updated_at = at
+
+
+def _touch(*fos: FulfillmentOrder | None) -> None:
+    at = now()
+    for fo in fos:
+        if fo is not None:
+            fo.updated_at = at
+
+
+def _emit_webhook(shop: Shop, topic: str, payload: dict[str, Any], install_id: str | None = None) -> None:
+    """Queue one delivery per subscription to `topic` (of one install, or of all)."""
+    event_id = str(uuid.uuid4())
+    triggered = payloads.iso(now()) or ""
+    for sub in shop.webhook_subscriptions.values():
+        if sub.topic == topic and install_id in (None, sub.install_id):
+            shop.pending.append(WebhookDelivery(sub.uri, topic, payload, str(uuid.uuid4()), event_id, triggered))
+
+
+def _emit_callback(shop: Shop, fo: FulfillmentOrder, kind: str) -> None:
+    service = service_of(shop, fo)
+    if service is not None and service.callback_url:
+        shop.pending.append(Callback(service.callback_url.rstrip("/") + "/fulfillment_order_notification", kind))
+
+
+def _service_name(shop: Shop, fo: FulfillmentOrder) -> str:
+    service = service_of(shop, fo)
+    return service.name if service else shop.locations[fo.location_id].name
+
+
+def _require_service_app(shop: Shop, fo: FulfillmentOrder, actor: Actor) -> FulfillmentService:
+    """App-side actions belong to the app whose fulfillment service owns the assigned location."""
+    service = service_of(shop, fo)
+    if service is None:
+        raise NotPermitted(
+            "The fulfillment order is not assigned to a fulfillment service location (the location must be of"
+            " api type).",
+            ["id"],
+            "FULFILLMENT_ORDER_INVALID_FULFILLMENT_SERVICE_OWNERSHIP",
+        )
+    if not actor.is_app or service.install_id != actor.install_id:
+        raise NotPermitted(
+            "The fulfillment order is assigned to a fulfillment service that this app does not own.",
+            ["id"],
+            "FULFILLMENT_ORDER_INVALID_FULFILLMENT_SERVICE_OWNERSHIP",
+        )
+    return service
+
+
+def _requested_quantities(fo: FulfillmentOrder, items: list[dict[str, Any]] | None, field: str) -> dict[int, int]:
+    """fo line item id -> quantity, from `[{id, quantity}]`; all remaining when `items` is None or empty (the
+    store reads an empty list as "everything")."""
+    if not items:
+        return {li.id: li.remaining_quantity for li in fo.line_items if li.remaining_quantity > 0}
+    quantities: dict[int, int] = {}
+    for index, item in enumerate(items):
+        li_id = parse_id(item.get("id"), "FulfillmentOrderLineItem")
+        line = fo.line_item(li_id) if li_id is not None else None
+        if line is None:
+            raise InvalidInput(
+                f"Fulfillment order line item {item.get('id')} does not belong to fulfillment order"
+                f" {gid('FulfillmentOrder', fo.id)}.",
+                [field, str(index), "id"],
+                "INVALID_LINE_ITEM_QUANTITY",
+            )
+        quantity = int(item.get("quantity") or 0)
+        if line.id in quantities:
+            raise InvalidInput("Line items must be unique.", [field, str(index), "id"], "INVALID_LINE_ITEM_QUANTITY")
+        if quantity <= 0 or quantity > line.remaining_quantity:
+            raise InvalidInput(
+                "Invalid fulfillment order line item quantity requested.",
+                [field, str(index), "quantity"],
+                "INVALID_LINE_ITEM_QUANTITY",
+            )
+        quantities[line.id] = quantity
+    return quantities
+
+
+def _new_fulfillment_order(
+    shop: Shop, order: Order, location_id: int, quantities: dict[int, int], status: str = OPEN
+) -> FulfillmentOrder:
+    """A fresh fulfillment order for `quantities` (order line item id -> quantity)."""
+    fo = FulfillmentOrder(
+        id=shop.new_id("FulfillmentOrder"),
+        order_id=order.id,
+        location_id=location_id,
+        status=status,
+        line_items=[
+            FulfillmentOrderLineItem(shop.new_id("FulfillmentOrderLineItem"), line_item_id, qty, qty)
+            for line_item_id, qty in quantities.items()
+            if qty > 0
+        ],
+    )
+    shop.fulfillment_orders[fo.id] = fo
+    order.fulfillment_order_ids.append(fo.id)
+    return fo
+
+
+def _take(fo: FulfillmentOrder, quantities: dict[int, int], keep_empty: bool = False) -> dict[int, int]:
+    """Remove unfulfilled quantities (fo line item id -> qty) from `fo`, for them to live in another fulfillment
+    order. Returns them keyed by order line item id. Lines left with nothing are dropped, unless `keep_empty`:
+    a fulfillment order closed by a cancellation still lists its lines, with quantities 0 (as recorded)."""
+    moved: dict[int, int] = {}
+    for li in fo.line_items:
+        qty = quantities.get(li.id, 0)
+        if qty:
+            li.remaining_quantity -= qty
+            li.total_quantity -= qty
+            moved[li.line_item_id] = moved.get(li.line_item_id, 0) + qty
+    if not keep_empty:
+        fo.line_items = [li for li in fo.line_items if li.total_quantity > 0]
+    return moved
+
+
+def _all_remaining(fo: FulfillmentOrder) -> dict[int, int]:
+    return {li.id: li.remaining_quantity for li in fo.line_items if li.remaining_quantity > 0}
+
+
+def _has_fulfilled_items(fo: FulfillmentOrder) -> bool:
+    return any(li.remaining_quantity < li.total_quantity for li in fo.line_items)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Orders
+# ---------------------------------------------------------------------------------------------------------
+
+
+def create_order(
+    shop: Shop,
+    line_items: list[dict[str, Any]],
+    shipping_address: dict[str, Any] | None = None,
+    note: str | None = None,
+    paid: bool = True,
+    fulfill_at: datetime | None = None,
+) -> Order:
+    """Place an order: one fulfillment order per location. Line items without a location go to the shop's first
+    fulfillment-service location, else to the shop location. Paid orders of auto-fulfil shops are requested
+    at once."""
+    if not line_items:
+        raise InvalidInput("An order needs at least one line item.", ["line_items"])
+    default_location = _default_location(shop)
+    address = Address(**{k: v for k, v in (shipping_address or {}).items() if k in Address.__dataclass_fields__})
+    lines: list[tuple[LineItem, int]] = []
+    order_id = shop.new_id("Order")
+    for index, item in enumerate(line_items):
+        quantity = int(item.get("quantity") or 0)
+        if quantity <= 0:
+            raise InvalidInput("Quantity must be greater than 0.", ["line_items", str(index), "quantity"])
+        location_id = default_location
+        if item.get("location_id"):
+            location_id = get_location(shop, item["location_id"]).id
+        sku = item.get("sku")
+        line = LineItem(
+            id=shop.new_id("LineItem"),
+            order_id=order_id,
+            sku=sku,
+            title=item.get("title") or (f"Product {sku}" if sku else "Product"),
+            quantity=quantity,
+            variant_title=item.get("variant_title"),
+            vendor=item.get("vendor"),
+            requires_shipping=bool(item.get("requires_shipping", True)),
+        )
+        lines.append((line, location_id))
+    order = Order(
+        id=order_id,
+        number=shop.next_order_number,
+        line_items=[line for line, _ in lines],
+        shipping_address=address,
+        note=note,
+        paid=paid,
+    )
+    shop.next_order_number += 1
+    shop.orders[order.id] = order
+    shop.line_items.update((line.id, line) for line in order.line_items)
+    by_location: dict[int, dict[int, int]] = {}
+    for line, location_id in lines:
+        by_location.setdefault(location_id, {})[line.id] = line.quantity
+    scheduled = fulfill_at is not None and fulfill_at > now()
+    for location_id, quantities in by_location.items():
+        fo = _new_fulfillment_order(shop, order, location_id, quantities, SCHEDULED if scheduled else OPEN)
+        fo.fulfill_at = fulfill_at
+    _timeline(shop, order, "order_placed", f"Order {order.name} was placed{' and paid' if paid else ''}.")
+    if paid:
+        _auto_fulfill(shop, order)
+    return order
+
+
+def _default_location(shop: Shop) -> int:
+    for service in sorted(shop.services.values(), key=lambda s: s.id):
+        location = shop.locations.get(service.location_id)
+        if location is not None and location.is_active:
+            return location.id
+    return min(loc.id for loc in shop.locations.values() if loc.fulfillment_service_id is None)
+
+
+def _auto_fulfill(shop: Shop, order: Order) -> None:
+    if not shop.auto_fulfill:
+        return
+    for fo_id in list(order.fulfillment_order_ids):
+        fo = shop.fulfillment_orders[fo_id]
+        if service_of(shop, fo) is not None and fo.status == OPEN and fo.request_status == UNSUBMITTED:
+            submit_fulfillment_request(shop, fo.id, None, False, None, MERCHANT_ACTOR, automatic=True)
+
+
+def pay_order(shop: Shop, order_id: Any) -> Order:
+    order = get_order(shop, order_id)
+    if order.paid:
+        raise InvalidTransition("Order is already paid.", ["id"])
+    order.paid = True
+    _timeline(shop, order, "order_paid", "Payment was captured.")
+    _auto_fulfill(shop, order)
+    return order
+
+
+def _refuse_while_requested(shop: Shop, order: Order, what: str) -> None:
+    held = open_requests(shop, order)
+    if held:
+        fo = held[0]
+        raise OrderLocked(
+            f"This order can't be {what} while {_service_name(shop, fo)} has a fulfillment request for it"
+            f" ({gid('FulfillmentOrder', fo.id)} is {fo.request_status}). Cancel the request first.",
+            ["order"],
+        )
+
+
+def edit_order(shop: Shop, order_id: Any, changes: dict[str, Any]) -> Order:
+    """Editing is refused while a service holds a request (row N4); the sandbox only records the edit."""
+    order = get_order(shop, order_id)
+    _refuse_while_requested(shop, order, "edited")
+    _timeline(shop, order, "order_edited", f"Order was edited{': ' + changes['note'] if changes.get('note') else ''}.")
+    return order
+
+
+def refund_order(shop: Shop, order_id: Any, refund: dict[str, Any]) -> Order:
+    """Refunding is refused while a service holds a request (row N4); the sandbox only records the refund."""
+    order = get_order(shop, order_id)
+    _refuse_while_requested(shop, order, "refunded")
+    amount = refund.get("amount")
+    _timeline(shop, order, "order_refunded", f"A refund{' of ' + str(amount) if amount else ''} was issued.")
+    return order
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fulfillment requests (merchant -> service)
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SubmitResult:
+    original: FulfillmentOrder
+    submitted: FulfillmentOrder
+    unsubmitted: FulfillmentOrder | None
+
+
+def submit_fulfillment_request(
+    shop: Shop,
+    fo_id: Any,
+    message: str | None,
+    notify_customer: bool | None,
+    line_items: list[dict[str, Any]] | None,
+    actor: Actor,
+    automatic: bool = False,
+) -> SubmitResult:
+    """Request fulfilment from the service at the assigned location, for all or some items. A partial request
+    keeps the id for the submitted items and moves the rest to a new UNSUBMITTED fulfillment order."""
+    fo = get_fulfillment_order(shop, fo_id)
+    service = service_of(shop, fo)
+    if service is None:
+        raise InvalidTransition("Fulfillment can only be requested from a fulfillment service location.", ["id"])
+    submittable = fo.request_status in SUBMITTABLE_REQUESTS and (
+        fo.status in (OPEN, INCOMPLETE) or (fo.status == IN_PROGRESS and fo.request_status == UNSUBMITTED)
+    )
+    if not submittable:
+        raise InvalidTransition(
+            f"Cannot request fulfillment for a fulfillment order with status {fo.status} and request status"
+            f" {fo.request_status}.",
+            ["id"],
+        )
+    quantities = _requested_quantities(fo, line_items, "fulfillmentOrderLineItems")
+    if not quantities:
+        raise InvalidTransition("The fulfillment order has no remaining items to request.", ["id"])
+    order = shop.orders[fo.order_id]
+    original = fo
+    if fo.status == INCOMPLETE:
+        # The closed request stays on record: the new request gets a new fulfillment order.
+        by_line = {li.line_item_id: quantities[li.id] for li in fo.line_items if li.id in quantities}
+        moved = _take(fo, _all_remaining(fo), keep_empty=True)
+        fo.status = CLOSED
+        fo = _new_fulfillment_order(shop, order, fo.location_id, moved)
+        quantities = {li.id: by_line[li.line_item_id] for li in fo.line_items if by_line.get(li.line_item_id)}
+    unsubmitted = None
+    rest = {li.id: li.remaining_quantity - quantities.get(li.id, 0) for li in fo.line_items}
+    rest = {k: v for k, v in rest.items() if v > 0}
+    if rest:
+        unsubmitted = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, rest))
+    fo.status = OPEN
+    fo.request_status = SUBMITTED
+    request = MerchantRequest(
+        id=shop.new_id("FulfillmentOrderMerchantRequest"),
+        kind=FULFILLMENT_REQUEST,
+        message=message,
+        request_options={"notify_customer": bool(notify_customer)},
+        sent_at=now(),
+        fulfillment_order_id=fo.id,
+    )
+    fo.merchant_requests.append(request)
+    how = "automatically requested" if automatic else "requested"
+    note = f": {message}" if message else ""
+    _timeline(shop, order, "fulfillment_request_submitted", f"Fulfillment {how} from {service.name}{note}", fo)
+    if shop.is_legacy:
+        # The legacy workflow has no accept/reject step: the store hands the work over at once.
+        fo.status = IN_PROGRESS
+        fo.request_status = ACCEPTED
+        _timeline(
+            shop,
+            order,
+            "fulfillment_request_accepted",
+            f"{service.name} received the fulfillment request (legacy workflow).",
+            fo,
+        )
+    _touch(original, fo, unsubmitted)
+    _emit_callback(shop, fo, FULFILLMENT_REQUEST)
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_FULFILLMENT_REQUEST_SUBMITTED",
+        {
+            "original_fulfillment_order": payloads.fulfillment_order_brief(original),
+            "submitted_fulfillment_order": payloads.fulfillment_order_brief(fo),
+            "unsubmitted_fulfillment_order": payloads.fulfillment_order_brief(unsubmitted),
+            "fulfillment_order_merchant_request": payloads.merchant_request_brief(request),
+        },
+    )
+    return SubmitResult(original, fo, unsubmitted)
+
+
+def accept_fulfillment_request(
+    shop: Shop, fo_id: Any, message: str | None, estimated_shipped_at: datetime | None, actor: Actor
+) -> FulfillmentOrder:
+    """OPEN / SUBMITTED -> IN_PROGRESS / ACCEPTED (service)."""
+    fo = get_fulfillment_order(shop, fo_id)
+    service = _require_service_app(shop, fo, actor)
+    if fo.request_status != SUBMITTED or fo.status != OPEN:
+        raise InvalidTransition(
+            f"Cannot accept a fulfillment request for a fulfillment order with request status {fo.request_status}.",
+            ["id"],
+        )
+    fo.status = IN_PROGRESS
+    fo.request_status = ACCEPTED
+    _answer_last_request(fo, FULFILLMENT_REQUEST, {"accepted": True, "message": message})
+    _touch(fo)
+    eta = f" Expected to ship {payloads.iso(estimated_shipped_at)}." if estimated_shipped_at else ""
+    text = f"{service.name} accepted the fulfillment request{': ' + message if message else '.'}{eta}"
+    _timeline(shop, shop.orders[fo.order_id], "fulfillment_request_accepted", text, fo)
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_FULFILLMENT_REQUEST_ACCEPTED",
+        {"fulfillment_order": payloads.fulfillment_order_brief(fo), "message": message},
+    )
+    return fo
+
+
+def reject_fulfillment_request(
+    shop: Shop,
+    fo_id: Any,
+    reason: str | None,
+    message: str | None,
+    line_items: list[dict[str, Any]] | None,
+    actor: Actor,
+) -> FulfillmentOrder:
+    """OPEN / SUBMITTED -> OPEN / REJECTED (service); per-line messages go to the timeline."""
+    fo = get_fulfillment_order(shop, fo_id)
+    service = _require_service_app(shop, fo, actor)
+    if shop.is_legacy:
+        raise NotPermitted(
+            "This store uses the legacy fulfillment workflow: fulfillment requests can't be rejected.", ["id"]
+        )
+    if fo.request_status != SUBMITTED or fo.status != OPEN:
+        raise InvalidTransition(
+            f"Cannot reject a fulfillment request for a fulfillment order with request status {fo.request_status}.",
+            ["id"],
+        )
+    order = shop.orders[fo.order_id]
+    details = []
+    for index, item in enumerate(line_items or []):
+        li_id = parse_id(item.get("fulfillmentOrderLineItemId"), "FulfillmentOrderLineItem")
+        line = fo.line_item(li_id) if li_id is not None else None
+        if line is None:
+            raise InvalidInput(
+                "Fulfillment order line item does not belong to this fulfillment order.",
+                ["lineItems", str(index), "fulfillmentOrderLineItemId"],
+            )
+        sku = shop.line_items[line.line_item_id].sku
+        details.append(f"{sku or gid('LineItem', line.line_item_id)}: {item.get('message') or 'unavailable'}")
+    fo.request_status = REJECTED
+    _answer_last_request(fo, FULFILLMENT_REQUEST, {"accepted": False, "reason": reason, "message": message})
+    _touch(fo)
+    text = f"{service.name} rejected the fulfillment request ({reason or 'OTHER'})"
+    text += f": {message}" if message else "."
+    if details:
+        text += " Items: " + "; ".join(details)
+    _timeline(shop, order, "fulfillment_request_rejected", text, fo)
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_FULFILLMENT_REQUEST_REJECTED",
+        {"fulfillment_order": payloads.fulfillment_order_brief(fo), "reason": reason, "message": message},
+    )
+    return fo
+
+
+def _answer_last_request(fo: FulfillmentOrder, kind: str, data: dict[str, Any]) -> None:
+    for request in reversed(fo.merchant_requests):
+        if request.kind == kind:
+            request.response_data = data
+            return
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cancellation (merchant asks, service answers; or the merchant withdraws / resets)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _legacy_no_cancel(shop: Shop, fo: FulfillmentOrder) -> None:
+    if shop.is_legacy and fo.request_status in REQUEST_IN_SERVICE_HANDS:
+        raise NotPermitted(
+            f"This fulfillment is in progress with {_service_name(shop, fo)} and can't be cancelled from the"
+            " store. Contact the fulfillment service to cancel it.",
+            ["id"],
+        )
+
+
+def submit_cancellation_request(shop: Shop, fo_id: Any, message: str | None, actor: Actor) -> FulfillmentOrder:
+    """IN_PROGRESS / ACCEPTED -> IN_PROGRESS / CANCELLATION_REQUESTED (merchant); the service is pinged."""
+    fo = get_fulfillment_order(shop, fo_id)
+    _legacy_no_cancel(shop, fo)
+    if fo.request_status == SUBMITTED:
+        raise InvalidTransition(
+            "The fulfillment request has not been accepted yet: cancel the fulfillment order instead.", ["id"]
+        )
+    if fo.status != IN_PROGRESS or fo.request_status not in (ACCEPTED, CANCELLATION_REJECTED):
+        raise InvalidTransition(
+            f"Cannot request cancellation for a fulfillment order with status {fo.status} and request status"
+            f" {fo.request_status}.",
+            ["id"],
+        )
+    fo.request_status = CANCELLATION_REQUESTED
+    request = MerchantRequest(
+        id=shop.new_id("FulfillmentOrderMerchantRequest"),
+        kind=CANCELLATION_REQUEST,
+        message=message,
+        request_options={"notify_customer": False},
+        sent_at=now(),
+        fulfillment_order_id=fo.id,
+    )
+    fo.merchant_requests.append(request)
+    _touch(fo)
+    note = f": {message}" if message else ""
+    _timeline(
+        shop,
+        shop.orders[fo.order_id],
+        "cancellation_requested",
+        f"Cancellation requested from {_service_name(shop, fo)}{note}",
+        fo,
+    )
+    _emit_callback(shop, fo, CANCELLATION_REQUEST)
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_CANCELLATION_REQUEST_SUBMITTED",
+        {
+            "fulfillment_order": payloads.fulfillment_order_brief(fo),
+            "fulfillment_order_merchant_request": payloads.merchant_request_brief(request),
+        },
+    )
+    return fo
+
+
+def accept_cancellation_request(shop: Shop, fo_id: Any, message: str | None, actor: Actor) -> FulfillmentOrder:
+    """IN_PROGRESS / CANCELLATION_REQUESTED -> CLOSED / CANCELLATION_ACCEPTED with quantities 0 (service).
+    What was left to do goes to a new OPEN / UNSUBMITTED fulfillment order at the same location."""
+    fo = get_fulfillment_order(shop, fo_id)
+    service = _require_service_app(shop, fo, actor)
+    if fo.request_status != CANCELLATION_REQUESTED:
+        raise InvalidTransition(
+            f"Cannot accept a cancellation request for a fulfillment order with request status {fo.request_status}.",
+            ["id"],
+        )
+    order = shop.orders[fo.order_id]
+    left = _take(fo, _all_remaining(fo), keep_empty=True)
+    fo.status = CLOSED
+    fo.request_status = CANCELLATION_ACCEPTED
+    _answer_last_request(fo, CANCELLATION_REQUEST, {"accepted": True, "message": message})
+    replacement = _new_fulfillment_order(shop, order, fo.location_id, left) if left else None
+    _touch(fo)
+    _timeline(
+        shop,
+        order,
+        "cancellation_accepted",
+        f"{service.name} accepted the cancellation request{': ' + message if message else '.'}",
+        fo,
+    )
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_CANCELLATION_REQUEST_ACCEPTED",
+        {
+            "fulfillment_order": payloads.fulfillment_order_brief(fo),
+            "message": message,
+            "replacement_fulfillment_order": payloads.fulfillment_order_brief(replacement),
+        },
+    )
+    return fo
+
+
+def reject_cancellation_request(shop: Shop, fo_id: Any, message: str | None, actor: Actor) -> FulfillmentOrder:
+    """IN_PROGRESS / CANCELLATION_REQUESTED -> IN_PROGRESS / CANCELLATION_REJECTED (service)."""
+    fo = get_fulfillment_order(shop, fo_id)
+    service = _require_service_app(shop, fo, actor)
+    if fo.request_status != CANCELLATION_REQUESTED:
+        raise InvalidTransition(
+            f"Cannot reject a cancellation request for a fulfillment order with request status {fo.request_status}.",
+            ["id"],
+        )
+    fo.request_status = CANCELLATION_REJECTED
+    _answer_last_request(fo, CANCELLATION_REQUEST, {"accepted": False, "message": message})
+    _touch(fo)
+    _timeline(
+        shop,
+        shop.orders[fo.order_id],
+        "cancellation_rejected",
+        f"{service.name} rejected the cancellation request{': ' + message if message else '.'}",
+        fo,
+    )
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_CANCELLATION_REQUEST_REJECTED",
+        {"fulfillment_order": payloads.fulfillment_order_brief(fo), "message": message},
+    )
+    return fo
+
+
+def cancel_fulfillment_order(shop: Shop, fo_id: Any, actor: Actor) -> tuple[FulfillmentOrder, FulfillmentOrder]:
+    """Withdraw a SUBMITTED request (N6) or reset a CANCELLATION_REQUESTED one (N8): the original closes and a
+    replacement OPEN / UNSUBMITTED fulfillment order carries the remaining work. The service is not told."""
+    fo = get_fulfillment_order(shop, fo_id)
+    _legacy_no_cancel(shop, fo)
+    if fo.progress_reported and service_of(shop, fo) is None:
+        raise InvalidTransition(
+            "The fulfillment order has manually reported progress: mark it as open first.",
+            ["id"],
+            "FULFILLMENT_ORDER_HAS_MANUALLY_REPORTED_PROGRESS",
+        )
+    if fo.status in FINISHED or fo.request_status not in (SUBMITTED, CANCELLATION_REQUESTED):
+        raise InvalidTransition(
+            f"Cannot cancel a fulfillment order with status {fo.status} and request status {fo.request_status}:"
+            " only submitted requests and requested cancellations can be cancelled.",
+            ["id"],
+        )
+    order = shop.orders[fo.order_id]
+    was = fo.request_status
+    left = _take(fo, _all_remaining(fo), keep_empty=True)
+    fo.status = CLOSED
+    replacement = _new_fulfillment_order(shop, order, fo.location_id, left)
+    _touch(fo)
+    if was == SUBMITTED:
+        _timeline(
+            shop,
+            order,
+            "fulfillment_request_withdrawn",
+            f"The fulfillment request to {_service_name(shop, fo)} was withdrawn.",
+            fo,
+        )
+    else:
+        _timeline(
+            shop,
+            order,
+            "fulfillment_order_reset",
+            f"The fulfillment order was reset to unfulfilled without waiting for {_service_name(shop, fo)}.",
+            fo,
+        )
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_CANCELLED",
+        {
+            "fulfillment_order": payloads.fulfillment_order_brief(fo),
+            "replacement_fulfillment_order": payloads.fulfillment_order_brief(replacement),
+        },
+    )
+    return fo, replacement
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Location, holds, split, merge, schedule (merchant)
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MoveResult:
+    original: FulfillmentOrder
+    moved: FulfillmentOrder
+    remaining: FulfillmentOrder | None
+
+
+def move_fulfillment_order(
+    shop: Shop, fo_id: Any, new_location_id: Any, line_items: list[dict[str, Any]] | None, actor: Actor
+) -> MoveResult:
+    """Change the assigned location. The whole fulfillment order keeps its id; some items (or an order with
+    fulfilled items) move to a new fulfillment order. Refused while a service holds the request."""
+    fo = get_fulfillment_order(shop, fo_id)
+    location = get_location(shop, new_location_id)
+    if not location.is_active:
+        raise InvalidInput("The destination location is not active.", ["newLocationId"])
+    if fo.status in FINISHED:
+        raise InvalidTransition("Cannot move a closed fulfillment order.", ["id"])
+    if fo.request_status in REQUEST_IN_SERVICE_HANDS:
+        raise InvalidTransition(
+            f"Cannot move a fulfillment order with request status {fo.request_status}: the fulfillment service"
+            " must accept a cancellation request first.",
+            ["id"],
+        )
+    if fo.progress_reported:
+        raise InvalidTransition(
+            "Cannot move a fulfillment order that has had progress manually reported: mark it as open first.",
+            ["id"],
+            "CANNOT_MOVE_FULFILLMENT_ORDER_WITH_REPORTED_PROGRESS",
+        )
+    if location.id == fo.location_id:
+        raise InvalidInput("The fulfillment order is already assigned to this location.", ["newLocationId"])
+    quantities = _requested_quantities(fo, line_items, "fulfillmentOrderLineItems")
+    if not quantities:
+        raise InvalidTransition("The fulfillment order has no unfulfilled items to move.", ["id"])
+    order = shop.orders[fo.order_id]
+    source = shop.locations[fo.location_id]
+    whole = quantities == _all_remaining(fo) and not _has_fulfilled_items(fo)
+    if whole:
+        fo.location_id = location.id
+        if fo.status == INCOMPLETE:
+            fo.status = OPEN
+        fo.request_status = UNSUBMITTED
+        moved = fo
+    else:
+        moved = _new_fulfillment_order(shop, order, location.id, _take(fo, quantities))
+        if fo.remaining() == 0:
+            fo.status = CLOSED
+    _touch(fo, moved)
+    _timeline(shop, order, "fulfillment_order_moved", f"Items were moved from {source.name} to {location.name}.", moved)
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_MOVED",
+        {
+            "original_fulfillment_order": payloads.fulfillment_order_brief(fo),
+            "moved_fulfillment_order": payloads.fulfillment_order_brief(moved),
+            "destination_location_id": gid("Location", location.id),
+            "source_location": {"id": gid("Location", source.id), "name": source.name},
+            "fulfillment_order_line_items_requested": payloads.line_items_requested(fo, quantities)
+            if fo is moved
+            else [],
+        },
+    )
+    return MoveResult(fo, moved, None)
+
+
+@dataclass
+class HoldResult:
+    hold: FulfillmentHold
+    fulfillment_order: FulfillmentOrder
+    remaining: FulfillmentOrder | None
+
+
+def hold_fulfillment_order(shop: Shop, fo_id: Any, hold: dict[str, Any], actor: Actor) -> HoldResult:
+    """OPEN (or already ON_HOLD) -> ON_HOLD with one more hold. Holding some items splits the rest off."""
+    fo = get_fulfillment_order(shop, fo_id)
+    if fo.status not in (OPEN, ON_HOLD) or fo.request_status not in SUBMITTABLE_REQUESTS:
+        raise InvalidTransition(
+            f"Cannot place a hold on a fulfillment order with status {fo.status} and request status"
+            f" {fo.request_status}.",
+            ["id"],
+            "FULFILLMENT_ORDER_NOT_SPLITTABLE",
+        )
+    handle = hold.get("handle") or ""
+    mine = [h for h in fo.holds if h.held_by_install == actor.install_id]
+    if any(h.handle == handle for h in mine):
+        raise InvalidInput(
+            "A hold with this handle already exists on the fulfillment order.",
+            ["fulfillmentHold", "handle"],
+            "DUPLICATE_FULFILLMENT_HOLD_HANDLE",
+        )
+    if len(mine) >= MAX_HOLDS_PER_APP:
+        raise InvalidInput(
+            f"A fulfillment order can have at most {MAX_HOLDS_PER_APP} active holds per app.",
+            ["id"],
+            "FULFILLMENT_ORDER_HOLD_LIMIT_REACHED",
+        )
+    items = hold.get("fulfillmentOrderLineItems") or None
+    quantities = _requested_quantities(fo, items, "fulfillmentHold.fulfillmentOrderLineItems")
+    order = shop.orders[fo.order_id]
+    remaining = None
+    rest = {k: v - quantities.get(k, 0) for k, v in _all_remaining(fo).items()}
+    rest = {k: v for k, v in rest.items() if v > 0}
+    if items and rest:
+        if fo.status == ON_HOLD:
+            raise InvalidInput(
+                "Line items can only be given when the fulfillment order is not on hold yet.",
+                ["fulfillmentHold", "fulfillmentOrderLineItems"],
+                "FULFILLMENT_ORDER_NOT_SPLITTABLE",
+            )
+        remaining = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, rest))
+    new_hold = FulfillmentHold(
+        id=shop.new_id("FulfillmentHold"),
+        reason=hold.get("reason") or "OTHER",
+        reason_notes=hold.get("reasonNotes"),
+        handle=handle,
+        held_by_install=actor.install_id,
+    )
+    fo.holds.append(new_hold)
+    fo.status = ON_HOLD
+    _touch(fo, remaining)
+    notes = f": {new_hold.reason_notes}" if new_hold.reason_notes else ""
+    _timeline(shop, order, "fulfillment_order_held", f"Fulfillment was put on hold ({new_hold.reason}){notes}", fo)
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_PLACED_ON_HOLD",
+        {
+            "fulfillment_order": {
+                **(payloads.fulfillment_order_brief(fo) or {}),
+                "fulfillment_holds": [{"reason": h.reason.lower(), "reason_notes": h.reason_notes} for h in fo.holds],
+            },
+            "remaining_fulfillment_order": payloads.fulfillment_order_brief(remaining),
+            "created_fulfillment_hold": {
+                "id": gid("FulfillmentHold", new_hold.id),
+                "reason": new_hold.reason.lower(),
+                "reason_notes": new_hold.reason_notes,
+            },
+        },
+    )
+    return HoldResult(new_hold, fo, remaining)
+
+
+def release_hold(shop: Shop, fo_id: Any, hold_ids: list[Any] | None, actor: Actor) -> FulfillmentOrder:
+    """ON_HOLD -> OPEN once no hold is left."""
+    fo = get_fulfillment_order(shop, fo_id)
+    if fo.status != ON_HOLD:
+        raise InvalidTransition("The fulfillment order is not on hold.", ["id"])
+    wanted = None if hold_ids is None else {parse_id(h, "FulfillmentHold") for h in hold_ids}
+    if wanted is not None and not wanted <= {h.id for h in fo.holds}:
+        raise InvalidInput("Some hold ids do not belong to this fulfillment order.", ["holdIds"], "INVALID_ACCESS")
+    fo.holds = [h for h in fo.holds if wanted is not None and h.id not in wanted]
+    if not fo.holds:
+        fo.status = OPEN
+    _touch(fo)
+    _timeline(
+        shop,
+        shop.orders[fo.order_id],
+        "fulfillment_order_hold_released",
+        "The hold was released." if fo.status == OPEN else "A hold was released.",
+        fo,
+    )
+    _emit_webhook(shop, "FULFILLMENT_ORDERS_HOLD_RELEASED", {"fulfillment_order": payloads.fulfillment_order_brief(fo)})
+    return fo
+
+
+@dataclass
+class SplitResult:
+    fulfillment_order: FulfillmentOrder
+    remaining: FulfillmentOrder
+    replacement: FulfillmentOrder | None = None
+
+
+def split_fulfillment_orders(shop: Shop, splits: list[dict[str, Any]], actor: Actor) -> list[SplitResult]:
+    """Move the given quantities of each fulfillment order into a new one at the same location."""
+    checked = []
+    for index, split in enumerate(splits):
+        fo = get_fulfillment_order(shop, split.get("fulfillmentOrderId"))
+        if fo.status not in (OPEN, ON_HOLD) or fo.request_status not in SUBMITTABLE_REQUESTS:
+            raise InvalidTransition(
+                f"Cannot split a fulfillment order with status {fo.status} and request status {fo.request_status}.",
+                ["fulfillmentOrderSplits", str(index), "fulfillmentOrderId"],
+            )
+        items = split.get("fulfillmentOrderLineItems") or []
+        if not items:
+            raise InvalidInput(
+                "No line items were given to split.",
+                ["fulfillmentOrderSplits", str(index), "fulfillmentOrderLineItems"],
+                "NO_LINE_ITEMS_PROVIDED_TO_SPLIT",
+            )
+        quantities = _requested_quantities(fo, items, "fulfillmentOrderLineItems")
+        if quantities == _all_remaining(fo):
+            raise InvalidInput(
+                "Splitting must leave at least one item in the fulfillment order.",
+                ["fulfillmentOrderSplits", str(index), "fulfillmentOrderLineItems"],
+                "INVALID_LINE_ITEM_QUANTITY",
+            )
+        checked.append((fo, quantities))
+    results = []
+    for fo, quantities in checked:
+        order = shop.orders[fo.order_id]
+        new = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, quantities), fo.status)
+        new.holds = [
+            FulfillmentHold(shop.new_id("FulfillmentHold"), h.reason, h.reason_notes, h.handle, h.held_by_install)
+            for h in fo.holds
+        ]
+        _touch(fo, new)
+        _timeline(
+            shop, order, "fulfillment_order_split", f"Items were split into {gid('FulfillmentOrder', new.id)}.", fo
+        )
+        _emit_webhook(
+            shop,
+            "FULFILLMENT_ORDERS_SPLIT",
+            {
+                "split_line_items": payloads.line_items_requested(
+                    new, {li.id: li.total_quantity for li in new.line_items}
+                ),
+                "fulfillment_order": payloads.fulfillment_order_brief(fo),
+                "remaining_fulfillment_order": payloads.fulfillment_order_brief(new),
+                "replacement_fulfillment_order": None,
+            },
+        )
+        results.append(SplitResult(fo, new))
+    return results
+
+
+def merge_fulfillment_orders(shop: Shop, merges: list[dict[str, Any]], actor: Actor) -> list[FulfillmentOrder]:
+    """Each merge input: fulfillment orders of one order at one location, OPEN and unrequested, merged into a new
+    fulfillment order; the originals close when nothing is left in them."""
+    checked = []
+    for index, merge in enumerate(merges):
+        intents = merge.get("mergeIntents") or []
+        field = ["fulfillmentOrderMergeInputs", str(index), "mergeIntents"]
+        if len(intents) < 2:
+            raise InvalidInput("At least two fulfillment orders are needed to merge.", field, "GREATER_THAN")
+        parts = []
+        for intent in intents:
+            fo = get_fulfillment_order(shop, intent.get("fulfillmentOrderId"))
+            if not _mergeable(fo):
+                raise InvalidTransition(
+                    f"Cannot merge fulfillment order {gid('FulfillmentOrder', fo.id)} with status {fo.status} and"
+                    f" request status {fo.request_status}.",
+                    field,
+                )
+            parts.append((fo, _requested_quantities(fo, intent.get("fulfillmentOrderLineItems"), "mergeIntents")))
+        first = parts[0][0]
+        if any(fo.order_id != first.order_id or fo.location_id != first.location_id for fo, _ in parts):
+            raise InvalidInput("Fulfillment orders to merge must belong to one order and one location.", field)
+        if len({fo.id for fo, _ in parts}) != len(parts):
+            raise InvalidInput("A fulfillment order appears twice in one merge.", field)
+        checked.append(parts)
+    results = []
+    for parts in checked:
+        first = parts[0][0]
+        order = shop.orders[first.order_id]
+        merged: dict[int, int] = {}
+        for fo, quantities in parts:
+            for line_item_id, qty in _take(fo, quantities).items():
+                merged[line_item_id] = merged.get(line_item_id, 0) + qty
+            if fo.remaining() == 0:
+                fo.status = CLOSED
+            _touch(fo)
+        new = _new_fulfillment_order(shop, order, first.location_id, merged)
+        _timeline(
+            shop,
+            order,
+            "fulfillment_orders_merged",
+            f"{len(parts)} fulfillment orders were merged into {gid('FulfillmentOrder', new.id)}.",
+            new,
+        )
+        _emit_webhook(
+            shop,
+            "FULFILLMENT_ORDERS_MERGED",
+            {
+                "merge_intents": [
+                    {
+                        "fulfillment_order_id": gid("FulfillmentOrder", fo.id),
+                        "fulfillment_order_line_items": payloads.line_items_requested(fo, q),
+                    }
+                    for fo, q in parts
+                ],
+                "fulfillment_order": payloads.fulfillment_order_brief(new),
+            },
+        )
+        results.append(new)
+    return results
+
+
+def open_fulfillment_order(shop: Shop, fo_id: Any, actor: Actor) -> FulfillmentOrder:
+    """SCHEDULED -> OPEN; or (2026-01) a merchant-managed one with reported progress back to OPEN."""
+    fo = get_fulfillment_order(shop, fo_id)
+    if fo.status == SCHEDULED:
+        fo.status = OPEN
+    elif fo.progress_reported and service_of(shop, fo) is None and fo.status == IN_PROGRESS:
+        fo.progress_reported = False
+        fo.status = OPEN if not _has_fulfilled_items(fo) else IN_PROGRESS
+    else:
+        raise InvalidTransition(f"Cannot mark a fulfillment order with status {fo.status} as open.", ["id"])
+    _touch(fo)
+    _timeline(shop, shop.orders[fo.order_id], "fulfillment_order_opened", "The fulfillment order was opened.", fo)
+    return fo
+
+
+def reschedule_fulfillment_order(shop: Shop, fo_id: Any, fulfill_at: datetime, actor: Actor) -> FulfillmentOrder:
+    fo = get_fulfillment_order(shop, fo_id)
+    if fo.status != SCHEDULED:
+        raise InvalidTransition("Only scheduled fulfillment orders can be rescheduled.", ["id"])
+    if fulfill_at <= now():
+        raise InvalidInput("The fulfill at date must be in the future.", ["fulfillAt"])
+    fo.fulfill_at = fulfill_at
+    _touch(fo)
+    _timeline(
+        shop,
+        shop.orders[fo.order_id],
+        "fulfillment_order_rescheduled",
+        f"Fulfillment was rescheduled to {payloads.iso(fulfill_at)}.",
+        fo,
+    )
+    return fo
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Progress and closing (service)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def report_progress(shop: Shop, fo_id: Any, reason_notes: str | None, actor: Actor) -> FulfillmentOrder:
+    """Note progress on an accepted (or, at a merchant-managed location, open) fulfillment order."""
+    fo = get_fulfillment_order(shop, fo_id)
+    service = service_of(shop, fo)
+    if service is not None:
+        _require_service_app(shop, fo, actor)
+        if fo.status != IN_PROGRESS or fo.request_status not in (ACCEPTED, CANCELLATION_REJECTED):
+            raise InvalidTransition(
+                f"Cannot report progress on a fulfillment order with status {fo.status} and request status"
+                f" {fo.request_status}.",
+                ["id"],
+                "FULFILLMENT_ORDER_STATUS_INVALID",
+            )
+    elif fo.status not in (OPEN, IN_PROGRESS):
+        raise InvalidTransition(
+            f"Cannot report progress on a fulfillment order with status {fo.status}.",
+            ["id"],
+            "FULFILLMENT_ORDER_STATUS_INVALID",
+        )
+    fo.progress_reported = True
+    fo.status = IN_PROGRESS
+    _touch(fo)
+    who = service.name if service else "Staff"
+    _timeline(
+        shop,
+        shop.orders[fo.order_id],
+        "progress_reported",
+        f"{who} reported progress{': ' + reason_notes if reason_notes else '.'}",
+        fo,
+    )
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_PROGRESS_REPORTED",
+        {"fulfillment_order": payloads.fulfillment_order_brief(fo), "reason_notes": reason_notes},
+    )
+    return fo
+
+
+def close_fulfillment_order(shop: Shop, fo_id: Any, message: str | None, actor: Actor) -> FulfillmentOrder:
+    """IN_PROGRESS / ACCEPTED -> INCOMPLETE / CLOSED: the service cannot ship the rest; the merchant decides."""
+    fo = get_fulfillment_order(shop, fo_id)
+    service = _require_service_app(shop, fo, actor)
+    if fo.status != IN_PROGRESS or fo.request_status not in (ACCEPTED, CANCELLATION_REJECTED):
+        raise InvalidTransition(
+            f"Cannot close a fulfillment order with status {fo.status} and request status {fo.request_status}:"
+            " the fulfillment request must have been accepted.",
+            ["id"],
+        )
+    fo.status = INCOMPLETE
+    fo.request_status = CLOSED
+    fo.progress_reported = False
+    _touch(fo)
+    _timeline(
+        shop,
+        shop.orders[fo.order_id],
+        "fulfillment_order_closed",
+        f"{service.name} could not complete the fulfillment{': ' + message if message else '.'}",
+        fo,
+    )
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_ORDERS_FULFILLMENT_SERVICE_FAILED_TO_COMPLETE",
+        {"fulfillment_order": payloads.fulfillment_order_brief(fo), "message": message},
+    )
+    return fo
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fulfillments
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _tracking_list(tracking: dict[str, Any] | None) -> list[TrackingInfo]:
+    if not tracking:
+        return []
+    company = tracking.get("company")
+    numbers = list(tracking.get("numbers") or [])
+    urls = list(tracking.get("urls") or [])
+    if tracking.get("number"):
+        numbers.insert(0, tracking["number"])
+    if tracking.get("url"):
+        urls.insert(0, tracking["url"])
+    if not numbers:
+        return [TrackingInfo(company, None, urls[0] if urls else None)] if company or urls else []
+    return [TrackingInfo(company, n, urls[i] if i < len(urls) else None) for i, n in enumerate(numbers)]
+
+
+def create_fulfillment(
+    shop: Shop,
+    line_items_by_fulfillment_order: list[dict[str, Any]],
+    tracking: dict[str, Any] | None,
+    notify_customer: bool | None,
+    message: str | None,
+    actor: Actor,
+) -> Fulfillment:
+    """One package: a fulfillment for items of fulfillment orders of one order at one location. By the app: its
+    fulfillment orders must be accepted. By the merchant ("mark as fulfilled", N10): refused while a service
+    holds the request. Not idempotent, like the store's."""
+    if not line_items_by_fulfillment_order:
+        raise InvalidInput(
+            "At least one fulfillment order is required.", ["fulfillment", "lineItemsByFulfillmentOrder"]
+        )
+    plan: list[tuple[FulfillmentOrder, dict[int, int]]] = []
+    for index, group in enumerate(line_items_by_fulfillment_order):
+        fo = get_fulfillment_order(shop, group.get("fulfillmentOrderId"))
+        field = ["fulfillment", "lineItemsByFulfillmentOrder", str(index)]
+        _check_fulfillable(shop, fo, actor, field)
+        quantities = _requested_quantities(fo, group.get("fulfillmentOrderLineItems"), "fulfillmentOrderLineItems")
+        if not quantities:
+            raise InvalidInput("The fulfillment order has no remaining items to fulfill.", field)
+        plan.append((fo, quantities))
+    first = plan[0][0]
+    if any(fo.order_id != first.order_id for fo, _ in plan):
+        raise InvalidInput(
+            "All fulfillment orders of one fulfillment must belong to the same order.",
+            ["fulfillment", "lineItemsByFulfillmentOrder"],
+        )
+    if any(fo.location_id != first.location_id for fo, _ in plan):
+        raise InvalidInput(
+            "All fulfillment orders of one fulfillment must be assigned to the same location.",
+            ["fulfillment", "lineItemsByFulfillmentOrder"],
+        )
+    if len({fo.id for fo, _ in plan}) != len(plan):
+        raise InvalidInput("A fulfillment order appears twice.", ["fulfillment", "lineItemsByFulfillmentOrder"])
+    order = shop.orders[first.order_id]
+    tracking_info = _tracking_list(tracking)
+    fulfillment = Fulfillment(
+        id=shop.new_id("Fulfillment"),
+        name=f"{order.name}.{len(order.fulfillment_ids) + 1}",
+        order_id=order.id,
+        location_id=first.location_id,
+        line_items=[],
+        fulfillment_order_ids=[fo.id for fo, _ in plan],
+        tracking=tracking_info,
+        created_by=actor.role,
+        notify_customer=bool(notify_customer),
+        display_status="MARKED_AS_FULFILLED" if actor.role == MERCHANT and not tracking_info else "FULFILLED",
+    )
+    for fo, quantities in plan:
+        for li in fo.line_items:
+            qty = quantities.get(li.id, 0)
+            if qty:
+                li.remaining_quantity -= qty
+                fulfillment.line_items.append(
+                    FulfillmentLineItem(shop.new_id("FulfillmentLineItem"), li.line_item_id, qty, fo.id)
+                )
+        fo.fulfillment_ids.append(fulfillment.id)
+        fo.status = CLOSED if fo.remaining() == 0 else IN_PROGRESS
+        _touch(fo)
+    shop.fulfillments[fulfillment.id] = fulfillment
+    order.fulfillment_ids.append(fulfillment.id)
+    who = _service_name(shop, first) if actor.is_app else "Staff"
+    text = f"{who} fulfilled {fulfillment.total_quantity()} item(s) as {fulfillment.name}"
+    if tracking_info:
+        t = tracking_info[0]
+        text += f" with {t.company or 'a carrier'} tracking number {t.number or '(none)'}"
+    text += f": {message}" if message else "."
+    _timeline(shop, order, "fulfillment_created", text, first)
+    _emit_webhook(shop, "FULFILLMENTS_CREATE", payloads.fulfillment_rest(shop, fulfillment))
+    return fulfillment
+
+
+def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: list[str]) -> None:
+    if fo.status in FINISHED:
+        raise InvalidTransition("The fulfillment order is closed and has nothing left to fulfill.", field)
+    if fo.status == ON_HOLD:
+        raise InvalidTransition("The fulfillment order is on hold: release the hold first.", field)
+    if fo.status == SCHEDULED:
+        raise InvalidTransition("The fulfillment order is scheduled and not open yet.", field)
+    if actor.is_app and service_of(shop, fo) is not None:
+        _require_service_app(shop, fo, actor)
+        if fo.request_status == SUBMITTED:
+            raise InvalidTransition(
+                "The fulfillment request must be accepted before a fulfillment can be created.", field
+            )
+        if fo.status != IN_PROGRESS or fo.request_status not in (ACCEPTED, CANCELLATION_REJECTED):
+            raise InvalidTransition(
+                f"Cannot create a fulfillment for a fulfillment order with status {fo.status} and request status"
+                f" {fo.request_status}.",
+                field,
+            )
+        return
+    if actor.is_app:
+        raise NotPermitted("The app can only fulfill fulfillment orders assigned to its own locations.", field)
+    # The merchant marking items as fulfilled (N10).
+    if fo.request_status in REQUEST_IN_SERVICE_HANDS:
+        raise NotPermitted(
+            f"The fulfillment order has a fulfillment request in progress with {_service_name(shop, fo)}"
+            f" ({fo.request_status}): cancel it before marking items as fulfilled.",
+            field,
+        )
+
+
+def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfillment:
+    """SUCCESS -> CANCELLED; the items become unfulfilled again (in their fulfillment order if it is still
+    open, else in a new OPEN fulfillment order at the same location)."""
+    fulfillment = get_fulfillment(shop, fulfillment_id)
+    location = shop.locations[fulfillment.location_id]
+    if actor.is_app and location.fulfillment_service_id is not None:
+        service = shop.services.get(location.fulfillment_service_id)
+        if service is None or service.install_id != actor.install_id:
+            raise NotPermitted("The fulfillment belongs to another fulfillment service.", ["id"])
+    if fulfillment.status != "SUCCESS":
+        raise InvalidTransition(f"Cannot cancel a fulfillment with status {fulfillment.status}.", ["id"])
+    order = shop.orders[fulfillment.order_id]
+    reopened: dict[int, dict[int, int]] = {}
+    for fli in fulfillment.line_items:
+        fo = shop.fulfillment_orders[fli.fulfillment_order_id]
+        line = next((li for li in fo.line_items if li.line_item_id == fli.line_item_id), None)
+        if fo.status not in FINISHED and line is not None:
+            line.remaining_quantity += fli.quantity
+            if fo.request_status == UNSUBMITTED and not fo.progress_reported and not _has_fulfilled_items(fo):
+                fo.status = OPEN  # a merchant-fulfilled order that has nothing shipped any more
+            _touch(fo)
+        else:
+            reopened.setdefault(fo.location_id, {})
+            reopened[fo.location_id][fli.line_item_id] = (
+                reopened[fo.location_id].get(fli.line_item_id, 0) + fli.quantity
+            )
+    for location_id, quantities in reopened.items():
+        _new_fulfillment_order(shop, order, location_id, quantities)
+    fulfillment.status = "CANCELLED"
+    fulfillment.display_status = "CANCELED"
+    fulfillment.updated_at = now()
+    _timeline(shop, order, "fulfillment_cancelled", f"Fulfillment {fulfillment.name} was cancelled.")
+    _emit_webhook(shop, "FULFILLMENTS_UPDATE", payloads.fulfillment_rest(shop, fulfillment))
+    return fulfillment
+
+
+def update_tracking(
+    shop: Shop, fulfillment_id: Any, tracking: dict[str, Any], notify_customer: bool | None, actor: Actor
+) -> Fulfillment:
+    fulfillment = get_fulfillment(shop, fulfillment_id)
+    if fulfillment.status != "SUCCESS":
+        raise InvalidTransition("Cannot update tracking of a cancelled fulfillment.", ["fulfillmentId"])
+    fulfillment.tracking = _tracking_list(tracking)
+    fulfillment.notify_customer = fulfillment.notify_customer or bool(notify_customer)
+    fulfillment.updated_at = now()
+    shown = ", ".join(f"{t.company or 'carrier'} {t.number or ''}".strip() for t in fulfillment.tracking) or "none"
+    _timeline(
+        shop,
+        shop.orders[fulfillment.order_id],
+        "tracking_updated",
+        f"Tracking of {fulfillment.name} was updated: {shown}.",
+    )
+    _emit_webhook(shop, "FULFILLMENTS_UPDATE", payloads.fulfillment_rest(shop, fulfillment))
+    return fulfillment
+
+
+def fulfillments_missing_tracking(shop: Shop, service: FulfillmentService) -> list[Fulfillment]:
+    """Fulfillments at the service's location that have no tracking number yet (asked for by
+    fetch_tracking_numbers)."""
+    return [
+        f
+        for f in shop.fulfillments.values()
+        if f.location_id == service.location_id and f.status == "SUCCESS" and not any(t.number for t in f.tracking)
+    ]
+
+
+def apply_tracking_numbers(shop: Shop, service: FulfillmentService, numbers: dict[str, Any]) -> list[Fulfillment]:
+    """Take the tracking numbers a service answered (fulfillment name -> number) for its fulfillments."""
+    updated = []
+    for fulfillment in fulfillments_missing_tracking(shop, service):
+        number = numbers.get(fulfillment.name)
+        if not number:
+            continue
+        company = fulfillment.tracking[0].company if fulfillment.tracking else None
+        fulfillment.tracking = [TrackingInfo(company, str(number), None)]
+        fulfillment.updated_at = now()
+        _timeline(
+            shop,
+            shop.orders[fulfillment.order_id],
+            "tracking_updated",
+            f"{service.name} sent tracking number {number} for {fulfillment.name}.",
+        )
+        _emit_webhook(shop, "FULFILLMENTS_UPDATE", payloads.fulfillment_rest(shop, fulfillment))
+        updated.append(fulfillment)
+    return updated
+
+
+def record_stock(shop: Shop, service: FulfillmentService, levels: dict[str, Any]) -> dict[str, int]:
+    """Keep the stock levels a service answered to fetch_stock (a bare map, or one under `stock_levels`)."""
+    if isinstance(levels.get("stock_levels"), dict):
+        levels = levels["stock_levels"]
+    clean = {str(sku): int(qty) for sku, qty in levels.items() if isinstance(qty, int | float)}
+    shop.stock.setdefault(service.location_id, {}).update(clean)
+    return clean
+
+
+def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) -> FulfillmentEvent:
+    """Append a shipment event; the fulfillment's displayStatus follows, IN_TRANSIT and DELIVERED stamp times."""
+    fulfillment = get_fulfillment(shop, event.get("fulfillmentId"))
+    if fulfillment.status != "SUCCESS":
+        raise InvalidTransition("Cannot add events to a cancelled fulfillment.", ["fulfillmentEvent", "fulfillmentId"])
+    happened = event.get("happenedAt") or now()
+    record = FulfillmentEvent(
+        id=shop.new_id("FulfillmentEvent"),
+        status=event["status"],
+        happened_at=happened,
+        message=event.get("message"),
+        estimated_delivery_at=event.get("estimatedDeliveryAt"),
+        address1=event.get("address1"),
+        city=event.get("city"),
+        province=event.get("province"),
+        country=event.get("country"),
+        zip=event.get("zip"),
+        latitude=event.get("latitude"),
+        longitude=event.get("longitude"),
+    )
+    fulfillment.events.append(record)
+    fulfillment.display_status = record.status
+    if record.status == "IN_TRANSIT" and fulfillment.in_transit_at is None:
+        fulfillment.in_transit_at = happened
+    if record.status == "DELIVERED":
+        fulfillment.delivered_at = happened
+    if record.estimated_delivery_at:
+        fulfillment.estimated_delivery_at = record.estimated_delivery_at
+    fulfillment.updated_at = now()
+    where = f" ({record.city})" if record.city else ""
+    note = f": {record.message}" if record.message else ""
+    _timeline(
+        shop, shop.orders[fulfillment.order_id], "fulfillment_event", f"{fulfillment.name} {record.status}{where}{note}"
+    )
+    rest = payloads.fulfillment_rest(shop, fulfillment)
+    _emit_webhook(
+        shop,
+        "FULFILLMENT_EVENTS_CREATE",
+        {
+            "id": record.id,
+            "fulfillment_id": fulfillment.id,
+            "status": record.status.lower(),
+            "message": record.message,
+            "happened_at": payloads.iso(happened),
+            "order_id": fulfillment.order_id,
+        },
+    )
+    _emit_webhook(shop, "FULFILLMENTS_UPDATE", rest)
+    return record
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fulfillment services and webhook subscriptions (app)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _handle(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "service"
+
+
+def _check_url(url: str | None, field: list[str]) -> None:
+    if url is not None and not re.match(r"^https?://[^\s/]+", url):
+        raise InvalidInput("Callback url is not a valid URL.", field)
+
+
+def create_fulfillment_service(
+    shop: Shop,
+    name: str,
+    callback_url: str | None,
+    tracking_support: bool | None,
+    inventory_management: bool | None,
+    requires_shipping_method: bool | None,
+    actor: Actor,
+) -> FulfillmentService:
+    """A service and its own location, named after it."""
+    if not actor.is_app:
+        raise NotPermitted("Only an app can register a fulfillment service.", ["name"])
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("Name can't be blank", ["name"])
+    if any(s.name.lower() == name.lower() for s in shop.services.values()):
+        raise InvalidInput("Name has already been taken", ["name"])
+    _check_url(callback_url, ["callbackUrl"])
+    home = next(iter(shop.locations.values()))
+    location = Location(id=shop.new_id("Location"), name=name, address=Address(**vars(home.address)))
+    service = FulfillmentService(
+        id=shop.new_id("FulfillmentService"),
+        name=name,
+        handle=_handle(name),
+        location_id=location.id,
+        install_id=actor.install_id,
+        callback_url=callback_url,
+        tracking_support=bool(tracking_support),
+        inventory_management=bool(inventory_management),
+        requires_shipping_method=True if requires_shipping_method is None else requires_shipping_method,
+    )
+    location.fulfillment_service_id = service.id
+    shop.locations[location.id] = location
+    shop.services[service.id] = service
+    return service
+
+
+def _require_own_service(shop: Shop, service_id: Any, actor: Actor) -> FulfillmentService:
+    service = get_service(shop, service_id)
+    if not actor.is_app or service.install_id != actor.install_id:
+        raise NotPermitted("The fulfillment service belongs to another app.", ["id"])
+    return service
+
+
+def update_fulfillment_service(
+    shop: Shop, service_id: Any, changes: dict[str, Any], actor: Actor
+) -> FulfillmentService:
+    service = _require_own_service(shop, service_id, actor)
+    name = changes.get("name")
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("Name can't be blank", ["name"])
+        if any(s.name.lower() == name.lower() and s.id != service.id for s in shop.services.values()):
+            raise InvalidInput("Name has already been taken", ["name"])
+    if "callbackUrl" in changes:
+        _check_url(changes["callbackUrl"], ["callbackUrl"])
+        service.callback_url = changes["callbackUrl"]
+    if name is not None:
+        service.name = name
+        shop.locations[service.location_id].name = name
+    for key, attr in (
+        ("trackingSupport", "tracking_support"),
+        ("inventoryManagement", "inventory_management"),
+        ("requiresShippingMethod", "requires_shipping_method"),
+    ):
+        if changes.get(key) is not None:
+            setattr(service, attr, bool(changes[key]))
+    return service
+
+
+def delete_fulfillment_service(shop: Shop, service_id: Any, destination_location_id: Any, actor: Actor) -> int:
+    """Remove the service; its location is deactivated and its unfinished, unrequested fulfillment orders move
+    to the destination (or the shop location). Refused while it holds requests."""
+    service = _require_own_service(shop, service_id, actor)
+    busy = [
+        fo
+        for fo in shop.fulfillment_orders.values()
+        if fo.location_id == service.location_id
+        and fo.status not in FINISHED
+        and fo.request_status in REQUEST_IN_SERVICE_HANDS
+    ]
+    if busy:
+        raise InvalidTransition("The fulfillment service still has fulfillment requests in progress.", ["id"])
+    if destination_location_id:
+        destination = get_location(shop, destination_location_id)
+    else:
+        destination = shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
+    for fo in shop.fulfillment_orders.values():
+        if fo.location_id == service.location_id and fo.status not in FINISHED:
+            fo.location_id = destination.id
+            fo.request_status = UNSUBMITTED
+            _touch(fo)
+    location = shop.locations[service.location_id]
+    location.is_active = False
+    location.fulfillment_service_id = None
+    del shop.services[service.id]
+    return service.id
+
+
+def create_webhook_subscription(
+    shop: Shop, topic: str, subscription: dict[str, Any], actor: Actor
+) -> WebhookSubscription:
+    uri = subscription.get("uri") or subscription.get("callbackUrl")
+    if not uri or not re.match(r"^https?://[^\s/]+", uri):
+        raise InvalidInput("Address is invalid", ["webhookSubscription", "callbackUrl"])
+    if any(
+        s.topic == topic and s.uri == uri and s.install_id == actor.install_id
+        for s in shop.webhook_subscriptions.values()
+    ):
+        raise InvalidInput("Address for this topic has already been taken", ["webhookSubscription", "callbackUrl"])
+    record = WebhookSubscription(
+        id=shop.new_id("WebhookSubscription"),
+        topic=topic,
+        uri=uri,
+        install_id=actor.install_id,
+        format=subscription.get("format") or "JSON",
+        name=subscription.get("name"),
+        filter=subscription.get("filter"),
+        include_fields=list(subscription.get("includeFields") or []),
+    )
+    shop.webhook_subscriptions[record.id] = record
+    return record
+
+
+def delete_webhook_subscription(shop: Shop, subscription_id: Any, actor: Actor) -> int:
+    sub = shop.webhook_subscriptions.get(parse_id(subscription_id, "WebhookSubscription") or -1)
+    if sub is None or sub.install_id != actor.install_id:
+        raise ResourceNotFound(str(subscription_id))
+    del shop.webhook_subscriptions[sub.id]
+    return sub.id

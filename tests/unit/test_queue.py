@@ -1,0 +1,109 @@
+"""Per-shop admission of step chains, against a real Redis: a bounded number moving per shop, the rest waiting
+their turn, and a chain that stopped being heard of (its worker was killed) given up on in bounded time."""
+
+import uuid
+
+import pytest
+import redis
+
+from fulfillment.workflow import Due
+from workers import queue
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def client():
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def shop_id(client):
+    # A shop id no other test (or run) uses, and its keys removed afterwards.
+    shop_id = uuid.uuid4().int % 10**12
+    yield shop_id
+    client.delete(
+        *(
+            key.format(shop_id=shop_id)
+            for key in (queue.INFLIGHT_KEY, queue.WAITING_KEY, queue.SWEEP_PENDING_KEY, queue.LAST_SWEEP_KEY)
+        )
+    )
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def due(*ids: int, urgent: bool = False) -> list[Due]:
+    return [Due(i, urgent=urgent) for i in ids]
+
+
+def test_admission_keeps_a_shop_to_its_limit_and_urgent_changes_go_at_once(client, shop_id, clock):
+    assert queue.admit(client, shop_id, due(1, 2, 3), limit=2, clock=clock) == [1, 2]
+    assert queue.admit(client, shop_id, due(1, 2, 3), limit=2, clock=clock) == []
+    assert queue.admit(client, shop_id, due(9, urgent=True), limit=2, clock=clock) == [9]
+
+
+def test_a_finished_chain_hands_its_place_to_the_next_waiting_fulfillment_order(client, shop_id, clock):
+    queue.admit(client, shop_id, due(1, 2, 3, 4), limit=2, clock=clock)
+    # No sweep in between: the backlog moves on as chains finish.
+    assert queue.finish(client, shop_id, 1, limit=2, clock=clock) == [3]
+    assert queue.finish(client, shop_id, 2, limit=2, clock=clock) == [4]
+    assert queue.finish(client, shop_id, 3, limit=2, clock=clock) == []
+
+
+def test_a_chain_not_heard_of_within_its_grace_is_taken_as_lost_and_admitted_again(client, shop_id, clock):
+    assert queue.admit(client, shop_id, due(1), limit=1, clock=clock) == [1]
+    clock.now += queue.CHAIN_GRACE_S / 2
+    queue.touch(client, shop_id, 1, within_s=0, clock=clock)  # a step started
+    clock.now += queue.CHAIN_GRACE_S - 1
+    assert queue.admit(client, shop_id, due(1), limit=1, clock=clock) == []
+    clock.now += 2  # its worker died: nothing heard since
+    assert queue.admit(client, shop_id, due(1), limit=1, clock=clock) == [1]
+
+
+def test_a_chain_waiting_on_a_delay_is_alive_until_the_delay_and_its_grace_have_passed(client, shop_id, clock):
+    queue.admit(client, shop_id, due(1), limit=1, clock=clock)
+    queue.touch(client, shop_id, 1, within_s=300, clock=clock)  # next step in five minutes
+    clock.now += 300 + queue.CHAIN_GRACE_S - 1
+    assert queue.admit(client, shop_id, due(1), limit=1, clock=clock) == []
+    clock.now += 2
+    assert queue.admit(client, shop_id, due(1), limit=1, clock=clock) == [1]
+
+
+class FakeCelery:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple, float]] = []
+
+    def send_task(self, name, args=(), countdown=None):
+        self.sent.append((name, args, countdown or 0))
+
+
+def test_pings_fold_into_one_waiting_sweep_and_sweeps_of_a_shop_are_spaced(client, shop_id, clock):
+    celery = FakeCelery()
+    assert queue.request_sweep(celery, client, shop_id, "callback", clock=clock)
+    assert not queue.request_sweep(celery, client, shop_id, "webhook", clock=clock)  # folded into it
+    queue.sweep_started(client, shop_id, clock=clock)
+    clock.now += 1
+    # A burst of pings costs one listing of the shop every SWEEP_SPACING_S, not one per ping.
+    assert queue.request_sweep(celery, client, shop_id, "callback", clock=clock)
+    queue.sweep_started(client, shop_id, clock=clock)
+    clock.now += queue.SWEEP_SPACING_S + 1
+    assert queue.request_sweep(celery, client, shop_id, "poll", clock=clock)
+    assert [countdown for _, _, countdown in celery.sent] == [0, pytest.approx(queue.SWEEP_SPACING_S - 1), 0]
+    assert celery.sent[0][:2] == ("workers.tasks.sweep_shop", (shop_id, "callback"))

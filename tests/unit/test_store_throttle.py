@@ -1,0 +1,290 @@
+"""The per-shop cost budget: the in-process one on a fake clock, the Redis one against a real Redis."""
+
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+
+from fulfillment.store.errors import Throttled
+from fulfillment.store.throttle import (
+    BudgetMetrics,
+    CostBudget,
+    LocalCostBudget,
+    RedisCostBudget,
+    ThrottleStatus,
+)
+
+SHOP = "acme.myshopify.com"
+OTHER = "other.myshopify.com"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()
+
+
+@pytest.fixture
+def local(fake_time):
+    return LocalCostBudget(clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
+
+
+def test_throttle_status_reads_the_store_shape():
+    status = ThrottleStatus.from_response(
+        {"maximumAvailable": 2000.0, "currentlyAvailable": 1989, "restoreRate": 100.0}
+    )
+    assert status == ThrottleStatus(2000.0, 1989.0, 100.0)
+
+
+def test_local_budget_satisfies_the_protocol():
+    assert isinstance(LocalCostBudget(), CostBudget)
+
+
+# --- LocalCostBudget ----------------------------------------------------------------------------------------
+
+
+def test_local_starts_with_a_conservative_full_bucket(local, fake_time):
+    assert local.available(SHOP) == 1000
+    assert local.acquire(SHOP, 600) == 0.0
+    assert local.available(SHOP) == 400
+    assert fake_time.sleeps == []
+
+
+def test_local_waits_exactly_for_the_deficit_to_refill(local, fake_time):
+    local.acquire(SHOP, 600)
+    # 400 left, 600 wanted: 200 short at the default 50 points/s
+    assert local.acquire(SHOP, 600) == pytest.approx(4.0)
+    assert fake_time.sleeps == [pytest.approx(4.0)]
+    assert local.available(SHOP) == pytest.approx(0.0)
+    assert local.metrics(SHOP) == BudgetMetrics(0.0, 1, pytest.approx(4.0))
+
+
+def test_local_refills_over_time_up_to_the_maximum(local, fake_time):
+    local.acquire(SHOP, 1000)
+    fake_time.now += 3
+    assert local.available(SHOP) == pytest.approx(150)
+    fake_time.now += 3600
+    assert local.available(SHOP) == pytest.approx(1000)
+
+
+def test_local_learns_the_real_bucket_from_the_store(local, fake_time):
+    local.acquire(SHOP, 100)
+    local.update(SHOP, ThrottleStatus(2000, 1990, 100), actual_cost=10)
+    # Never above what we had reserved for (900), even though the store reports more.
+    assert local.available(SHOP) == 900
+    fake_time.now += 20
+    assert local.available(SHOP) == 2000  # refills at the learned rate to the learned maximum
+    assert local.metrics(SHOP).cost_spent == 10
+
+
+def test_local_gives_back_what_a_request_reserved_but_did_not_spend(local, fake_time):
+    # A read reserves its requested cost (every page full); the store charges what it really returned.
+    local.acquire(SHOP, 242)
+    local.update(SHOP, ThrottleStatus(2000, 1986, 100), actual_cost=14, reserved=242)
+    assert local.available(SHOP) == pytest.approx(1000 - 14)
+    assert local.metrics(SHOP).cost_spent == 14
+
+
+def test_local_with_a_max_wait_refuses_a_longer_wait_and_keeps_nothing(fake_time):
+    budget = LocalCostBudget(clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0, max_wait=1.0)
+    budget.acquire(SHOP, 1000)
+    with pytest.raises(Throttled) as refused:
+        budget.acquire(SHOP, 100)  # 100 short at 50/s: 2 s
+    assert refused.value.retry_after == pytest.approx(2.0)
+    assert fake_time.sleeps == []
+    assert budget.available(SHOP) == pytest.approx(0)  # nothing was taken
+    assert budget.acquire(SHOP, 50) == pytest.approx(1.0)  # a wait within the limit is slept
+
+
+def test_local_adopts_a_smaller_store_figure(local, fake_time):
+    # A development store with a tiny bucket, or another consumer we do not see.
+    local.update(SHOP, ThrottleStatus(100, 30, 10), actual_cost=70)
+    assert local.available(SHOP) == 30
+    assert local.acquire(SHOP, 50) == pytest.approx(2.0)  # 20 short at 10/s
+
+
+def test_local_clamps_a_cost_above_the_bucket_size(local, fake_time):
+    local.update(SHOP, ThrottleStatus(100, 100, 10), actual_cost=0)
+    # Asking for 500 of a 100-point bucket would otherwise wait forever.
+    assert local.acquire(SHOP, 500) == 0.0
+    assert local.available(SHOP) == 0
+
+
+def test_local_shops_are_independent(local):
+    local.acquire(SHOP, 1000)
+    assert local.acquire(OTHER, 1000) == 0.0
+
+
+def test_local_jitter_stretches_waits():
+    fake = FakeTime()
+    budget = LocalCostBudget(clock=fake.clock, sleep=fake.sleep, jitter=0.5, rng=lambda: 1.0)
+    budget.acquire(SHOP, 1000)
+    assert budget.acquire(SHOP, 100) == pytest.approx(2.0 * 1.5)
+
+
+def test_local_waiters_queue_instead_of_all_waking_at_once(local, fake_time):
+    local.acquire(SHOP, 1000)
+    # Each reservation takes its points at once, so the second waits behind the first.
+    assert local.acquire(SHOP, 100) == pytest.approx(2.0)
+    fake_time.now -= 2.0  # as if the second caller arrived while the first was still asleep
+    assert local.acquire(SHOP, 100) == pytest.approx(4.0)
+
+
+def test_local_is_thread_safe_never_overspending():
+    budget = LocalCostBudget(default_maximum=100, default_restore_rate=1e-9, jitter=0.0, sleep=lambda s: None)
+    granted_without_wait = []
+
+    def worker():
+        for _ in range(50):
+            if budget.acquire(SHOP, 1) == 0.0:
+                granted_without_wait.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted_without_wait) == 100
+
+
+# --- RedisCostBudget ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_client():
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(redis_client):
+    prefix = f"test-store-budget-{uuid.uuid4().hex}"
+    yield prefix
+    keys = list(redis_client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        redis_client.delete(*keys)
+
+
+def test_redis_budget_satisfies_the_protocol(redis_client, prefix):
+    assert isinstance(RedisCostBudget(redis_client, prefix), CostBudget)
+
+
+def test_redis_keeps_one_bucket_per_shop_and_waits_for_the_deficit(redis_client, prefix, fake_time):
+    budget = RedisCostBudget(redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
+    assert budget.acquire(SHOP, 600) == 0.0
+    assert budget.available(SHOP) == pytest.approx(400)
+    assert budget.acquire(SHOP, 600) == pytest.approx(4.0)
+    assert budget.acquire(OTHER, 1000) == 0.0
+    assert budget.metrics(SHOP) == BudgetMetrics(0.0, 1, pytest.approx(4.0))
+    assert redis_client.ttl(f"{prefix}:{SHOP}") > 0
+
+
+def test_redis_budget_is_shared_between_instances(redis_client, prefix, fake_time):
+    # Two instances stand for two worker processes.
+    a = RedisCostBudget(redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
+    b = RedisCostBudget(redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
+    assert a.acquire(SHOP, 700) == 0.0
+    assert b.acquire(SHOP, 700) == pytest.approx(400 / 50)
+
+
+def test_redis_learns_from_the_store_and_counts_cost(redis_client, prefix, fake_time):
+    budget = RedisCostBudget(redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
+    budget.acquire(SHOP, 100)
+    budget.update(SHOP, ThrottleStatus(2000, 1990, 100), actual_cost=12)
+    budget.update(SHOP, ThrottleStatus(2000, 1990, 100), actual_cost=8)
+    assert budget.available(SHOP) == pytest.approx(900)
+    fake_time.now += 20
+    assert budget.acquire(SHOP, 2000) == 0.0  # refilled at the learned 100/s to the learned 2000
+    assert budget.metrics(SHOP).cost_spent == pytest.approx(20)
+    budget.update(SHOP, ThrottleStatus(50, 5, 5), actual_cost=0)
+    assert budget.available(SHOP) == pytest.approx(0)  # min(store's 5, our 0 after the big reservation)
+    assert budget.acquire(SHOP, 10) == pytest.approx(2.0)
+
+
+def test_redis_gives_back_what_a_request_reserved_but_did_not_spend(redis_client, prefix, fake_time):
+    budget = RedisCostBudget(redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
+    budget.acquire(SHOP, 242)
+    budget.update(SHOP, ThrottleStatus(2000, 1986, 100), actual_cost=14, reserved=242)
+    assert budget.available(SHOP) == pytest.approx(1000 - 14)
+
+
+def test_redis_with_a_max_wait_refuses_a_longer_wait_and_keeps_nothing(redis_client, prefix, fake_time):
+    budget = RedisCostBudget(
+        redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0, max_wait=1.0
+    )
+    budget.acquire(SHOP, 1000)
+    with pytest.raises(Throttled) as refused:
+        budget.acquire(SHOP, 100)
+    assert refused.value.retry_after == pytest.approx(2.0)
+    assert fake_time.sleeps == []
+    assert budget.available(SHOP) == pytest.approx(0)
+    assert budget.acquire(SHOP, 50) == pytest.approx(1.0)
+
+
+def test_redis_uses_server_time_by_default(redis_client, prefix):
+    budget = RedisCostBudget(redis_client, prefix, default_maximum=10, default_restore_rate=1000, jitter=0.0)
+    assert budget.acquire(SHOP, 10) == 0.0
+    started = time.monotonic()
+    waited = budget.acquire(SHOP, 5)  # 5 short at 1000/s: about 5 ms
+    assert 0 < waited <= 0.01
+    assert time.monotonic() - started >= waited
+    assert budget.metrics(SHOP).throttle_waits == 1
+
+
+def test_redis_workers_together_never_overspend(redis_client, prefix):
+    # A bucket that essentially never refills: exactly its size may be granted without waiting.
+    granted_without_wait = []
+
+    def worker():
+        budget = RedisCostBudget(
+            redis.Redis.from_url(REDIS_URL),
+            prefix,
+            default_maximum=100,
+            default_restore_rate=1e-6,
+            jitter=0.0,
+            sleep=lambda s: None,
+        )
+        for _ in range(40):
+            if budget.acquire(SHOP, 1) == 0.0:
+                granted_without_wait.append(1)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted_without_wait) == 100
+
+
+def test_redis_works_with_decoded_responses(prefix, fake_time):
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    budget = RedisCostBudget(client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
+    budget.update(SHOP, ThrottleStatus(1000, 900, 50), actual_cost=3)
+    budget.acquire(SHOP, 1000)
+    assert budget.metrics(SHOP) == BudgetMetrics(3.0, 1, pytest.approx(2.0))

@@ -1,0 +1,364 @@
+"""The workflow against a faked store: lost answers, crashes between steps, and the merchant's hand.
+
+The store is faked at the level of the typed operations, so these run in milliseconds; the same paths run
+against the sandbox store in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fulfillment import workflow
+from fulfillment.config import Config
+from fulfillment.context import Context
+from fulfillment.models import FulfillmentOrder, Package
+from fulfillment.shops import save_token
+from fulfillment.states import Cause, State
+from fulfillment.store import StoreUnavailable
+from fulfillment.store import operations as ops
+
+SHOP = "fake-shop.myshopify.com"
+LOCATION = "gid://shopify/Location/9"
+FO_ID = "gid://shopify/FulfillmentOrder/1"
+LINE_ID = "gid://shopify/FulfillmentOrderLineItem/11"
+
+
+class FakeStore:
+    """One fulfillment order as the store holds it, and every mutation the app sent."""
+
+    def __init__(self, quantity: int = 2):
+        self.status, self.request_status = "OPEN", "SUBMITTED"
+        self.location = LOCATION
+        self.holds: tuple[str, ...] = ()
+        self.remaining = quantity
+        self.quantity = quantity
+        self.fulfillments: list[ops.Fulfillment] = []
+        self.calls: list[str] = []
+        self.lose_next_answer = False
+
+    def _answer(self):
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise StoreUnavailable("502 after applying", maybe_applied=True)
+
+    def state(self, _client, _id):
+        return ops.FulfillmentOrderState(FO_ID, self.status, self.request_status, self.location, self.holds, ())
+
+    def snapshot(self, _client, _id, fulfillments=True):
+        return ops.FulfillmentOrder(
+            id=FO_ID,
+            status=self.status,
+            request_status=self.request_status,
+            order_id="gid://shopify/Order/1",
+            order_name="#1001",
+            assigned_location_id=self.location,
+            updated_at=None,
+            line_items=(
+                ops.LineItem(LINE_ID, "gid://shopify/LineItem/1", "SKU-1", self.quantity, self.remaining, "Mug"),
+            ),
+            merchant_requests=(),
+            holds=self.holds,
+            supported_actions=(),
+            fulfillments=tuple(self.fulfillments) if fulfillments else (),
+            destination=ops.Destination("NO", "", "Oslo", "0150", "1 Road", None, "Ada", "L"),
+        )
+
+    def summaries(self, _client, **_kw):
+        yield ops.FulfillmentOrderSummary(
+            FO_ID, self.status, self.request_status, "gid://shopify/Order/1", "#1001", self.location, None
+        )
+
+    def accept(self, _client, _id, **_kw):
+        self.calls.append("accept")
+        self.status, self.request_status = "IN_PROGRESS", "ACCEPTED"
+        self._answer()
+        return self.state(None, FO_ID)
+
+    def create_fulfillment(self, _client, _id, line_items, *, tracking, **_kw):
+        self.calls.append("fulfillmentCreate")
+        shipped = sum(q for _, q in line_items)
+        assert shipped <= self.remaining, "the app asked to fulfil more than remains"
+        self.remaining -= shipped
+        fulfillment = ops.Fulfillment(
+            id=f"gid://shopify/Fulfillment/{len(self.fulfillments) + 1}",
+            name=f"#1001.{len(self.fulfillments) + 1}",
+            status="SUCCESS",
+            tracking=(tracking,),
+            line_items=(ops.FulfillmentLineItem("gid://shopify/LineItem/1", shipped),),
+        )
+        self.fulfillments.append(fulfillment)
+        if self.remaining == 0:
+            self.status = "CLOSED"
+        self._answer()
+        return fulfillment
+
+
+@pytest.fixture
+def store(monkeypatch):
+    fake = FakeStore()
+    monkeypatch.setattr(ops, "fulfillment_order_state", fake.state)
+    monkeypatch.setattr(ops, "fulfillment_order", fake.snapshot)
+    monkeypatch.setattr(ops, "fulfillment_order_to_decide", lambda c, i: fake.snapshot(c, i, fulfillments=False))
+    monkeypatch.setattr(ops, "iter_assigned_fulfillment_orders", fake.summaries)
+    monkeypatch.setattr(ops, "accept_fulfillment_request", fake.accept)
+    monkeypatch.setattr(ops, "create_fulfillment", fake.create_fulfillment)
+    return fake
+
+
+@pytest.fixture
+def ctx(sqlite_url):
+    context = Context.from_config(
+        Config(database_url=sqlite_url, pick_delay_s=0, pack_delay_s=0, default_stock=10, max_units_per_package=4)
+    )
+    shop_id = save_token(context, SHOP, "token")
+    with context.db.transaction() as session:
+        from fulfillment.models import Shop
+
+        session.get(Shop, shop_id).location_id = LOCATION
+    yield context
+    context.db.dispose()
+
+
+def record_id(ctx) -> int:
+    (due,) = workflow.sweep_shop(ctx, 1)
+    return due.record_id
+
+
+def run_until_done(ctx, rid: int, limit: int = 10) -> None:
+    for _ in range(limit):
+        if workflow.advance(ctx, rid).done:
+            return
+    raise AssertionError("no end")
+
+
+def load(ctx, rid: int) -> FulfillmentOrder:
+    with ctx.db.transaction() as session:
+        record = session.get(FulfillmentOrder, rid)
+        _ = [p.state for p in record.packages], [c.to_state for c in record.state_changes]
+        return record
+
+
+def test_happy_path_accepts_once_and_ships_once(ctx, store):
+    rid = record_id(ctx)
+    run_until_done(ctx, rid)
+    assert store.calls == ["accept", "fulfillmentCreate"]
+    assert load(ctx, rid).state == State.SHIPPED
+
+
+def test_lost_answer_to_fulfillment_create_is_looked_up_not_repeated(ctx, store):
+    rid = record_id(ctx)
+    for _ in range(3):  # accept, pick, pack
+        workflow.advance(ctx, rid)
+    store.lose_next_answer = True
+    with pytest.raises(StoreUnavailable):
+        workflow.advance(ctx, rid)
+    assert [p.state for p in load(ctx, rid).packages] == ["shipping"]
+
+    run_until_done(ctx, rid)  # the retry finds our tracking number on the store
+    assert store.calls.count("fulfillmentCreate") == 1
+    record = load(ctx, rid)
+    assert record.state == State.SHIPPED
+    assert [p.store_fulfillment_id for p in record.packages] == ["gid://shopify/Fulfillment/1"]
+
+
+def test_crash_after_marking_shipping_but_before_asking_ships_exactly_once(ctx, store):
+    rid = record_id(ctx)
+    for _ in range(3):
+        workflow.advance(ctx, rid)
+    with ctx.db.transaction() as session:  # as a worker killed right after committing its intent
+        session.get(FulfillmentOrder, rid).packages[0].state = "shipping"
+    run_until_done(ctx, rid)
+    assert store.calls.count("fulfillmentCreate") == 1
+    assert load(ctx, rid).state == State.SHIPPED
+
+
+def test_lost_answer_to_accept_is_read_back_from_the_store(ctx, store):
+    rid = record_id(ctx)
+    store.lose_next_answer = True
+    with pytest.raises(StoreUnavailable):
+        workflow.advance(ctx, rid)
+    assert load(ctx, rid).state == State.REQUESTED
+    workflow.advance(ctx, rid)
+    assert store.calls == ["accept"]  # not accepted twice
+    assert load(ctx, rid).state in (State.ACCEPTED, State.PICKED)
+
+
+def test_hold_before_shipping_stops_and_release_resumes(ctx, store):
+    rid = record_id(ctx)
+    for _ in range(3):
+        workflow.advance(ctx, rid)
+    store.holds = ("AWAITING_PAYMENT",)
+    store.status = "ON_HOLD"
+    assert workflow.advance(ctx, rid).done
+    assert load(ctx, rid).state == State.ON_HOLD
+    assert "fulfillmentCreate" not in store.calls
+
+    store.holds, store.status = (), "IN_PROGRESS"
+    run_until_done(ctx, rid)
+    assert load(ctx, rid).state == State.SHIPPED
+    assert store.calls.count("fulfillmentCreate") == 1
+
+
+def test_moved_away_before_shipping_releases_stock(ctx, store):
+    rid = record_id(ctx)
+    for _ in range(3):
+        workflow.advance(ctx, rid)
+    store.location = "gid://shopify/Location/elsewhere"
+    assert workflow.advance(ctx, rid).done
+    assert load(ctx, rid).state == State.MOVED
+    assert "fulfillmentCreate" not in store.calls
+    with ctx.db.transaction() as session:
+        assert ctx.warehouse(session).available(["SKU-1"]) == {"SKU-1": 10}
+
+
+def test_closed_with_a_fulfillment_not_ours_is_fulfilled_elsewhere(ctx, store):
+    rid = record_id(ctx)
+    workflow.advance(ctx, rid)  # accepted
+    store.fulfillments.append(
+        ops.Fulfillment(
+            "gid://shopify/Fulfillment/99", "#1001.1", "SUCCESS", (ops.TrackingInfo("BY-HAND", "Posten", None),), ()
+        )
+    )
+    store.status, store.remaining = "CLOSED", 0
+    run_until_done(ctx, rid)
+    record = load(ctx, rid)
+    assert record.state == State.FULFILLED_ELSEWHERE
+    assert "fulfillmentCreate" not in store.calls
+    assert "#1001.1" in record.state_changes[-1].detail
+
+
+def test_a_second_package_is_not_created_for_a_package_already_shipped(ctx, store):
+    store.quantity = store.remaining = 6  # two parcels of at most 4
+    rid = record_id(ctx)
+    run_until_done(ctx, rid)
+    with ctx.db.transaction() as session:
+        packages = session.get(FulfillmentOrder, rid).packages
+        assert [sum(i.quantity for i in p.items) for p in packages] == [4, 2]
+        assert all(isinstance(p, Package) and p.state == "shipped" for p in packages)
+    assert store.calls.count("fulfillmentCreate") == 2
+    numbers = [f.tracking[0].number for f in store.fulfillments]
+    assert len(set(numbers)) == 2
+
+
+def test_lost_answer_to_accepting_a_cancellation_is_read_back_as_cancelled(ctx, store, monkeypatch):
+    def accept_cancellation(_client, _id, **_kw):
+        store.calls.append("acceptCancellation")
+        store.status, store.request_status = "CLOSED", "CANCELLATION_ACCEPTED"
+        raise StoreUnavailable("502 after applying", maybe_applied=True)
+
+    monkeypatch.setattr(ops, "accept_cancellation_request", accept_cancellation)
+    rid = record_id(ctx)
+    workflow.advance(ctx, rid)  # accepted
+    store.request_status = "CANCELLATION_REQUESTED"  # the sweep sees it and starts a chain
+    with pytest.raises(StoreUnavailable):
+        workflow.advance(ctx, rid, Cause.POLL)
+    assert load(ctx, rid).state == State.ACCEPTED  # the step's changes went with its transaction
+
+    assert workflow.advance(ctx, rid, Cause.POLL).done  # the same step, tried again
+    record = load(ctx, rid)
+    assert record.state == State.CANCELLED
+    assert [c.to_state for c in record.state_changes][-2:] == [State.CANCELLATION_REQUESTED, State.CANCELLED]
+    assert store.calls.count("acceptCancellation") == 1
+    with ctx.db.transaction() as session:
+        assert ctx.warehouse(session).available(["SKU-1"]) == {"SKU-1": 10}
+
+
+def counting(monkeypatch, name: str) -> list[str]:
+    """Count the calls to one typed store operation, still answered by the fake."""
+    calls: list[str] = []
+    real = getattr(ops, name)
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ops, name, counted)
+    return calls
+
+
+def test_a_sweep_reads_only_the_list_and_the_first_steps_full_read_is_its_reread_before_accepting(
+    ctx, store, monkeypatch
+):
+    full_reads = counting(monkeypatch, "fulfillment_order")
+    reads_to_decide = counting(monkeypatch, "fulfillment_order_to_decide")
+    state_reads = counting(monkeypatch, "fulfillment_order_state")
+    rid = record_id(ctx)
+    assert full_reads == reads_to_decide == state_reads == []
+    assert load(ctx, rid).state == State.REQUESTED
+
+    workflow.advance(ctx, rid)
+    assert store.calls == ["accept"]
+    assert (len(reads_to_decide), len(full_reads), len(state_reads)) == (1, 0, 0)
+    with ctx.db.transaction() as session:
+        record = session.get(FulfillmentOrder, rid)
+        assert record.state == State.ACCEPTED
+        assert [(li.sku, li.total_quantity) for li in record.line_items] == [("SKU-1", 2)]
+
+
+def test_a_withdrawn_request_is_never_accepted_even_when_the_sweep_saw_it_submitted(ctx, store):
+    rid = record_id(ctx)
+    store.status, store.request_status = "CLOSED", "SUBMITTED"  # withdrawn between the sweep and the step
+    assert workflow.advance(ctx, rid).done
+    assert store.calls == []
+    assert load(ctx, rid).state == State.WITHDRAWN
+
+
+def test_after_accepting_the_next_sweep_sees_nothing_new(ctx, store):
+    rid = record_id(ctx)
+    workflow.advance(ctx, rid)
+    assert workflow.sweep_shop(ctx, 1) == []  # the store's answer to the accept is what we recorded
+
+
+def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_look_up(ctx, store, monkeypatch):
+    from fulfillment.store import Throttled
+
+    rid = record_id(ctx)
+    for _ in range(3):  # accept, pick, pack
+        workflow.advance(ctx, rid)
+    real_create = ops.create_fulfillment
+
+    def deferred(*_args, **_kwargs):
+        raise Throttled(retry_after=2.0)  # the budget would not wait that long: nothing was sent
+
+    monkeypatch.setattr(ops, "create_fulfillment", deferred)
+    with pytest.raises(Throttled):
+        workflow.advance(ctx, rid)
+    assert [p.state for p in load(ctx, rid).packages] == ["packed"]
+
+    monkeypatch.setattr(ops, "create_fulfillment", real_create)
+    full_reads = counting(monkeypatch, "fulfillment_order")
+    run_until_done(ctx, rid)
+    assert full_reads == []  # no lost answer to look for
+    assert store.calls.count("fulfillmentCreate") == 1
+    assert load(ctx, rid).state == State.SHIPPED
+
+
+def test_picking_and_packing_ask_the_store_nothing_and_shipping_rereads_first(ctx, store, monkeypatch):
+    rid = record_id(ctx)
+    workflow.advance(ctx, rid, Cause.POLL)  # read whole, accepted
+    full_reads = counting(monkeypatch, "fulfillment_order")
+    state_reads = counting(monkeypatch, "fulfillment_order_state")
+    workflow.advance(ctx, rid)  # picked
+    workflow.advance(ctx, rid)  # packed
+    assert load(ctx, rid).state == State.PACKED
+    assert full_reads == [] and state_reads == []
+    run_until_done(ctx, rid)
+    assert state_reads == ["fulfillment_order_state"]  # the re-read before the irreversible step
+    assert store.calls == ["accept", "fulfillmentCreate"]
+
+
+def test_a_step_the_store_prompted_rereads_even_inside_the_warehouse(ctx, store, monkeypatch):
+    answered = []
+
+    def accept_cancellation(_client, _id, **_kw):
+        answered.append("acceptCancellation")
+        store.status, store.request_status = "CLOSED", "CANCELLATION_ACCEPTED"
+        return store.state(None, FO_ID)
+
+    monkeypatch.setattr(ops, "accept_cancellation_request", accept_cancellation)
+    rid = record_id(ctx)
+    workflow.advance(ctx, rid)  # accepted: picking is next
+    store.request_status = "CANCELLATION_REQUESTED"  # the sweep saw the change and started a new chain
+    assert workflow.advance(ctx, rid, Cause.POLL).done
+    assert answered == ["acceptCancellation"]
+    assert load(ctx, rid).state == State.CANCELLED

@@ -1,0 +1,35 @@
+"""The Celery application: Redis as broker, tasks acknowledged late so a killed worker's task runs again."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from fulfillment.config import Config
+from workers import signals
+from workers.broker import TRANSPORT
+
+TASKS = "workers.tasks"
+
+
+def make_celery(config: Config) -> Celery:
+    app = Celery("fulfillment", broker=config.redis_url, include=[TASKS])
+    app.conf.update(
+        broker_transport=TRANSPORT,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_always_eager=config.task_always_eager,
+        broker_connection_retry_on_startup=True,
+        # How soon a task held by a worker that died is handed to another.
+        broker_transport_options={"visibility_timeout": 300},
+        beat_schedule={
+            "sweep-all-shops": {"task": f"{TASKS}.sweep_all_shops", "schedule": config.sweep_interval_s},
+        },
+        worker_hijack_root_logger=False,
+    )
+    signals.connect()  # task outcomes for /metrics
+    return app
+
+
+celery = make_celery(Config.from_env())
