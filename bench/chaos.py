@@ -324,6 +324,7 @@ def run(
     seed: int = 1,
     concurrency: int = 6,
     keep_logs: bool = False,
+    database_url: str | None = None,
 ) -> Result:
     """Run the scenario and return the verdict; every process started is stopped before returning."""
     chaos = chaos or Chaos()
@@ -334,7 +335,9 @@ def run(
     def keep() -> bool:
         return keep_logs or not (outcome and outcome[0].clean)
 
-    with running_system("chaos", keep_files=keep, workers=2, concurrency=concurrency, settings=SETTINGS) as system:
+    with running_system(
+        "chaos", keep_files=keep, workers=2, concurrency=concurrency, settings=SETTINGS, database_url=database_url
+    ) as system:
         for sku in SKUS:
             system.set_stock(sku, 100_000)
         system.set_stock(SOLD_OUT, 0)

@@ -214,15 +214,17 @@ def start_system(
     concurrency: int = 4,
     settings: dict[str, str] | None = None,
     web_workers: int = 2,
+    database_url: str | None = None,
 ) -> System:
-    """Start Redis, the sandbox, web, `workers` Celery worker processes and beat over a fresh database."""
+    """Start Redis, the sandbox, web, `workers` Celery worker processes and beat over a fresh database (a SQLite
+    file in the work folder unless `database_url` names an empty one)."""
     from fulfillment.migrate import upgrade
 
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     app_port, sandbox_port, redis_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'fulfillment.db'}",
+        "DATABASE_URL": database_url or f"sqlite:///{workdir / 'fulfillment.db'}",
         "APP_URL": f"http://127.0.0.1:{app_port}",
         "STORE_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
         "SANDBOX_PUBLIC_URL": f"http://127.0.0.1:{sandbox_port}",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
+from celery.signals import beat_init
 
 from fulfillment.config import Config
 from workers import signals
 from workers.broker import TRANSPORT
 
 TASKS = "workers.tasks"
+log = logging.getLogger("workers.celery_app")
 
 
 def make_celery(config: Config) -> Celery:
@@ -30,6 +34,16 @@ def make_celery(config: Config) -> Celery:
     )
     signals.connect()  # task outcomes for /metrics
     return app
+
+
+@beat_init.connect
+def sweep_on_start(sender=None, **_kwargs) -> None:
+    """Reconcile every shop as soon as beat starts: a callback dropped while nothing ran is found now, not one
+    sweep interval later (a new schedule's first run is one interval away)."""
+    try:
+        sender.app.send_task(f"{TASKS}.sweep_all_shops")
+    except Exception as exc:  # the schedule's own sweep follows; beat must not die for this one
+        log.warning("start_up_sweep_not_sent error=%s", type(exc).__name__)
 
 
 celery = make_celery(Config.from_env())
