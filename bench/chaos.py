@@ -402,10 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shops", type=int, default=3)
     parser.add_argument("--rate", type=float, default=2.0, help="orders placed per second, all shops together")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to wait for every order to settle")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, help="replay the merchants' and the store's dice (default: a new seed)")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # so that `finally` stops every process we started
+    if args.seed is None:
+        args.seed = random.randrange(1, 10**6)
+    say(f"chaos: seed {args.seed}")
     result = run(
         args.orders, args.shops, rate=args.rate, timeout_s=args.timeout, seed=args.seed, keep_logs=args.keep_logs
     )

@@ -110,9 +110,7 @@ def test_queue_depth_and_reserved_tasks_are_shown(system):
     assert ("fulfillment_tasks_reserved", frozenset()) in samples
 
 
-@pytest.mark.parametrize(
-    "connected_shop", [{"throttle": {"maximum_available": 260, "restore_rate": 3}}], indirect=True
-)
+@pytest.mark.parametrize("connected_shop", [{"throttle": {"maximum_available": 260, "restore_rate": 3}}], indirect=True)
 def test_store_cost_and_throttle_waits_are_shown_per_shop(connected_shop):
     shop = connected_shop
     # A small, slow bucket and several orders at once: the steps have to wait for points.

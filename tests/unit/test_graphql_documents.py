@@ -88,18 +88,14 @@ CALLS = {
         c, FO, reason="INVENTORY_OUT_OF_STOCK", message="none left", line_items=[(FOLI, "sold out")]
     ),
     "accept_cancellation_request": lambda c: ops.accept_cancellation_request(c, FO, message="stopped"),
-    "reject_cancellation_request": lambda c: ops.reject_cancellation_request(
-        c, FO, message="already shipped"
-    ),
+    "reject_cancellation_request": lambda c: ops.reject_cancellation_request(c, FO, message="already shipped"),
     "create_fulfillment": lambda c: ops.create_fulfillment(
         c, FO, [(FOLI, 2)], tracking=TRACKING, notify_customer=False, message="box 1"
     ),
     "create_fulfillment_event": lambda c: ops.create_fulfillment_event(
         c, FULFILLMENT, status="IN_TRANSIT", message="left hub", happened_at=WHEN, estimated_delivery_at=WHEN
     ),
-    "update_tracking_info": lambda c: ops.update_tracking_info(
-        c, FULFILLMENT, TRACKING, notify_customer=True
-    ),
+    "update_tracking_info": lambda c: ops.update_tracking_info(c, FULFILLMENT, TRACKING, notify_customer=True),
     "report_progress": lambda c: ops.report_progress(c, FO, reason_notes="picking"),
     "close_fulfillment_order": lambda c: ops.close_fulfillment_order(c, FO, message="cannot ship the rest"),
     "cancel_fulfillment": lambda c: ops.cancel_fulfillment(c, FULFILLMENT),
@@ -115,9 +111,7 @@ CALLS = {
         c, topic="FULFILLMENT_ORDERS_CANCELLED", uri="https://app.example/webhooks"
     ),
     "webhook_subscriptions": lambda c: ops.webhook_subscriptions(c),
-    "delete_webhook_subscription": lambda c: ops.delete_webhook_subscription(
-        c, "gid://shopify/WebhookSubscription/9"
-    ),
+    "delete_webhook_subscription": lambda c: ops.delete_webhook_subscription(c, "gid://shopify/WebhookSubscription/9"),
 }
 
 
@@ -169,9 +163,7 @@ def test_operation_function_variables_are_accepted_by_schema(schema, name):
 
 def test_every_registered_document_is_sent_by_some_function():
     # Follow-up pages (e.g. FulfillmentOrderLineItems) are only sent on long orders, so look at the code.
-    constants = {
-        name for name, value in vars(ops).items() if isinstance(value, str) and value in DOCUMENTS.values()
-    }
+    constants = {name for name, value in vars(ops).items() if isinstance(value, str) and value in DOCUMENTS.values()}
     assert len(constants) == len(DOCUMENTS)
     used = set()
     for _, fn in inspect.getmembers(ops, inspect.isfunction):

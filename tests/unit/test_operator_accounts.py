@@ -1,6 +1,5 @@
 """Operator accounts: salted scrypt hashes, sign-in, and the brake on guessing passwords."""
 
-
 import pytest
 from sqlalchemy import select
 

@@ -1,6 +1,5 @@
 """Operator actions on a fulfillment order, with the store faked: re-read first, act only if still due, log it."""
 
-
 import pytest
 from sqlalchemy import select
 

@@ -1,6 +1,5 @@
 """The fulfillment-order state machine: the one transition table, and the log written with every change."""
 
-
 import pytest
 from sqlalchemy import select
 

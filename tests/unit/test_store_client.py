@@ -26,9 +26,7 @@ TOKEN = "shpat_secret_token_do_not_log_0123456789"
 URL = f"https://{SHOP}/admin/api/2026-07/graphql.json"
 
 QUERY = "query ShopInfo { shop { id name myshopifyDomain } }"
-MUTATION = (
-    "mutation FulfillmentCancel($id: ID!) { fulfillmentCancel(id: $id) { userErrors { field message } } }"
-)
+MUTATION = "mutation FulfillmentCancel($id: ID!) { fulfillmentCancel(id: $id) { userErrors { field message } } }"
 
 
 def cost(actual=1, available=1999.0, maximum=2000.0, rate=100.0, requested=1):
@@ -91,9 +89,7 @@ def test_shop_domain_is_normalised():
     assert StoreClient("ACME.myshopify.com", TOKEN).url == URL
 
 
-@pytest.mark.parametrize(
-    "domain", ["evil.example", "acme.myshopify.com.evil.example", "https://acme.myshopify.com"]
-)
+@pytest.mark.parametrize("domain", ["evil.example", "acme.myshopify.com.evil.example", "https://acme.myshopify.com"])
 def test_bad_shop_domain_makes_no_request(mocked, domain):
     with pytest.raises(InvalidShopDomain):
         StoreClient(domain, TOKEN)
@@ -316,9 +312,7 @@ def test_resource_not_found(mocked):
 
 
 def test_other_top_level_errors_are_query_errors(mocked):
-    errors = [
-        {"message": "Field 'nope' doesn't exist on type 'Shop'", "extensions": {"code": "undefinedField"}}
-    ]
+    errors = [{"message": "Field 'nope' doesn't exist on type 'Shop'", "extensions": {"code": "undefinedField"}}]
     mocked.post(URL, json={"errors": errors})
     with pytest.raises(GraphQLQueryError) as caught:
         StoreClient(SHOP, TOKEN).execute(QUERY)

@@ -86,9 +86,7 @@ def page_info(has_next, cursor=None):
 
 
 def user_errors_payload(root, key):
-    return {
-        root: {key: None, "userErrors": [{"field": ["id"], "message": "Invalid state", "code": "INVALID"}]}
-    }
+    return {root: {key: None, "userErrors": [{"field": ["id"], "message": "Invalid state", "code": "INVALID"}]}}
 
 
 # --- reads --------------------------------------------------------------------------------------------------
@@ -276,9 +274,7 @@ def test_fulfillment_order_state_is_the_cheap_read():
 
 def test_shop_info_and_fulfillment_services():
     store = FakeStore(
-        ShopInfo=[
-            {"shop": {"id": "gid://shopify/Shop/1", "name": "Acme", "myshopifyDomain": "acme.myshopify.com"}}
-        ],
+        ShopInfo=[{"shop": {"id": "gid://shopify/Shop/1", "name": "Acme", "myshopifyDomain": "acme.myshopify.com"}}],
         FulfillmentServices=[
             {
                 "shop": {
@@ -301,9 +297,7 @@ def test_shop_info_and_fulfillment_services():
     )
     assert ops.shop_info(store) == ShopInfo("gid://shopify/Shop/1", "Acme", "acme.myshopify.com")
     assert ops.fulfillment_services(store) == [
-        FulfillmentService(
-            "gid://shopify/FulfillmentService/3", LOCATION, "https://app.example/cb", "Acme 3PL"
-        ),
+        FulfillmentService("gid://shopify/FulfillmentService/3", LOCATION, "https://app.example/cb", "Acme 3PL"),
         FulfillmentService("gid://shopify/FulfillmentService/4", None, None, "Manual"),
     ]
 
@@ -384,9 +378,7 @@ def test_webhook_subscriptions_walks_every_page():
 def test_fulfillment_order_mutations_return_the_new_state(call, operation, root, expected_variables):
     store = FakeStore(**{operation: [{root: {"fulfillmentOrder": state_node(), "userErrors": []}}]})
     state = call(store)
-    assert state == FulfillmentOrderState(
-        FO, "IN_PROGRESS", "ACCEPTED", LOCATION, (), ("CREATE_FULFILLMENT",)
-    )
+    assert state == FulfillmentOrderState(FO, "IN_PROGRESS", "ACCEPTED", LOCATION, (), ("CREATE_FULFILLMENT",))
     assert store.variables(operation) == [expected_variables]
 
 
@@ -403,9 +395,7 @@ def test_user_errors_are_raised():
 
 
 def test_a_payload_without_result_or_errors_is_a_store_error():
-    store = FakeStore(
-        FulfillmentOrderClose=[{"fulfillmentOrderClose": {"fulfillmentOrder": None, "userErrors": []}}]
-    )
+    store = FakeStore(FulfillmentOrderClose=[{"fulfillmentOrderClose": {"fulfillmentOrder": None, "userErrors": []}}])
     with pytest.raises(StoreError):
         ops.close_fulfillment_order(store, FO, message=None)
 
@@ -418,9 +408,7 @@ def test_naive_datetimes_are_refused_before_sending():
 
 
 def test_create_fulfillment_with_lines_and_tracking():
-    store = FakeStore(
-        FulfillmentCreate=[{"fulfillmentCreate": {"fulfillment": fulfillment_node(), "userErrors": []}}]
-    )
+    store = FakeStore(FulfillmentCreate=[{"fulfillmentCreate": {"fulfillment": fulfillment_node(), "userErrors": []}}])
     fulfillment = ops.create_fulfillment(
         store,
         FO,
@@ -445,9 +433,7 @@ def test_create_fulfillment_with_lines_and_tracking():
 
 
 def test_create_fulfillment_of_everything_remaining_omits_lines():
-    store = FakeStore(
-        FulfillmentCreate=[{"fulfillmentCreate": {"fulfillment": fulfillment_node(), "userErrors": []}}]
-    )
+    store = FakeStore(FulfillmentCreate=[{"fulfillmentCreate": {"fulfillment": fulfillment_node(), "userErrors": []}}])
     ops.create_fulfillment(store, FO, None, tracking=None)
     [variables] = store.variables("FulfillmentCreate")
     assert variables["fulfillment"] == {
@@ -466,9 +452,7 @@ def test_create_fulfillment_refuses_an_empty_line_list():
 
 def test_truncated_fulfillment_lines_are_logged(caplog):
     store = FakeStore(
-        FulfillmentCancel=[
-            {"fulfillmentCancel": {"fulfillment": fulfillment_node(more_lines=True), "userErrors": []}}
-        ]
+        FulfillmentCancel=[{"fulfillmentCancel": {"fulfillment": fulfillment_node(more_lines=True), "userErrors": []}}]
     )
     ops.cancel_fulfillment(store, "gid://shopify/Fulfillment/5")
     assert "store.truncated" in caplog.text
@@ -535,22 +519,12 @@ def test_fulfillment_service_create_and_update():
         "location": {"id": LOCATION},
     }
     store = FakeStore(
-        FulfillmentServiceCreate=[
-            {"fulfillmentServiceCreate": {"fulfillmentService": service, "userErrors": []}}
-        ],
-        FulfillmentServiceUpdate=[
-            {"fulfillmentServiceUpdate": {"fulfillmentService": service, "userErrors": []}}
-        ],
+        FulfillmentServiceCreate=[{"fulfillmentServiceCreate": {"fulfillmentService": service, "userErrors": []}}],
+        FulfillmentServiceUpdate=[{"fulfillmentServiceUpdate": {"fulfillmentService": service, "userErrors": []}}],
     )
     expected = FulfillmentService(service["id"], LOCATION, "https://app.example/cb", "Acme 3PL")
-    assert (
-        ops.create_fulfillment_service(store, name="Acme 3PL", callback_url="https://app.example/cb")
-        == expected
-    )
-    assert (
-        ops.update_fulfillment_service(store, service["id"], callback_url="https://app.example/cb")
-        == expected
-    )
+    assert ops.create_fulfillment_service(store, name="Acme 3PL", callback_url="https://app.example/cb") == expected
+    assert ops.update_fulfillment_service(store, service["id"], callback_url="https://app.example/cb") == expected
     assert store.variables("FulfillmentServiceCreate") == [
         {
             "name": "Acme 3PL",
@@ -601,9 +575,7 @@ def test_user_errors_over_http_raise_user_errors():
             "data": {
                 "fulfillmentOrderAcceptFulfillmentRequest": {
                     "fulfillmentOrder": None,
-                    "userErrors": [
-                        {"field": ["id"], "message": "Fulfillment order is not in a requested state"}
-                    ],
+                    "userErrors": [{"field": ["id"], "message": "Fulfillment order is not in a requested state"}],
                 }
             },
             "extensions": {
