@@ -48,9 +48,7 @@ def authenticate(
     ctx: Context, body: bytes, headers: Mapping[str, str], *, allow_uninstalled: bool = False
 ) -> tuple[int, str]:
     """Check signature and shop before looking at the body; returns (shop id, domain)."""
-    if not verify_body_signature(
-        ctx.config.shopify_api_secret, body, _header(headers, "X-Shopify-Hmac-Sha256")
-    ):
+    if not verify_body_signature(ctx.config.shopify_api_secret, body, _header(headers, "X-Shopify-Hmac-Sha256")):
         raise Refused(401, "invalid or missing X-Shopify-Hmac-Sha256")
     domain = (_header(headers, "X-Shopify-Shop-Domain") or "").lower()
     if not is_valid_shop_domain(domain):
@@ -80,9 +78,7 @@ def _record_delivery(ctx: Context, domain: str, source: str, key: str, topic: st
     """True when this delivery was seen before."""
     try:
         with ctx.db.transaction() as session:
-            session.add(
-                Delivery(shop_domain=domain, source=source, delivery_key=key[:255], topic=topic[:100])
-            )
+            session.add(Delivery(shop_domain=domain, source=source, delivery_key=key[:255], topic=topic[:100]))
     except IntegrityError:
         return True
     return False

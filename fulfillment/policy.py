@@ -25,9 +25,7 @@ class Rules:
         base = cls(**defaults)
         return cls(
             handling_days=float(settings.get("handling_days", base.handling_days)),
-            blocked_countries=frozenset(
-                c.upper() for c in settings.get("blocked_countries", base.blocked_countries)
-            ),
+            blocked_countries=frozenset(c.upper() for c in settings.get("blocked_countries", base.blocked_countries)),
             ineligible_skus=frozenset(settings.get("ineligible_skus", base.ineligible_skus)),
             service_name=base.service_name,
         )
@@ -47,9 +45,7 @@ def decide(record: FulfillmentOrder, available: Mapping[str, int], rules: Rules,
     destination = record.destination or {}
     missing = [name for name in REQUIRED_ADDRESS_FIELDS if not destination.get(name)]
     if missing:
-        return Decision(
-            False, f"Shipping address is incomplete (missing {', '.join(missing)}).", "INCORRECT_ADDRESS"
-        )
+        return Decision(False, f"Shipping address is incomplete (missing {', '.join(missing)}).", "INCORRECT_ADDRESS")
     country = str(destination.get("country_code", "")).upper()
     if country in rules.blocked_countries:
         return Decision(False, f"We do not deliver to {country}.", "UNDELIVERABLE_DESTINATION")

@@ -70,18 +70,12 @@ TRANSITIONS: dict[State, frozenset[State]] = {
             State.CLOSED,
         }
     ),
-    State.ACCEPTED: frozenset(
-        {State.PICKED, State.CANCELLATION_REQUESTED, State.ON_HOLD, State.CLOSED} | _TAKEN_BACK
-    ),
-    State.PICKED: frozenset(
-        {State.PACKED, State.CANCELLATION_REQUESTED, State.ON_HOLD, State.CLOSED} | _TAKEN_BACK
-    ),
+    State.ACCEPTED: frozenset({State.PICKED, State.CANCELLATION_REQUESTED, State.ON_HOLD, State.CLOSED} | _TAKEN_BACK),
+    State.PICKED: frozenset({State.PACKED, State.CANCELLATION_REQUESTED, State.ON_HOLD, State.CLOSED} | _TAKEN_BACK),
     State.PACKED: frozenset(
         {State.PARTIALLY_SHIPPED, State.SHIPPED, State.CANCELLATION_REQUESTED, State.ON_HOLD} | _TAKEN_BACK
     ),
-    State.PARTIALLY_SHIPPED: frozenset(
-        {State.SHIPPED, State.CANCELLATION_REQUESTED, State.ON_HOLD} | _TAKEN_BACK
-    ),
+    State.PARTIALLY_SHIPPED: frozenset({State.SHIPPED, State.CANCELLATION_REQUESTED, State.ON_HOLD} | _TAKEN_BACK),
     State.CANCELLATION_REQUESTED: frozenset(
         {State.CANCELLED, State.ACCEPTED, State.PICKED, State.PACKED, State.PARTIALLY_SHIPPED, State.SHIPPED}
         | _TAKEN_BACK
@@ -131,9 +125,7 @@ def transition(
 
 def record_event(session: Session, record: FulfillmentOrder, *, cause: Cause, detail: str) -> StateChange:
     """Log something that happened without a state change (a refused cancellation, a reread, a note)."""
-    change = StateChange(
-        from_state=record.state, to_state=record.state, cause=str(cause), detail=detail[:2000]
-    )
+    change = StateChange(from_state=record.state, to_state=record.state, cause=str(cause), detail=detail[:2000])
     record.state_changes.append(change)
     session.add(change)
     return change

@@ -97,9 +97,7 @@ class SimulatedWarehouse:
             raise OutOfStock(shortages)
         for line in lines:
             if self._reservation(line) is None:
-                self.session.add(
-                    Reservation(line_item_id=line.id, sku=line.sku, quantity=line.remaining_quantity)
-                )
+                self.session.add(Reservation(line_item_id=line.id, sku=line.sku, quantity=line.remaining_quantity))
         self.session.flush()
 
     def _reservation(self, line: FulfillmentOrderLineItem) -> Reservation | None:

@@ -63,6 +63,15 @@ class Due:
     urgent: bool = False
 
 
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep of a shop found: our records that need a step, and how many fulfillment orders the store
+    listed as assigned to us (what the listing cost, near enough)."""
+
+    due: list[Due]
+    listed: int
+
+
 DONE = Next(None)
 NOW = Next(0.0)
 
@@ -181,8 +190,9 @@ def _awaits_us(shop: Shop, record: FulfillmentOrder) -> bool:
     return False
 
 
-def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> list[Due]:
-    """Read everything assigned to us on the store and return the ids of our records that need a step.
+def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
+    """Read everything assigned to us on the store; return our records that need a step and how many the store
+    listed.
 
     This is how nothing is lost when a callback is: it runs on every callback and on a schedule.
     """
@@ -191,7 +201,7 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> list[Du
     with ctx.db.transaction() as session:
         shop = session.get(Shop, shop_id)
         if shop is None or not shop.active:
-            return []
+            return Sweep([], 0)
         client = ctx.store_for(shop)
         location_ids = [shop.location_id] if shop.location_id else None
         seen: set[str] = set()
@@ -236,7 +246,7 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> list[Du
         for record in open_records:
             if record.store_id not in seen:
                 due[record.id] = Due(record.id, urgent=True)
-    return list(due.values())
+    return Sweep(list(due.values()), len(seen))
 
 
 # --- one step ----------------------------------------------------------------------------------------------

@@ -14,9 +14,14 @@ from fulfillment.workflow import Due
 SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}"
 SWEEP_PENDING_TTL_S = 60
 LAST_SWEEP_KEY = "fulfillment:sweep-last:{shop_id}"
+SWEEP_SPACING_KEY = "fulfillment:sweep-spacing:{shop_id}"
 # A sweep lists every fulfillment order assigned to the shop, so its cost grows with the shop's open work. Pings
 # arrive with every merchant action; sweeps of one shop start at least this far apart, whatever the pings.
 SWEEP_SPACING_S = 5.0
+# A listing costs about a point per fulfillment order. A shop with many open ones is swept less often, so that its
+# sweeps spend no more than this many points a second: a tenth of the slowest plan's restore rate (50/s). The steps
+# re-read each fulfillment order before anything irreversible, so a slower sweep delays news, never a safety check.
+SWEEP_POINTS_PER_S = 5.0
 
 
 def request_sweep(
@@ -25,12 +30,14 @@ def request_sweep(
     """Queue a sweep of the shop unless one is already waiting; True when a new one was queued.
 
     Duplicate and coalesced pings land here: only the first while a sweep waits reaches a worker, and it starts
-    no sooner than SWEEP_SPACING_S after the shop's last sweep started.
+    no sooner than the shop's sweep spacing after its last sweep started.
     """
-    if not redis_client.set(SWEEP_PENDING_KEY.format(shop_id=shop_id), cause, nx=True, ex=SWEEP_PENDING_TTL_S):
+    last, spacing = redis_client.mget(LAST_SWEEP_KEY.format(shop_id=shop_id), SWEEP_SPACING_KEY.format(shop_id=shop_id))
+    spacing_s = float(spacing) if spacing else SWEEP_SPACING_S
+    countdown = max(0.0, float(last) + spacing_s - clock()) if last else 0.0
+    pending = SWEEP_PENDING_KEY.format(shop_id=shop_id)
+    if not redis_client.set(pending, cause, nx=True, ex=int(countdown) + SWEEP_PENDING_TTL_S):
         return False
-    last = redis_client.get(LAST_SWEEP_KEY.format(shop_id=shop_id))
-    countdown = max(0.0, float(last) + SWEEP_SPACING_S - clock()) if last else 0.0
     celery.send_task("workers.tasks.sweep_shop", args=(shop_id, cause), countdown=countdown)
     return True
 
@@ -39,6 +46,13 @@ def sweep_started(redis_client: redis.Redis, shop_id: int, clock: Callable[[], f
     """Pings from now on need a sweep of their own; the next one keeps its distance from this one."""
     redis_client.delete(SWEEP_PENDING_KEY.format(shop_id=shop_id))
     redis_client.set(LAST_SWEEP_KEY.format(shop_id=shop_id), repr(clock()), ex=3600)
+
+
+def sweep_finished(redis_client: redis.Redis, shop_id: int, listed: int) -> float:
+    """Set the shop's sweep spacing from how many fulfillment orders its last sweep listed; returns it."""
+    spacing = max(SWEEP_SPACING_S, listed / SWEEP_POINTS_PER_S)
+    redis_client.set(SWEEP_SPACING_KEY.format(shop_id=shop_id), repr(spacing), ex=3600)
+    return spacing
 
 
 INFLIGHT_KEY = "fulfillment:inflight:{shop_id}"  # record id -> when its chain must next be heard of
@@ -52,6 +66,18 @@ CHAIN_KEY = "fulfillment:chain:{record_id}"
 CHAIN_TTL_S = 7 * 24 * 3600
 
 Clock = Callable[[], float]
+
+# Celery's Redis transport serves priority 0 before 3, 6 and 9. The steps of a shop whose fulfillment orders
+# queue for a place among its chains (a flood) go behind every other shop's work.
+PRIORITY_DEFAULT = 0
+PRIORITY_FLOODED = 6
+
+
+def step_priority(redis_client: redis.Redis, shop_id: int | None) -> int:
+    """The priority for the next step of one of the shop's fulfillment orders."""
+    if shop_id is not None and redis_client.zcard(WAITING_KEY.format(shop_id=shop_id)):
+        return PRIORITY_FLOODED
+    return PRIORITY_DEFAULT
 
 
 def admit(

@@ -24,7 +24,7 @@ def redis_client() -> redis.Redis:
 
 # A step never sleeps longer than this for its shop's rate-limit budget: it gives its worker to other work and
 # is tried again when the budget has refilled, so one flooded shop cannot hold every worker asleep.
-BUDGET_MAX_WAIT_S = 2.0
+BUDGET_MAX_WAIT_S = 0.5
 
 
 @cache

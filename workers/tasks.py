@@ -33,17 +33,19 @@ RETRY = {
 def sweep_shop(shop_id: int, cause: str = Cause.POLL) -> int:
     queue.sweep_started(redis_client(), shop_id)
     try:
-        due = workflow.sweep_shop(context(), shop_id, Cause(cause))
+        found = workflow.sweep_shop(context(), shop_id, Cause(cause))
     except Throttled as exc:
         raise sweep_shop.retry(exc=exc, countdown=_after(exc)) from exc
-    start_chains(shop_id, queue.admit(redis_client(), shop_id, due), cause)
-    return len(due)
+    queue.sweep_finished(redis_client(), shop_id, found.listed)
+    start_chains(shop_id, queue.admit(redis_client(), shop_id, found.due), cause)
+    return len(found.due)
 
 
 def start_chains(shop_id: int, record_ids: list[int], cause: str) -> None:
+    priority = queue.step_priority(redis_client(), shop_id)
     for record_id in record_ids:
         token = queue.start_chain(redis_client(), record_id)
-        advance_fulfillment_order.delay(record_id, cause, shop_id, token)
+        advance_fulfillment_order.apply_async((record_id, cause, shop_id, token), priority=priority)
 
 
 @celery.task(**RETRY)
@@ -72,14 +74,22 @@ def advance_fulfillment_order(
         countdown = _after(exc)
         if shop_id is not None:
             queue.touch(redis_client(), shop_id, record_id, within_s=countdown)
-        advance_fulfillment_order.apply_async((record_id, cause, shop_id, chain), countdown=countdown)
+        advance_fulfillment_order.apply_async(
+            (record_id, cause, shop_id, chain),
+            countdown=countdown,
+            priority=queue.step_priority(redis_client(), shop_id),
+        )
         return
     for package_id in step.shipped:
         post_delivery_event.apply_async((package_id,), countdown=context().config.delivery_event_delay_s)
     if not step.done:
         if shop_id is not None:
             queue.touch(redis_client(), shop_id, record_id, within_s=step.delay)
-        advance_fulfillment_order.apply_async((record_id, Cause.WORKER, shop_id, chain), countdown=step.delay)
+        advance_fulfillment_order.apply_async(
+            (record_id, Cause.WORKER, shop_id, chain),
+            countdown=step.delay,
+            priority=queue.step_priority(redis_client(), shop_id),
+        )
     elif shop_id is not None:
         # Its place among the shop's chains goes to the next fulfillment order waiting for one.
         start_chains(shop_id, queue.finish(redis_client(), shop_id, record_id), Cause.POLL)

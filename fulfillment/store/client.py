@@ -124,9 +124,7 @@ class StoreClient:
                 # A budget has just learned the store's figures, so its next acquire() sleeps the deficit.
                 owed = wait
 
-    def _send_once(
-        self, payload: dict[str, Any], name: str, is_mutation: bool, requested: int
-    ) -> dict[str, Any]:
+    def _send_once(self, payload: dict[str, Any], name: str, is_mutation: bool, requested: int) -> dict[str, Any]:
         started = time.monotonic()
         try:
             response = self._session.post(
@@ -177,9 +175,7 @@ class StoreClient:
             body = response.json()
         except ValueError:
             # A 200 that is not JSON comes from something between us and the store, not from the store.
-            raise StoreUnavailable(
-                f"{name}: non-JSON answer from {self.shop}", maybe_applied=is_mutation
-            ) from None
+            raise StoreUnavailable(f"{name}: non-JSON answer from {self.shop}", maybe_applied=is_mutation) from None
         if not isinstance(body, dict):
             raise StoreUnavailable(f"{name}: malformed answer from {self.shop}", maybe_applied=is_mutation)
 
@@ -187,8 +183,7 @@ class StoreClient:
         status = self._record_cost(cost, name, requested)
         actual = cost.get("actualQueryCost")
         logger.info(
-            "store.request shop=%s operation=%s status=%s requested_cost=%s actual_cost=%s available=%s "
-            "elapsed_ms=%s",
+            "store.request shop=%s operation=%s status=%s requested_cost=%s actual_cost=%s available=%s elapsed_ms=%s",
             self.shop,
             name,
             status_code,
@@ -216,9 +211,7 @@ class StoreClient:
         except Exception as exc:
             # The budget only spares us THROTTLED answers, which we handle anyway: a budget outage (Redis
             # down) must not stop fulfilment.
-            logger.warning(
-                "store.budget_failed shop=%s operation=%s step=acquire error=%s", self.shop, name, exc
-            )
+            logger.warning("store.budget_failed shop=%s operation=%s step=acquire error=%s", self.shop, name, exc)
             return 0.0
 
     def _record_cost(self, cost: Mapping[str, Any], name: str, reserved: int) -> ThrottleStatus | None:
@@ -239,9 +232,7 @@ class StoreClient:
         try:
             fn(*args)
         except Exception as exc:
-            logger.warning(
-                "store.bookkeeping_failed shop=%s operation=%s step=%s error=%s", self.shop, name, step, exc
-            )
+            logger.warning("store.bookkeeping_failed shop=%s operation=%s step=%s error=%s", self.shop, name, step, exc)
 
     def _raise_for_errors(
         self,

@@ -57,9 +57,7 @@ def operation_of(document: DocumentNode, operation_name: str | None = None) -> O
     if operation_name is not None:
         operations = [op for op in operations if op.name is not None and op.name.value == operation_name]
     if len(operations) != 1:
-        raise ValueError(
-            f"expected exactly one operation{f' named {operation_name}' if operation_name else ''}"
-        )
+        raise ValueError(f"expected exactly one operation{f' named {operation_name}' if operation_name else ''}")
     return operations[0]
 
 

@@ -71,9 +71,7 @@ class UserErrors(StoreError):
     def __init__(self, errors: Sequence[UserError], operation: str | None = None) -> None:
         self.errors = list(errors)
         self.operation = operation
-        summary = "; ".join(
-            f"{'.'.join(e.field)}: {e.message}" if e.field else e.message for e in self.errors
-        )
+        summary = "; ".join(f"{'.'.join(e.field)}: {e.message}" if e.field else e.message for e in self.errors)
         super().__init__(f"{operation or 'mutation'} refused: {summary}")
 
 

@@ -896,9 +896,7 @@ def reject_fulfillment_request(
     )
 
 
-def accept_cancellation_request(
-    client: StoreClient, id: str, *, message: str | None
-) -> FulfillmentOrderState:
+def accept_cancellation_request(client: StoreClient, id: str, *, message: str | None) -> FulfillmentOrderState:
     return _state_mutation(
         client,
         ACCEPT_CANCELLATION_REQUEST,
@@ -907,9 +905,7 @@ def accept_cancellation_request(
     )
 
 
-def reject_cancellation_request(
-    client: StoreClient, id: str, *, message: str | None
-) -> FulfillmentOrderState:
+def reject_cancellation_request(client: StoreClient, id: str, *, message: str | None) -> FulfillmentOrderState:
     return _state_mutation(
         client,
         REJECT_CANCELLATION_REQUEST,
@@ -929,9 +925,7 @@ def report_progress(client: StoreClient, id: str, *, reason_notes: str | None) -
 
 def close_fulfillment_order(client: StoreClient, id: str, *, message: str | None) -> FulfillmentOrderState:
     """Give an accepted, in-progress fulfillment order back to the merchant as INCOMPLETE."""
-    return _state_mutation(
-        client, CLOSE_FULFILLMENT_ORDER, "fulfillmentOrderClose", {"id": id, "message": message}
-    )
+    return _state_mutation(client, CLOSE_FULFILLMENT_ORDER, "fulfillmentOrderClose", {"id": id, "message": message})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -958,9 +952,7 @@ def create_fulfillment(
         if not line_items:
             # The store reads an empty list as "everything remaining": never let a bug ship the whole order.
             raise ValueError("line_items must be None (everything remaining) or non-empty")
-        by_fulfillment_order["fulfillmentOrderLineItems"] = [
-            {"id": li, "quantity": q} for li, q in line_items
-        ]
+        by_fulfillment_order["fulfillmentOrderLineItems"] = [{"id": li, "quantity": q} for li, q in line_items]
     fulfillment: dict[str, Any] = {
         "lineItemsByFulfillmentOrder": [by_fulfillment_order],
         "notifyCustomer": notify_customer,

@@ -139,9 +139,7 @@ class LocalCostBudget:
         self._sleep(wait)
         with self._lock:
             m = self._metrics.get(shop, BudgetMetrics())
-            self._metrics[shop] = BudgetMetrics(
-                m.cost_spent, m.throttle_waits + 1, m.throttle_wait_seconds + wait
-            )
+            self._metrics[shop] = BudgetMetrics(m.cost_spent, m.throttle_waits + 1, m.throttle_wait_seconds + wait)
         return wait
 
     def update(self, shop: str, status: ThrottleStatus, actual_cost: int, reserved: int = 0) -> None:
@@ -155,9 +153,7 @@ class LocalCostBudget:
             # What this request reserved beyond its actual cost is ours again, as the store refunded it too.
             bucket.available = min(bucket.available + unspent, status.currently_available, bucket.maximum)
             m = self._metrics.get(shop, BudgetMetrics())
-            self._metrics[shop] = BudgetMetrics(
-                m.cost_spent + actual_cost, m.throttle_waits, m.throttle_wait_seconds
-            )
+            self._metrics[shop] = BudgetMetrics(m.cost_spent + actual_cost, m.throttle_waits, m.throttle_wait_seconds)
 
     def available(self, shop: str) -> float:
         """Points the model believes `shop`'s bucket holds now (negative while reservations wait)."""

@@ -107,3 +107,22 @@ def test_pings_fold_into_one_waiting_sweep_and_sweeps_of_a_shop_are_spaced(clien
     assert queue.request_sweep(celery, client, shop_id, "poll", clock=clock)
     assert [countdown for _, _, countdown in celery.sent] == [0, pytest.approx(queue.SWEEP_SPACING_S - 1), 0]
     assert celery.sent[0][:2] == ("workers.tasks.sweep_shop", (shop_id, "callback"))
+
+
+def test_a_shop_with_many_open_fulfillment_orders_is_swept_less_often(client, shop_id, clock):
+    celery = FakeCelery()
+    queue.sweep_started(client, shop_id, clock=clock)
+    # 600 listed: about 600 points a sweep, so sweeps start 600 / SWEEP_POINTS_PER_S seconds apart.
+    spacing = queue.sweep_finished(client, shop_id, listed=600)
+    assert spacing == pytest.approx(600 / queue.SWEEP_POINTS_PER_S)
+    clock.now += 10
+    assert queue.request_sweep(celery, client, shop_id, "poll", clock=clock)
+    assert celery.sent[-1][2] == pytest.approx(spacing - 10)
+    # The waiting sweep keeps folding pings for as long as it waits, not only for the usual minute.
+    ttl = client.ttl(queue.SWEEP_PENDING_KEY.format(shop_id=shop_id))
+    assert ttl > spacing - 10
+    assert not queue.request_sweep(celery, client, shop_id, "callback", clock=clock)
+
+
+def test_a_small_shop_keeps_the_short_spacing(client, shop_id, clock):
+    assert queue.sweep_finished(client, shop_id, listed=3) == queue.SWEEP_SPACING_S

@@ -120,7 +120,7 @@ def ctx(sqlite_url):
 
 
 def record_id(ctx) -> int:
-    (due,) = workflow.sweep_shop(ctx, 1)
+    (due,) = workflow.sweep_shop(ctx, 1).due
     return due.record_id
 
 
@@ -306,7 +306,7 @@ def test_a_withdrawn_request_is_never_accepted_even_when_the_sweep_saw_it_submit
 def test_after_accepting_the_next_sweep_sees_nothing_new(ctx, store):
     rid = record_id(ctx)
     workflow.advance(ctx, rid)
-    assert workflow.sweep_shop(ctx, 1) == []  # the store's answer to the accept is what we recorded
+    assert workflow.sweep_shop(ctx, 1).due == []  # the store's answer to the accept is what we recorded
 
 
 def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_look_up(ctx, store, monkeypatch):
