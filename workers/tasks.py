@@ -12,6 +12,7 @@ from fulfillment import delivery, workflow
 from fulfillment.models import Shop
 from fulfillment.states import Cause
 from fulfillment.store import StoreUnavailable, Throttled, UserErrors
+from fulfillment.store.throttle import patience
 from workers import queue
 from workers.celery_app import celery
 from workers.queue import request_sweep
@@ -20,6 +21,9 @@ from workers.runtime import Busy, context, exclusive, redis_client
 log = logging.getLogger("workers.tasks")
 
 TRANSIENT = (StoreUnavailable, Throttled, OperationalError, ConnectionError, Busy)
+# A sweep pays for its listing page by page, and one that gives up pays again from the first page; it is one
+# task per shop, so it may wait this long for its shop's budget where a step would give its worker to others.
+SWEEP_BUDGET_WAIT_S = 30.0
 RETRY = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
@@ -33,7 +37,8 @@ RETRY = {
 def sweep_shop(shop_id: int, cause: str = Cause.POLL) -> int:
     queue.sweep_started(redis_client(), shop_id)
     try:
-        found = workflow.sweep_shop(context(), shop_id, Cause(cause))
+        with patience(SWEEP_BUDGET_WAIT_S):
+            found = workflow.sweep_shop(context(), shop_id, Cause(cause))
     except Throttled as exc:
         raise sweep_shop.retry(exc=exc, countdown=_after(exc)) from exc
     queue.sweep_finished(redis_client(), shop_id, found.listed)

@@ -18,7 +18,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,6 +32,24 @@ DEFAULT_MAXIMUM_AVAILABLE = 1000.0
 DEFAULT_RESTORE_RATE = 50.0
 # Waits are stretched by up to this fraction so that workers woken together do not hit the store together.
 DEFAULT_JITTER = 0.1
+
+_patience: ContextVar[float | None] = ContextVar("budget_patience", default=None)
+
+
+@contextmanager
+def patience(max_wait: float) -> Iterator[None]:
+    """Inside, every budget queues up to `max_wait` seconds instead of its own limit: for work that pays as it
+    goes (a listing's pages) and would pay again from the start if it gave up half way."""
+    token = _patience.set(max_wait)
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
+def _max_wait(own: float | None) -> float | None:
+    patient = _patience.get()
+    return own if patient is None else patient
 
 
 @dataclass(frozen=True)
@@ -65,7 +85,10 @@ class CostBudget(Protocol):
     def acquire(self, shop: str, cost: int) -> float:
         """Reserve `cost` points of `shop`'s bucket, sleeping until they exist; return the seconds slept.
 
-        A budget with a `max_wait` raises `Throttled` (reserving nothing) rather than sleep longer than that.
+        A budget with a `max_wait` raises `Throttled` (reserving nothing) rather than queue longer than that
+        behind points other requests have already reserved. The refill of a request's own cost is always
+        waited for: otherwise a request costing more than `max_wait` of refill (a sweep's page) could never
+        get through while smaller ones keep the bucket low.
         """
         ...
 
@@ -129,7 +152,8 @@ class LocalCostBudget:
             take = min(cost, bucket.maximum)
             deficit = take - bucket.available
             wait = deficit / bucket.restore_rate if deficit > 0 else 0.0
-            if self._max_wait is not None and wait > self._max_wait:
+            max_wait = _max_wait(self._max_wait)
+            if max_wait is not None and -bucket.available / bucket.restore_rate > max_wait:
                 raise Throttled(retry_after=wait)
             bucket.available -= take
         if wait <= 0:
@@ -201,9 +225,8 @@ _ACQUIRE_LUA = (
 local now = now_or_server_time(ARGV[4])
 local available, maximum, rate, ts = load(KEYS[1], now, tonumber(ARGV[2]), tonumber(ARGV[3]))
 local take = math.min(tonumber(ARGV[1]), maximum)
-local short = take - available
-if short > 0 and ARGV[6] ~= '' and short / rate > tonumber(ARGV[6]) then
-  return string.format('-%.6f', short / rate)
+if ARGV[6] ~= '' and available < 0 and -available / rate > tonumber(ARGV[6]) then
+  return string.format('-%.6f', (take - available) / rate)
 end
 available = available - take
 store(KEYS[1], available, maximum, rate, ts, tonumber(ARGV[5]))
@@ -283,7 +306,7 @@ class RedisCostBudget:
                     self._default_restore_rate,
                     self._now_arg(),
                     self._ttl,
-                    "" if self._max_wait is None else repr(self._max_wait),
+                    "" if (max_wait := _max_wait(self._max_wait)) is None else repr(max_wait),
                 ],
             )
         )

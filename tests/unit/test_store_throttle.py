@@ -14,6 +14,7 @@ from fulfillment.store.throttle import (
     LocalCostBudget,
     RedisCostBudget,
     ThrottleStatus,
+    patience,
 )
 
 SHOP = "acme.myshopify.com"
@@ -102,15 +103,29 @@ def test_local_gives_back_what_a_request_reserved_but_did_not_spend(local, fake_
     assert local.metrics(SHOP).cost_spent == 14
 
 
-def test_local_with_a_max_wait_refuses_a_longer_wait_and_keeps_nothing(fake_time):
-    budget = LocalCostBudget(clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0, max_wait=1.0)
-    budget.acquire(SHOP, 1000)
+def test_local_with_a_max_wait_refuses_to_queue_long_behind_others_and_keeps_nothing(fake_time):
+    # Sleeps do not move the clock here: the requests that reserved points are still waiting for them.
+    budget = LocalCostBudget(clock=fake_time.clock, sleep=lambda _s: None, jitter=0.0, max_wait=1.0)
+    budget.acquire(SHOP, 1000)  # the bucket is empty
+    # The refill of its own cost is always waited for: 100 short at 50/s is 2 s, with nobody ahead.
+    assert budget.acquire(SHOP, 100) == pytest.approx(2.0)
+    # Now 100 points are promised ahead of the next request: 2 s of queue, past the limit.
     with pytest.raises(Throttled) as refused:
-        budget.acquire(SHOP, 100)  # 100 short at 50/s: 2 s
-    assert refused.value.retry_after == pytest.approx(2.0)
-    assert fake_time.sleeps == []
-    assert budget.available(SHOP) == pytest.approx(0)  # nothing was taken
-    assert budget.acquire(SHOP, 50) == pytest.approx(1.0)  # a wait within the limit is slept
+        budget.acquire(SHOP, 10)
+    assert refused.value.retry_after == pytest.approx(2.2)
+    assert budget.available(SHOP) == pytest.approx(-100)  # nothing more was taken
+    fake_time.now += 1.5  # 75 points back: 25 ahead, half a second of queue
+    assert budget.acquire(SHOP, 10) == pytest.approx(0.7)
+
+
+def test_patience_lets_work_that_pays_as_it_goes_queue_longer(fake_time):
+    budget = LocalCostBudget(clock=fake_time.clock, sleep=lambda _s: None, jitter=0.0, max_wait=1.0)
+    budget.acquire(SHOP, 1000)
+    budget.acquire(SHOP, 100)  # 2 s of queue ahead of anyone else now
+    with patience(10.0):
+        assert budget.acquire(SHOP, 10) == pytest.approx(2.2)
+    with pytest.raises(Throttled):
+        budget.acquire(SHOP, 10)  # outside, the budget's own limit again
 
 
 def test_local_adopts_a_smaller_store_figure(local, fake_time):
@@ -230,17 +245,30 @@ def test_redis_gives_back_what_a_request_reserved_but_did_not_spend(redis_client
     assert budget.available(SHOP) == pytest.approx(1000 - 14)
 
 
-def test_redis_with_a_max_wait_refuses_a_longer_wait_and_keeps_nothing(redis_client, prefix, fake_time):
+def test_redis_with_a_max_wait_refuses_to_queue_long_behind_others_and_keeps_nothing(redis_client, prefix, fake_time):
     budget = RedisCostBudget(
-        redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0, max_wait=1.0
+        redis_client, prefix, clock=fake_time.clock, sleep=lambda _s: None, jitter=0.0, max_wait=1.0
     )
     budget.acquire(SHOP, 1000)
+    assert budget.acquire(SHOP, 100) == pytest.approx(2.0)  # its own refill, nobody ahead
     with pytest.raises(Throttled) as refused:
-        budget.acquire(SHOP, 100)
-    assert refused.value.retry_after == pytest.approx(2.0)
-    assert fake_time.sleeps == []
-    assert budget.available(SHOP) == pytest.approx(0)
-    assert budget.acquire(SHOP, 50) == pytest.approx(1.0)
+        budget.acquire(SHOP, 10)  # 100 points promised ahead: 2 s of queue
+    assert refused.value.retry_after == pytest.approx(2.2)
+    assert budget.available(SHOP) == pytest.approx(-100)
+    fake_time.now += 1.5
+    assert budget.acquire(SHOP, 10) == pytest.approx(0.7)
+
+
+def test_redis_budget_honours_patience(redis_client, prefix, fake_time):
+    budget = RedisCostBudget(
+        redis_client, prefix, clock=fake_time.clock, sleep=lambda _s: None, jitter=0.0, max_wait=1.0
+    )
+    budget.acquire(SHOP, 1000)
+    budget.acquire(SHOP, 100)
+    with patience(10.0):
+        assert budget.acquire(SHOP, 10) == pytest.approx(2.2)
+    with pytest.raises(Throttled):
+        budget.acquire(SHOP, 10)
 
 
 def test_redis_uses_server_time_by_default(redis_client, prefix):
