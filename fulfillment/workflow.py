@@ -32,6 +32,7 @@ from fulfillment.models import (
 from fulfillment.states import FINAL, WORKING, Cause, State, is_final, record_event, transition
 from fulfillment.store import StoreClient, Throttled, UserErrors
 from fulfillment.store import operations as ops
+from fulfillment.store.throttle import patience
 from fulfillment.warehouse import OutOfStock
 
 log = logging.getLogger("fulfillment.workflow")
@@ -41,6 +42,8 @@ _INTAKE_REQUEST_STATUSES = {"SUBMITTED", "ACCEPTED", "CANCELLATION_REQUESTED"}
 _SHIPPABLE_REQUEST_STATUSES = {"ACCEPTED", "CANCELLATION_REJECTED"}
 _INTERRUPTIONS = {State.ON_HOLD, State.CANCELLATION_REQUESTED}
 _IN_THE_WAREHOUSE = {State.ACCEPTED, State.PICKED}  # the next step is picking or packing
+# How long a step's mutation may queue for its shop's budget once the step has paid for its re-read.
+AFTER_REREAD_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,10 @@ class _Step:
         self.reconcile(state)
         if is_final(self.record.state):
             return DONE
-        return self.act(state)
+        # The re-read is paid for: what follows it waits for its points rather than give way and, when tried
+        # again, pay for the re-read a second time.
+        with patience(AFTER_REREAD_WAIT_S):
+            return self.act(state)
 
     def move(self, target: State, detail: str, cause: Cause | None = None) -> None:
         leaving_work = target in FINAL and target not in (State.SHIPPED,)

@@ -17,7 +17,7 @@ LAST_SWEEP_KEY = "fulfillment:sweep-last:{shop_id}"
 SWEEP_SPACING_KEY = "fulfillment:sweep-spacing:{shop_id}"
 # A sweep lists every fulfillment order assigned to the shop, so its cost grows with the shop's open work. Pings
 # arrive with every merchant action; sweeps of one shop start at least this far apart, whatever the pings.
-SWEEP_SPACING_S = 5.0
+SWEEP_SPACING_S = 1.0
 # A listing costs about a point per fulfillment order. A shop with many open ones is swept less often, so that its
 # sweeps spend no more than this many points a second: a tenth of the slowest plan's restore rate (50/s). The steps
 # re-read each fulfillment order before anything irreversible, so a slower sweep delays news, never a safety check.
@@ -58,7 +58,7 @@ def sweep_finished(redis_client: redis.Redis, shop_id: int, listed: int) -> floa
 INFLIGHT_KEY = "fulfillment:inflight:{shop_id}"  # record id -> when its chain must next be heard of
 WAITING_KEY = "fulfillment:waiting:{shop_id}"  # record id -> when it was found due; taken first come, first served
 INFLIGHT_TTL_S = 7 * 24 * 3600  # the keys themselves, once a shop falls quiet
-INFLIGHT_PER_SHOP = 25
+INFLIGHT_PER_SHOP = 12
 # How long a chain may go unheard of (its next step's delay aside) before it is taken as lost, e.g. with a worker
 # that was killed: time in the queue plus one step. The sweep then starts the fulfillment order's work again.
 CHAIN_GRACE_S = 60
