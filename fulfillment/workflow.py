@@ -11,7 +11,7 @@ is asked to create its fulfillment, so a lost answer is looked up on the store r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -209,7 +209,9 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
         location_ids = [shop.location_id] if shop.location_id else None
         seen: set[str] = set()
         now = ctx.clock()
-        for summary in ops.iter_assigned_fulfillment_orders(client, location_ids=location_ids):
+        for summary in _assigned_to_us(client, location_ids):
+            if summary.id in seen:
+                continue  # its status changed between two of the lists
             seen.add(summary.id)
             record = session.scalar(
                 select(FulfillmentOrder).where(
@@ -250,6 +252,17 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
             if record.store_id not in seen:
                 due[record.id] = Due(record.id, urgent=True)
     return Sweep(list(due.values()), len(seen))
+
+
+# What a sweep lists: the fulfillment orders that wait on us or that we work on. Without a status the store lists
+# every open one at our location, unsubmitted ones too, and a listing costs a point a fulfillment order. A record
+# of ours missing from all three lists is stepped (and so re-read) anyway: the merchant took it back.
+SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
+
+
+def _assigned_to_us(client: StoreClient, location_ids: list[str] | None) -> Iterator[ops.FulfillmentOrderSummary]:
+    for status in SWEEP_ASSIGNMENT_STATUSES:
+        yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
 
 
 # --- one step ----------------------------------------------------------------------------------------------

@@ -20,6 +20,12 @@ from fulfillment.store import operations as ops
 SHOP = "fake-shop.myshopify.com"
 LOCATION = "gid://shopify/Location/9"
 FO_ID = "gid://shopify/FulfillmentOrder/1"
+# Which request statuses the store lists under each assignment status.
+LISTED_AS = {
+    "FULFILLMENT_REQUESTED": {"SUBMITTED"},
+    "CANCELLATION_REQUESTED": {"CANCELLATION_REQUESTED"},
+    "FULFILLMENT_ACCEPTED": {"ACCEPTED", "CANCELLATION_REJECTED"},
+}
 LINE_ID = "gid://shopify/FulfillmentOrderLineItem/11"
 
 
@@ -63,7 +69,9 @@ class FakeStore:
             destination=ops.Destination("NO", "", "Oslo", "0150", "1 Road", None, "Ada", "L"),
         )
 
-    def summaries(self, _client, **_kw):
+    def summaries(self, _client, assignment_status=None, **_kw):
+        if assignment_status is not None and self.request_status not in LISTED_AS[assignment_status]:
+            return
         yield ops.FulfillmentOrderSummary(
             FO_ID, self.status, self.request_status, "gid://shopify/Order/1", "#1001", self.location, None
         )
