@@ -32,14 +32,21 @@ def request_sweep(
     Duplicate and coalesced pings land here: only the first while a sweep waits reaches a worker, and it starts
     no sooner than the shop's sweep spacing after its last sweep started.
     """
-    last, spacing = redis_client.mget(LAST_SWEEP_KEY.format(shop_id=shop_id), SWEEP_SPACING_KEY.format(shop_id=shop_id))
-    spacing_s = float(spacing) if spacing else SWEEP_SPACING_S
-    countdown = max(0.0, float(last) + spacing_s - clock()) if last else 0.0
+    countdown = sweep_due_in(redis_client, shop_id, clock)
     pending = SWEEP_PENDING_KEY.format(shop_id=shop_id)
     if not redis_client.set(pending, cause, nx=True, ex=int(countdown) + SWEEP_PENDING_TTL_S):
         return False
     celery.send_task("workers.tasks.sweep_shop", args=(shop_id, cause), countdown=countdown)
     return True
+
+
+def sweep_due_in(redis_client: redis.Redis, shop_id: int, clock: Callable[[], float] = time.time) -> float:
+    """Seconds until the shop may be swept again: the spacing its last sweep set may have grown since this one
+    was queued (a shop's first sweeps find out how much it holds)."""
+    last, spacing = redis_client.mget(LAST_SWEEP_KEY.format(shop_id=shop_id), SWEEP_SPACING_KEY.format(shop_id=shop_id))
+    if not last:
+        return 0.0
+    return max(0.0, float(last) + (float(spacing) if spacing else SWEEP_SPACING_S) - clock())
 
 
 def sweep_started(redis_client: redis.Redis, shop_id: int, clock: Callable[[], float] = time.time) -> None:

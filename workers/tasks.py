@@ -35,6 +35,11 @@ RETRY = {
 
 @celery.task(**RETRY)
 def sweep_shop(shop_id: int, cause: str = Cause.POLL) -> int:
+    wait = queue.sweep_due_in(redis_client(), shop_id)
+    if wait > 0:
+        # Still waiting: pings go on folding into this sweep, which runs when the shop's spacing allows.
+        sweep_shop.apply_async((shop_id, cause), countdown=wait)
+        return 0
     queue.sweep_started(redis_client(), shop_id)
     try:
         with patience(SWEEP_BUDGET_WAIT_S):

@@ -126,3 +126,12 @@ def test_a_shop_with_many_open_fulfillment_orders_is_swept_less_often(client, sh
 
 def test_a_small_shop_keeps_the_short_spacing(client, shop_id, clock):
     assert queue.sweep_finished(client, shop_id, listed=3) == queue.SWEEP_SPACING_S
+
+
+def test_a_queued_sweep_learns_of_a_spacing_set_after_it_was_queued(client, shop_id, clock):
+    assert queue.sweep_due_in(client, shop_id, clock=clock) == 0  # never swept
+    queue.sweep_started(client, shop_id, clock=clock)
+    clock.now += 2
+    assert queue.sweep_due_in(client, shop_id, clock=clock) == 0  # the short spacing has passed
+    queue.sweep_finished(client, shop_id, listed=100)  # that sweep found a big shop
+    assert queue.sweep_due_in(client, shop_id, clock=clock) == pytest.approx(100 / queue.SWEEP_POINTS_PER_S - 2)
