@@ -44,6 +44,9 @@ _INTERRUPTIONS = {State.ON_HOLD, State.CANCELLATION_REQUESTED}
 _IN_THE_WAREHOUSE = {State.ACCEPTED, State.PICKED}  # the next step is picking or packing
 # How long a step's mutation may queue for its shop's budget once the step has paid for its re-read.
 AFTER_REREAD_WAIT_S = 2.0
+# A sweep pays for its listing page by page, and one that gives up pays again from the first page; there is one
+# per shop at a time, so it may queue this long for its shop's budget where a step would give its worker away.
+SWEEP_BUDGET_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,7 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
     """
     stale_after = timedelta(seconds=max(ctx.config.sweep_interval_s * 2, 60))
     due: dict[int, Due] = {}
-    with ctx.db.transaction() as session:
+    with patience(SWEEP_BUDGET_WAIT_S), ctx.db.transaction() as session:
         shop = session.get(Shop, shop_id)
         if shop is None or not shop.active:
             return Sweep([], 0)

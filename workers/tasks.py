@@ -12,7 +12,6 @@ from fulfillment import delivery, workflow
 from fulfillment.models import Shop
 from fulfillment.states import Cause
 from fulfillment.store import StoreUnavailable, Throttled, UserErrors
-from fulfillment.store.throttle import patience
 from workers import queue
 from workers.celery_app import celery
 from workers.queue import request_sweep
@@ -21,9 +20,6 @@ from workers.runtime import Busy, context, exclusive, redis_client
 log = logging.getLogger("workers.tasks")
 
 TRANSIENT = (StoreUnavailable, Throttled, OperationalError, ConnectionError, Busy)
-# A sweep pays for its listing page by page, and one that gives up pays again from the first page; it is one
-# task per shop, so it may wait this long for its shop's budget where a step would give its worker to others.
-SWEEP_BUDGET_WAIT_S = 30.0
 RETRY = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
@@ -42,8 +38,7 @@ def sweep_shop(shop_id: int, cause: str = Cause.POLL) -> int:
         return 0
     queue.sweep_started(redis_client(), shop_id)
     try:
-        with patience(SWEEP_BUDGET_WAIT_S):
-            found = workflow.sweep_shop(context(), shop_id, Cause(cause))
+        found = workflow.sweep_shop(context(), shop_id, Cause(cause))
     except Throttled as exc:
         raise sweep_shop.retry(exc=exc, countdown=_after(exc)) from exc
     queue.sweep_finished(redis_client(), shop_id, found.listed)
@@ -84,25 +79,23 @@ def advance_fulfillment_order(
         countdown = _after(exc)
         if shop_id is not None:
             queue.touch(redis_client(), shop_id, record_id, within_s=countdown)
-        advance_fulfillment_order.apply_async(
-            (record_id, cause, shop_id, chain),
-            countdown=countdown,
-            priority=queue.step_priority(redis_client(), shop_id),
-        )
+        _next_step(record_id, cause, shop_id, chain, countdown)
         return
     for package_id in step.shipped:
         post_delivery_event.apply_async((package_id,), countdown=context().config.delivery_event_delay_s)
     if not step.done:
         if shop_id is not None:
             queue.touch(redis_client(), shop_id, record_id, within_s=step.delay)
-        advance_fulfillment_order.apply_async(
-            (record_id, Cause.WORKER, shop_id, chain),
-            countdown=step.delay,
-            priority=queue.step_priority(redis_client(), shop_id),
-        )
+        _next_step(record_id, Cause.WORKER, shop_id, chain, step.delay)
     elif shop_id is not None:
         # Its place among the shop's chains goes to the next fulfillment order waiting for one.
         start_chains(shop_id, queue.finish(redis_client(), shop_id, record_id), Cause.POLL)
+
+
+def _next_step(record_id: int, cause: str, shop_id: int | None, chain: str | None, countdown: float) -> None:
+    advance_fulfillment_order.apply_async(
+        (record_id, cause, shop_id, chain), countdown=countdown, priority=queue.step_priority(redis_client(), shop_id)
+    )
 
 
 def _after(throttled: Throttled) -> float:
