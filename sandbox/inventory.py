@@ -355,9 +355,9 @@ def create_product(
     shop: Shop, title: str, variants: list[dict[str, Any]] | None = None, status: str = "ACTIVE"
 ) -> Product:
     """A product with its variants (one "Default Title" variant when none are given). Each variant's inventory item
-    is stocked at the shop location with nothing there, or, given `quantities` ({location id: available}), at
-    those locations only (as `productSet` with inventory quantities does). Items are untracked unless `tracked`
-    is given, as on the store."""
+    is stocked at the shop location with `available` (default 0) there, or, given `quantities` ({location id:
+    available}), at those locations only (as `productSet` with inventory quantities does). Items are untracked
+    unless `tracked` is given, as on the store."""
     title = (title or "").strip()
     if not title:
         raise _error("Title can't be blank", ["title"])
@@ -391,7 +391,8 @@ def create_product(
         shop.variants[variant.id] = variant
         product.variant_ids.append(variant.id)
         if not spec.get("quantities"):
-            _stock(shop, item, primary_location(shop))
+            level = _stock(shop, item, primary_location(shop))
+            level.quantities["available"] = int(spec.get("available") or 0)
         for location_id, available in (spec.get("quantities") or {}).items():
             level = _stock(shop, item, _merchant_location(shop, location_id))
             level.quantities["available"] = int(available)
