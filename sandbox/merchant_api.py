@@ -564,8 +564,9 @@ def _quantity_change(shop: Shop, body: dict[str, Any]) -> Any:
         "quantity": int(body.get("quantity", 0)),
         "changeFromQuantity": body.get("change_from_quantity"),
     }
-    return inv.set_quantities(shop, MERCHANT_ACTOR, {"name": body.get("name") or "available", "reason": reason,
-                                                      "quantities": [quantity]})  # fmt: skip
+    return inv.set_quantities(
+        shop, MERCHANT_ACTOR, {"name": body.get("name") or "available", "reason": reason, "quantities": [quantity]}
+    )
 
 
 @bp.post("/shops/<shop_name>/inventory")
