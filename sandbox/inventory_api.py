@@ -323,6 +323,19 @@ def register(
         levels = [lv for i in shop.inventory_items.values() if (lv := i.levels.get(location.id)) is not None]
         return page(_levels(levels, includeInactive), key=lambda lv: lv.item_id, **args)
 
+    def variants(
+        _: Any,
+        info: GraphQLResolveInfo,
+        query: str | None = None,
+        sortKey: str | None = None,
+        savedSearchId: str | None = None,
+        **args: Any,
+    ) -> dict[str, Any]:
+        """`productVariants(query:)` by their items' SKU or id (the terms `inventoryItems` takes)."""
+        shop = _shop(info)
+        wanted = {item.id for item in _search(list(shop.inventory_items.values()), query)}
+        return page([v for v in shop.variants.values() if v.inventory_item_id in wanted], **args)
+
     def one_level(level: InventoryLevel | None, include_inactive: bool | None) -> InventoryLevel | None:
         return level if level is not None and (include_inactive or level.is_active) else None
 
@@ -335,6 +348,7 @@ def register(
             "inventoryLevel": lambda _, info, id: inv.find_level(_shop(info), id),
             "product": lambda _, info, id: _find(_shop(info).products, id, "Product"),
             "productVariant": lambda _, info, id: _find(_shop(info).variants, id, "ProductVariant"),
+            "productVariants": variants,
         }
     )
     resolvers.setdefault("Location", {}).update(

@@ -67,7 +67,7 @@ KEEP: dict[str, set[str] | str] = {
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
         " fulfillment fulfillmentService webhookSubscriptions node"
         # products and inventory
-        " inventoryItem inventoryItems inventoryLevel product productVariant"
+        " inventoryItem inventoryItems inventoryLevel product productVariant productVariants"
     ),
     "Mutation": names(
         # the app's side

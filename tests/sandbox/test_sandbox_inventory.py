@@ -298,3 +298,10 @@ def test_cli_inventory_commands():
         "quantity": 5,
     }
     assert cli("adjust-stock", "1001", "1002", "-2")[2]["delta"] == -2
+
+
+def test_variants_found_by_sku(h):
+    item = product(h, sku="MUG-1")
+    product(h, sku="MUG-2")
+    body = h.gql('{ productVariants(first: 5, query: "sku:MUG-1") { nodes { sku inventoryItem { id } } } }')
+    assert body["data"]["productVariants"]["nodes"] == [{"sku": "MUG-1", "inventoryItem": {"id": item}}]
