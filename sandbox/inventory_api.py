@@ -248,8 +248,15 @@ def _search(items: list[InventoryItem], query: str | None) -> list[InventoryItem
     return found
 
 
-def _levels(levels: list[InventoryLevel], include_inactive: bool | None) -> list[InventoryLevel]:
-    return [level for level in levels if include_inactive or level.is_active]
+def _levels(levels: list[InventoryLevel], include_inactive: bool | None, query: str | None) -> list[InventoryLevel]:
+    """Active levels (all, if asked), filtered by `query` as the store does: only `inventory_item_id` filters a
+    level list; other fields are ignored (the store only warns)."""
+    found = [level for level in levels if include_inactive or level.is_active]
+    for term in (query or "").split():
+        field, _, value = term.partition(":")
+        if field == "inventory_item_id":
+            found = [level for level in found if str(level.item_id) == value.rsplit("/", 1)[-1]]
+    return found
 
 
 def _quantities(level: InventoryLevel, names: list[str]) -> list[dict[str, Any]]:
@@ -309,7 +316,7 @@ def register(
         query: str | None = None,
         **args: Any,
     ) -> dict[str, Any]:
-        levels = _levels(list(item.levels.values()), includeInactive)
+        levels = _levels(list(item.levels.values()), includeInactive, query)
         return page(levels, key=_level_sort_key, **args)
 
     def location_levels(
@@ -321,7 +328,7 @@ def register(
     ) -> dict[str, Any]:
         shop = _shop(info)
         levels = [lv for i in shop.inventory_items.values() if (lv := i.levels.get(location.id)) is not None]
-        return page(_levels(levels, includeInactive), key=lambda lv: lv.item_id, **args)
+        return page(_levels(levels, includeInactive, query), key=lambda lv: lv.item_id, **args)
 
     def variants(
         _: Any,

@@ -2,9 +2,10 @@
 mutation of the captures below (and the reads whose documents the sandbox serves) is sent again, in recorded
 order, to a fresh sandbox shop, and its userErrors, top-level errors and payload must be what the store answered.
 
-What the recorder made outside these mutations is made through the sandbox's merchant API instead: a product
-(tracked, stocked at the shop location) for each recorded inventory item, a merchant location for each recorded
-location the capture did not add, one open order at the shop location (the recorded shop always had some).
+What the recorder made outside these mutations is made through the sandbox's merchant API instead: its products
+(`productCreate`, `productSet`, tracking turned on by `productVariantsBulkUpdate`), a tracked product stocked at
+the shop location for any other recorded inventory item, a merchant location for each recorded location the
+capture did not add, one open order at the shop location (the recorded shop always had some).
 Ids, timestamps and cursors compare by kind only. Skipped when ../shared/store-recordings is absent.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import parse, validate
+from graphql import FieldNode, OperationDefinitionNode, parse, validate
 
 from sandbox.graphql_api import load_schema
 
@@ -65,6 +66,8 @@ CAPTURES = [
     "location-deactivate-state-machine.json",
     "location-delete-state-and-scope.json",
     "location-activate-fulfillment-service-scope.json",
+    "inventory-item-levels-connection-windowing-2026-04.json",
+    "inventory-live-hybrid-cold-authoritative-reads.json",
 ]
 # What the recorded store reported of its own, older data (other products' stock at the shop location, totals
 # it computes later): not compared.
@@ -106,6 +109,18 @@ def _ordered(steps: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[st
     return ordered
 
 
+def _roots(query: str) -> list[str]:
+    """The root fields a document asks for (its answer names them by their aliases)."""
+    operations = [d for d in parse(query).definitions if isinstance(d, OperationDefinitionNode)]
+    return [s.name.value for op in operations for s in op.selection_set.selections if isinstance(s, FieldNode)]
+
+
+def _nodes(connection: Any) -> list[dict[str, Any]]:
+    if isinstance(connection, dict):
+        return connection.get("nodes") or [e.get("node") for e in connection.get("edges") or []]
+    return []
+
+
 def _dicts(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, dict):
         return [value] + [d for v in value.values() for d in _dicts(v)]
@@ -125,6 +140,14 @@ def _mask(value: Any, key: str | None = None) -> Any:
         if TIME.match(value) or key in ("cursor", "startCursor", "endCursor"):
             return "<masked>"
     return value
+
+
+def _differences(want: Any, got: Any, path: str = "data") -> list[tuple[str, Any, Any]]:
+    if isinstance(want, dict) and isinstance(got, dict):
+        return [d for k in want.keys() | got.keys() for d in _differences(want.get(k), got.get(k), f"{path}.{k}")]
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        return [d for i, (a, b) in enumerate(zip(want, got, strict=True)) for d in _differences(a, b, f"{path}.{i}")]
+    return [] if want == got else [(path, want, got)]
 
 
 def _selection(value: Any, root: str) -> str:
@@ -180,6 +203,7 @@ class Capture:
         self.records = [d for a in self.answers + noted for d in _dicts(a) if isinstance(d.get("id"), str)]
         self.level_locations: dict[str, str] = {}
         self.level_numbers: dict[str, str] = {}
+        self.cursors: dict[str, str] = {}
         for record in self.records:
             level = LEVEL.match(record["id"])
             location = (record.get("location") or {}).get("id")
@@ -202,6 +226,43 @@ class Capture:
     def _product(self, stock_at_primary: bool = False) -> str:
         made = self._merchant("POST", "/products", {"title": "Recorded item", "variants": [{"tracked": True}]})
         return made["variants"][0]["inventory_item"]["id"]
+
+    def _product_set(self, variables: dict[str, Any], data: dict[str, Any]) -> None:
+        """The recorder's `productSet`: the merchant makes the product, stocked where its quantities say."""
+        recorded = data["productSet"]["product"]["variants"]["nodes"]
+        variants = [
+            {
+                "sku": spec.get("sku"),
+                "tracked": (spec.get("inventoryItem") or {}).get("tracked", False),
+                "quantities": {
+                    self._map_gid(q["locationId"]): q["quantity"] for q in spec.get("inventoryQuantities", [])
+                },
+            }
+            for spec in variables["input"]["variants"]
+        ]
+        made = self._merchant("POST", "/products", {"title": variables["input"]["title"], "variants": variants})
+        for node, variant in zip(recorded, made["variants"], strict=True):
+            self.ids[node["inventoryItem"]["id"]] = variant["inventory_item"]["id"]
+
+    def _product_create(self, recorded: dict[str, Any]) -> None:
+        """The recorder's `productCreate`: the merchant makes it (one untracked variant, as the store does)."""
+        made = self._merchant("POST", "/products", {"title": recorded.get("title") or "Recorded product"})
+        self.ids[recorded["id"]] = made["id"]
+        for node, variant in zip(_nodes(recorded.get("variants")), made["variants"], strict=False):
+            self.ids[node["id"]] = variant["id"]
+            if (node.get("inventoryItem") or {}).get("id"):
+                self.ids[node["inventoryItem"]["id"]] = variant["inventory_item"]["id"]
+
+    def _track(self, variables: dict[str, Any]) -> None:
+        """The recorder's `productVariantsBulkUpdate` of its items' tracking: the merchant's item edit."""
+        for spec in variables.get("variants") or []:
+            tracked = (spec.get("inventoryItem") or {}).get("tracked")
+            variant = self.ids.get(spec.get("id"))
+            if tracked is None or variant is None:
+                continue
+            products = self._merchant("GET", "/products")["products"]
+            item = next(v["inventory_item"]["id"] for p in products for v in p["variants"] if v["id"] == variant)
+            self._merchant("PATCH", f"/inventory_items/{item.rsplit('/', 1)[-1]}", {"tracked": tracked})
 
     def _describes(self, gid: str, key: str) -> bool:
         return any(r["id"].split("?")[0] == gid and r.get(key) for r in self.records)
@@ -241,9 +302,20 @@ class Capture:
             return {k: self._map(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._map(v) for v in value]
-        if isinstance(value, str):
-            return GID.sub(lambda m: self._map_gid(m.group(0)), value) if value.startswith("gid://") else value
+        if isinstance(value, str) and value.startswith("gid://"):
+            return GID.sub(lambda m: self._map_gid(m.group(0)), value)
+        if isinstance(value, str) and value in self.cursors:
+            return self.cursors[value]
+        if isinstance(value, str):  # a search query naming ids by number (`inventory_item_id:123`)
+            return re.sub(r"\d{6,}", lambda m: self._number(m.group(0)), value)
         return value
+
+    def _number(self, number: str) -> str:
+        for kind in ("InventoryItem", "Location"):
+            mapped = self.ids.get(f"gid://shopify/{kind}/{number}")
+            if mapped:
+                return mapped.rsplit("/", 1)[-1]
+        return number
 
     def _learn(self, recorded: Any, got: Any) -> None:
         if isinstance(recorded, str) and isinstance(got, str) and GID.fullmatch(recorded) and GID.fullmatch(got):
@@ -254,6 +326,8 @@ class Capture:
             self.ids.setdefault(recorded.split("?")[0], got.split("?")[0])
         elif isinstance(recorded, dict) and isinstance(got, dict):
             for k, v in recorded.items():
+                if k in ("cursor", "startCursor", "endCursor") and isinstance(v, str) and isinstance(got.get(k), str):
+                    self.cursors.setdefault(v, got[k])
                 self._learn(v, got.get(k))
         elif isinstance(recorded, list) and isinstance(got, list):
             for a, b in zip(recorded, got, strict=False):
@@ -267,8 +341,17 @@ class Capture:
             if any((e.get("extensions") or {}).get("code") in ("undefinedField", "INVALID_VARIABLE") for e in errors):
                 continue  # the generic validation errors, not these mutations' rules
             data = recorded.get("data") or {}
-            roots = list(data) or [p for e in errors for p in e.get("path", [])[:1]]
             query = step.get("query")
+            roots = _roots(query) if query else list(data) or [p for e in errors for p in e.get("path", [])[:1]]
+            if roots == ["productSet"]:
+                self._product_set(step["variables"], data)
+                continue
+            if roots == ["productCreate"] and (data["productCreate"] or {}).get("product"):
+                self._product_create(data["productCreate"]["product"])
+                continue
+            if roots == ["productVariantsBulkUpdate"]:
+                self._track(step["variables"])
+                continue
             if not roots or not set(roots) <= set(ARGUMENTS) | (READS | APP_SETUP if query else set()):
                 continue
             variables = dict(step.get("variables") or {})
@@ -296,8 +379,8 @@ class Capture:
             have = [(e.get("message"), (e.get("extensions") or {}).get("code")) for e in got.get("errors") or []]
             if want != have:
                 self.mismatches.append(f"{key}: errors {want} != {have}")
-            if _mask(got.get("data")) != _mask(recorded.get("data")):
-                self.mismatches.append(f"{key}: data {_mask(recorded.get('data'))} != {_mask(got.get('data'))}")
+            for path, want_value, got_value in _differences(_mask(recorded.get("data")), _mask(got.get("data"))):
+                self.mismatches.append(f"{key}: {path}: recorded {want_value!r}, sandbox {got_value!r}")
             self._learn(recorded.get("data"), got.get("data"))
 
 
