@@ -138,7 +138,68 @@ def deletable(shop: Shop, location: Location) -> bool:
 def variant_quantity(shop: Shop, variant: ProductVariant) -> int:
     """`inventoryQuantity`: what is available at the locations the item is active at."""
     item = shop.inventory_items[variant.inventory_item_id]
-    return sum(level.quantity("available") for level in item.levels.values() if level.is_active)
+    return sum(quantity(shop, level, "available") for level in item.levels.values() if level.is_active)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What orders commit. An open fulfillment order's remaining items of a tracked item's SKU are committed at its
+# location: taken from `available`, still `on_hand`. Derived from the fulfillment orders, so that a move, a
+# cancellation or a close carries the commitment along; a fulfillment ships the goods (`ship`).
+# ---------------------------------------------------------------------------------------------------------
+
+
+def item_for_sku(shop: Shop, sku: str | None, location_id: int) -> InventoryItem | None:
+    """The tracked item an order line's SKU draws on at a location (the first, if several share the SKU)."""
+    if not sku:
+        return None
+    return next(
+        (
+            item
+            for item in sorted(shop.inventory_items.values(), key=lambda i: i.id)
+            if item.tracked and item.sku == sku and (lv := item.levels.get(location_id)) is not None and lv.is_active
+        ),
+        None,
+    )
+
+
+def committed(shop: Shop, item: InventoryItem, location_id: int) -> int:
+    if not item.tracked or not item.sku:
+        return 0
+    total = 0
+    for fo in shop.fulfillment_orders.values():
+        if fo.location_id != location_id or fo.status in FINISHED:
+            continue
+        for li in fo.line_items:
+            line = shop.line_items.get(li.line_item_id)
+            if line is not None and line.sku == item.sku and li.remaining_quantity:
+                total += li.remaining_quantity
+    return total if total and item_for_sku(shop, item.sku, location_id) is item else 0
+
+
+def quantity(shop: Shop, level: InventoryLevel, name: str) -> int:
+    """A level's quantity by name as the store reports it, orders' commitments included."""
+    if name == "on_hand":
+        return sum(level.quantities.get(n, 0) for n in ON_HAND_PARTS)
+    value = level.quantities.get(name, 0)
+    if name in ("available", "committed") and level.is_active:
+        held = committed(shop, shop.inventory_items[level.item_id], level.location_id)
+        value += -held if name == "available" else held
+    return value
+
+
+def ship(shop: Shop, location_id: int, lines: Iterable[tuple[str | None, int]]) -> None:
+    """Goods left the location (a fulfillment): `on_hand` goes down by what was committed for them."""
+    for sku, shipped in lines:
+        item = item_for_sku(shop, sku, location_id)
+        if item is not None:
+            level = item.levels[location_id]
+            level.quantities["available"] -= shipped
+            level.updated_at = now()
+
+
+def restock(shop: Shop, location_id: int, lines: Iterable[tuple[str | None, int]]) -> None:
+    """A cancelled fulfillment: its goods are back at the location, committed again to the reopened items."""
+    ship(shop, location_id, ((sku, -returned) for sku, returned in lines))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -582,14 +643,16 @@ def _check_stocked(targets: list[_Target], list_name: str) -> list[StoreUserErro
     ]
 
 
-def _check_stale(targets: list[_Target], list_name: str, name_of: Any, message: str) -> list[StoreUserError]:
+def _check_stale(
+    shop: Shop, targets: list[_Target], list_name: str, name_of: Any, message: str
+) -> list[StoreUserError]:
     """`changeFromQuantity` is the store's compare-and-swap: null skips it, a number must be what is there now."""
     errors = []
     for t in targets:
         expected = t.entry.get("changeFromQuantity")
         assert t.item and t.location
         level = t.item.levels[t.location.id]
-        if expected is not None and level.quantity(name_of(t)) != expected:
+        if expected is not None and quantity(shop, level, name_of(t)) != expected:
             errors.append(
                 _error(message, ["input", list_name, str(t.index), "changeFromQuantity"], "CHANGE_FROM_QUANTITY_STALE")
             )
@@ -659,14 +722,14 @@ def set_quantities(shop: Shop, actor: Actor, data: dict[str, Any]) -> InventoryA
     _refuse_if(_check_pairs(targets, "quantities") + _check_stocked(targets, "quantities"))
     _refuse_if(
         _check_stale(
-            targets, "quantities", lambda t: name, "The changeFromQuantity value does not match persisted value."
+            shop, targets, "quantities", lambda t: name, "The changeFromQuantity value does not match persisted value."
         )
     )
     moves = []
     for t in targets:
         assert t.item and t.location
         level = t.item.levels[t.location.id]
-        moves.append((level, "available", int(t.entry["quantity"]) - level.quantity(str(name)), None))
+        moves.append((level, "available", int(t.entry["quantity"]) - quantity(shop, level, str(name)), None))
     return _apply(shop, actor, data["reason"], data.get("referenceDocumentUri"), moves)
 
 
@@ -680,6 +743,7 @@ def set_on_hand_quantities(shop: Shop, actor: Actor, data: dict[str, Any]) -> In
     _refuse_if(_check_pairs(targets, "setQuantities") + _check_stocked(targets, "setQuantities"))
     _refuse_if(
         _check_stale(
+            shop,
             targets,
             "setQuantities",
             lambda t: "on_hand",
@@ -690,7 +754,7 @@ def set_on_hand_quantities(shop: Shop, actor: Actor, data: dict[str, Any]) -> In
     for t in targets:
         assert t.item and t.location
         level = t.item.levels[t.location.id]
-        moves.append((level, "available", int(t.entry["quantity"]) - level.quantity("on_hand"), None))
+        moves.append((level, "available", int(t.entry["quantity"]) - quantity(shop, level, "on_hand"), None))
     return _apply(shop, actor, data["reason"], data.get("referenceDocumentUri"), moves)
 
 
@@ -758,6 +822,7 @@ def adjust_quantities(shop: Shop, actor: Actor, data: dict[str, Any]) -> Invento
     _refuse_if(_check_stocked(targets, "changes"))
     _refuse_if(
         _check_stale(
+            shop,
             targets,
             "changes",
             lambda t: name,
@@ -828,7 +893,7 @@ def move_quantities(shop: Shop, actor: Actor, data: dict[str, Any]) -> Inventory
             continue
         for side, end in (("from", start), ("to", finish)):
             expected = end.get("changeFromQuantity")
-            if expected is not None and level.quantity(end["name"]) != expected:
+            if expected is not None and quantity(shop, level, end["name"]) != expected:
                 errors.append(
                     _error(
                         "The changeFromQuantity argument no longer matches the persisted quantity.",

@@ -259,13 +259,13 @@ def _levels(levels: list[InventoryLevel], include_inactive: bool | None, query: 
     return found
 
 
-def _quantities(level: InventoryLevel, names: list[str]) -> list[dict[str, Any]]:
+def _quantities(shop: Shop, level: InventoryLevel, names: list[str]) -> list[dict[str, Any]]:
     known = (*QUANTITY_NAMES, "on_hand")
     return [
         {
             "id": f"gid://shopify/InventoryQuantity/{level.location_id}?inventory_item_id={level.item_id}&name={name}",
             "name": name,
-            "quantity": level.quantity(name),
+            "quantity": inv.quantity(shop, level, name),
             # `on_hand` is derived: the store gives it no time of its own.
             "updatedAt": None if name == "on_hand" else level.quantity_updated_at.get(name),
         }
@@ -404,7 +404,7 @@ def register(
         "id": lambda level, info: inv.level_gid(level),
         "item": lambda level, info: _shop(info).inventory_items[level.item_id],
         "location": lambda level, info: _shop(info).locations.get(level.location_id),
-        "quantities": lambda level, info, names: _quantities(level, names),
+        "quantities": lambda level, info, names: _quantities(_shop(info), level, names),
         "canDeactivate": lambda level, info: any(
             other.is_active
             for other in _shop(info).inventory_items[level.item_id].levels.values()

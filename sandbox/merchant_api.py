@@ -524,14 +524,14 @@ def show_inventory_item(shop_name: str, item_id: str) -> Any:
         item = inv.find_item(shop, item_id)
         if item is None:
             raise ResourceNotFound(item_id)
-        return jsonify(payloads.inventory_item_json(item))
+        return jsonify(payloads.inventory_item_json(shop, item))
 
 
 @bp.patch("/shops/<shop_name>/inventory_items/<path:item_id>")
 def update_inventory_item(shop_name: str, item_id: str) -> Any:
     shop = _shop(shop_name)
     with _store().transaction(shop):
-        return jsonify(payloads.inventory_item_json(inv.update_inventory_item(shop, item_id, _body())))
+        return jsonify(payloads.inventory_item_json(shop, inv.update_inventory_item(shop, item_id, _body())))
 
 
 @bp.post("/shops/<shop_name>/inventory_items/<path:item_id>/activate")
@@ -543,7 +543,7 @@ def activate_inventory_item(shop_name: str, item_id: str) -> Any:
         if errors:
             raise inv.Refused(errors)
         assert level is not None
-        return jsonify(payloads.inventory_level_json(level))
+        return jsonify(payloads.inventory_level_json(shop, level))
 
 
 def _quantity_change(shop: Shop, body: dict[str, Any]) -> Any:
@@ -578,4 +578,4 @@ def edit_quantity(shop_name: str) -> Any:
         _quantity_change(shop, body)
         item = inv.find_item(shop, body.get("inventory_item_id"))
         assert item is not None
-        return jsonify(payloads.inventory_item_json(item))
+        return jsonify(payloads.inventory_item_json(shop, item))

@@ -347,7 +347,8 @@ QUANTITY_NAMES = (*ON_HAND_PARTS, "incoming")
 
 @dataclass
 class InventoryLevel:
-    """One inventory item stocked at one location. Quantities by name; `on_hand` is derived from them."""
+    """One inventory item stocked at one location. The quantities set or adjusted by name; what orders commit
+    comes on top of them (`inventory.quantity` reads both), and `on_hand` is the sum of its parts."""
 
     item_id: int
     location_id: int
@@ -357,11 +358,6 @@ class InventoryLevel:
     quantity_updated_at: dict[str, datetime] = field(default_factory=dict)
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
-
-    def quantity(self, name: str) -> int:
-        if name == "on_hand":
-            return sum(self.quantities.get(n, 0) for n in ON_HAND_PARTS)
-        return self.quantities.get(name, 0)
 
 
 @dataclass

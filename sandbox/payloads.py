@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sandbox import inventory
 from sandbox.model import (
+    QUANTITY_NAMES,
     Fulfillment,
     FulfillmentOrder,
     FulfillmentService,
@@ -275,23 +277,24 @@ def merchant_location_json(location: Location) -> dict[str, Any]:
     }
 
 
-def inventory_level_json(level: InventoryLevel) -> dict[str, Any]:
+def inventory_level_json(shop: Shop, level: InventoryLevel) -> dict[str, Any]:
+    names = (*QUANTITY_NAMES, "on_hand")
     return {
         "id": f"gid://shopify/InventoryLevel/{level.location_id}?inventory_item_id={level.item_id}",
         "location_id": gid("Location", level.location_id),
         "is_active": level.is_active,
-        "quantities": {**level.quantities, "on_hand": level.quantity("on_hand")},
+        "quantities": {name: inventory.quantity(shop, level, name) for name in names},
     }
 
 
-def inventory_item_json(item: InventoryItem) -> dict[str, Any]:
+def inventory_item_json(shop: Shop, item: InventoryItem) -> dict[str, Any]:
     return {
         "id": gid("InventoryItem", item.id),
         "variant_id": gid("ProductVariant", item.variant_id),
         "sku": item.sku,
         "tracked": item.tracked,
         "requires_shipping": item.requires_shipping,
-        "levels": [inventory_level_json(level) for level in item.levels.values()],
+        "levels": [inventory_level_json(shop, level) for level in item.levels.values()],
     }
 
 
@@ -308,7 +311,7 @@ def product_json(shop: Shop, product: Product) -> dict[str, Any]:
                 "title": v.title,
                 "sku": v.sku,
                 "price": v.price,
-                "inventory_item": inventory_item_json(shop.inventory_items[v.inventory_item_id]),
+                "inventory_item": inventory_item_json(shop, shop.inventory_items[v.inventory_item_id]),
             }
             for v in variants
         ],

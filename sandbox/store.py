@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sandbox import payloads
+from sandbox import inventory, payloads
 from sandbox.model import (
     ACCEPTED,
     APP,
@@ -1437,6 +1437,7 @@ def create_fulfillment(
         _touch(fo)
     shop.fulfillments[fulfillment.id] = fulfillment
     order.fulfillment_ids.append(fulfillment.id)
+    inventory.ship(shop, fulfillment.location_id, _shipped(shop, fulfillment))
     who = _service_name(shop, first) if actor.is_app else "Staff"
     text = f"{who} fulfilled {fulfillment.total_quantity()} item(s) as {fulfillment.name}"
     if tracking_info:
@@ -1446,6 +1447,11 @@ def create_fulfillment(
     _timeline(shop, order, "fulfillment_created", text, first)
     _emit_webhook(shop, "FULFILLMENTS_CREATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
+
+
+def _shipped(shop: Shop, fulfillment: Fulfillment) -> list[tuple[str | None, int]]:
+    """(SKU, quantity) of what a fulfillment took from its location's stock."""
+    return [(shop.line_items[fli.line_item_id].sku, fli.quantity) for fli in fulfillment.line_items]
 
 
 def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: list[str]) -> None:
@@ -1507,6 +1513,7 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
             )
     for location_id, quantities in reopened.items():
         _new_fulfillment_order(shop, order, location_id, quantities)
+    inventory.restock(shop, fulfillment.location_id, _shipped(shop, fulfillment))
     fulfillment.status = "CANCELLED"
     fulfillment.display_status = "CANCELED"
     fulfillment.updated_at = now()

@@ -305,3 +305,40 @@ def test_variants_found_by_sku(h):
     product(h, sku="MUG-2")
     body = h.gql('{ productVariants(first: 5, query: "sku:MUG-1") { nodes { sku inventoryItem { id } } } }')
     assert body["data"]["productVariants"]["nodes"] == [{"sku": "MUG-1", "inventoryItem": {"id": item}}]
+
+
+COMMITTED = """
+query($id: ID!) {
+  inventoryItem(id: $id) {
+    inventoryLevels(first: 5) { nodes { location { id } quantities(names: ["available", "committed", "on_hand"]) {
+      name quantity } } }
+  }
+}"""
+
+
+def stock(h: Any, item: str) -> dict[str, dict[str, int]]:
+    levels = h.gql(COMMITTED, {"id": item})["data"]["inventoryItem"]["inventoryLevels"]["nodes"]
+    return {lv["location"]["id"]: {q["name"]: q["quantity"] for q in lv["quantities"]} for lv in levels}
+
+
+def test_orders_commit_stock_and_fulfillments_ship_it(h):
+    """As recorded: 5 available, an order of 2 -> available 3, committed 2, on hand 5."""
+    item = product(h, sku="MUG", tracked=True, available=5)
+    order = h.order([{"sku": "MUG", "quantity": 2, "location_id": h.shop_location}])
+    assert stock(h, item)[h.shop_location] == {"available": 3, "committed": 2, "on_hand": 5}
+    fo = order["fulfillment_orders"][0]["id"]
+    fulfilled = h.act(fo, "mark_fulfilled")
+    assert stock(h, item)[h.shop_location] == {"available": 3, "committed": 0, "on_hand": 3}
+    cancel = "mutation($id: ID!) { fulfillmentCancel(id: $id) { fulfillment { status } userErrors { message } } }"
+    body = h.gql(cancel, {"id": fulfilled["fulfillment"]["id"]}, h.merchant_token)
+    assert body["data"]["fulfillmentCancel"]["userErrors"] == []
+    assert stock(h, item)[h.shop_location] == {"available": 3, "committed": 2, "on_hand": 5}
+
+
+def test_untracked_items_and_other_locations_commit_nothing(h):
+    item = product(h, sku="CUP", available=5)
+    h.order([{"sku": "CUP", "quantity": 2, "location_id": h.shop_location}])
+    assert stock(h, item)[h.shop_location] == {"available": 5, "committed": 0, "on_hand": 5}
+    tracked = product(h, sku="BOWL", tracked=True, available=5)
+    h.order([{"sku": "BOWL", "quantity": 2, "location_id": h.service_location}])
+    assert stock(h, tracked)[h.shop_location] == {"available": 5, "committed": 0, "on_hand": 5}
