@@ -13,6 +13,7 @@ The resolvers are merged into `graphql_api.RESOLVERS` by `register()`, which `gr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -234,18 +235,22 @@ MUTATIONS: dict[str, Callable[..., Any]] = {
 
 
 def _search(items: list[InventoryItem], query: str | None) -> list[InventoryItem]:
-    """`inventoryItems(query:)` terms the app uses: `sku:X` and `id:N` (ANDed); other words match the SKU."""
-    found = items
-    for term in (query or "").split():
-        field, _, value = term.partition(":")
-        value = value.strip("\"'")
-        if field == "sku" and value:
-            found = [i for i in found if i.sku == value]
-        elif field == "id" and value:
-            found = [i for i in found if str(i.id) == value.rsplit("/", 1)[-1]]
-        elif not value:
-            found = [i for i in found if i.sku and term.lower() in i.sku.lower()]
-    return found
+    """`inventoryItems(query:)` terms the app uses: `sku:X` and `id:N`, ANDed, with `OR` between groups; a bare
+    word matches part of the SKU."""
+    groups = [group.split() for group in re.split(r"\s+OR\s+", (query or "").strip())]
+    return [item for item in items if any(all(_matches(item, term) for term in group) for group in groups)]
+
+
+def _matches(item: InventoryItem, term: str) -> bool:
+    field, _, value = term.partition(":")
+    value = value.strip("\"'")
+    if field == "sku" and value:
+        return item.sku == value
+    if field == "id" and value:
+        return str(item.id) == value.rsplit("/", 1)[-1]
+    if not value:
+        return bool(item.sku) and term.strip("\"'").lower() in str(item.sku).lower()
+    return True  # a field this sandbox does not filter on
 
 
 def _levels(levels: list[InventoryLevel], include_inactive: bool | None, query: str | None) -> list[InventoryLevel]:

@@ -342,3 +342,14 @@ def test_untracked_items_and_other_locations_commit_nothing(h):
     tracked = product(h, sku="BOWL", tracked=True, available=5)
     h.order([{"sku": "BOWL", "quantity": 2, "location_id": h.service_location}])
     assert stock(h, tracked)[h.shop_location] == {"available": 5, "committed": 0, "on_hand": 5}
+
+
+def test_inventory_items_search_by_several_skus(h):
+    first = product(h, sku="PEN-1")
+    second = product(h, sku="PEN-2")
+    product(h, sku="INK-1")
+    body = h.gql('{ inventoryItems(first: 10, query: "sku:PEN-1 OR sku:\\"PEN-2\\"") { nodes { id } } }')
+    assert [n["id"] for n in body["data"]["inventoryItems"]["nodes"]] == [first, second]
+    assert h.gql('{ inventoryItems(first: 10, query: "sku:NONE") { nodes { id } } }')["data"]["inventoryItems"] == {
+        "nodes": []
+    }
