@@ -208,6 +208,8 @@ def restock(shop: Shop, location_id: int, lines: Iterable[tuple[str | None, int]
 
 
 def _address(values: dict[str, Any] | None, base: Address | None = None) -> Address:
+    if values is not None and not isinstance(values, dict):
+        raise _error("Address must be an object.", ["input", "address"])
     address = Address(**vars(base)) if base else Address()
     names = {"countryCode": "country_code", "provinceCode": "province"}
     for key, value in (values or {}).items():
@@ -423,6 +425,10 @@ def create_product(
     if not title:
         raise _error("Title can't be blank", ["title"])
     specs = variants or [{}]
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise _error("Variants must be a list of objects.", ["variants"])
+    if not all(isinstance(s.get("quantities") or {}, dict) for s in specs):
+        raise _error("Quantities must map location ids to numbers.", ["variants", "quantities"])
     skus = [spec.get("sku") for spec in specs]
     for index, spec in enumerate(specs):
         for location_id in spec.get("quantities") or {}:

@@ -31,6 +31,7 @@ from sandbox.model import (
     Location,
     Product,
     ProductVariant,
+    ResourceNotFound,
     Shop,
     StoreUserError,
     gid,
@@ -137,6 +138,8 @@ def idempotent_mutation(
             payload = action(ctx.shop, ctx.actor, **args)
         except StoreUserError as error:
             return {**(refused(ctx.shop, **args) if refused else {}), errors_key: _user_errors(error)}
+        except ResourceNotFound as missing:
+            raise _not_found(missing) from missing
         payload.setdefault(errors_key, [])
         if key is not None and not payload[errors_key]:
             ctx.shop.idempotent_calls[slot] = IdempotentCall(fingerprint, payload)
@@ -152,10 +155,16 @@ def plain_mutation(action: Callable[..., dict[str, Any]], errors_key: str) -> Ca
             payload = action(ctx.shop, ctx.actor, **args)
         except StoreUserError as error:
             return {errors_key: _user_errors(error)}
+        except ResourceNotFound as missing:
+            raise _not_found(missing) from missing
         payload.setdefault(errors_key, [])
         return payload
 
     return resolve
+
+
+def _not_found(missing: ResourceNotFound) -> GraphQLError:
+    return GraphQLError(str(missing), extensions={"code": "RESOURCE_NOT_FOUND"})
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -353,3 +353,22 @@ def test_inventory_items_search_by_several_skus(h):
     assert h.gql('{ inventoryItems(first: 10, query: "sku:NONE") { nodes { id } } }')["data"]["inventoryItems"] == {
         "nodes": []
     }
+
+
+def test_unknown_location_to_edit_is_resource_not_found(h):
+    edit = 'mutation { locationEdit(id: "gid://shopify/Location/999", input: {name: "X"}) { location { id } } }'
+    body = h.gql(edit, token=h.merchant_token)
+    assert body["data"] == {"locationEdit": None}
+    assert body["errors"][0]["extensions"]["code"] == "RESOURCE_NOT_FOUND"
+
+
+def test_malformed_merchant_input_is_refused_not_a_crash(h):
+    shop = f"/_sandbox/shops/{h.shop}"
+    assert h.client.post(f"{shop}/products", json={"title": "X", "variants": "nope"}).status_code == 422
+    assert h.client.post(f"{shop}/products", json={"title": "X", "variants": [{"quantities": [1]}]}).status_code == 422
+    assert h.client.post(f"{shop}/locations", json={"name": "Y", "address": "street"}).status_code == 422
+    item = product(h)
+    bad = h.client.post(
+        f"{shop}/inventory", json={"inventory_item_id": item, "location_id": h.shop_location, "quantity": "many"}
+    )
+    assert bad.status_code == 400
