@@ -1679,14 +1679,18 @@ def _callback_errors(shop: Shop, url: str | None, allowed_hosts: tuple[str, ...]
     shop's domain. Loopback hosts are allowed too: an app run locally has no other address."""
     if url is None:
         return []
-    parts = urlsplit(url.strip())
+    not_allowed = [InvalidInput("Callback url is not allowed", ["callbackUrl"])]
+    try:
+        parts = urlsplit(str(url).strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return not_allowed
     if parts.scheme and parts.scheme.lower() not in ("http", "https"):
         return [InvalidInput(f"Callback url protocol {parts.scheme.lower()}:// is not supported", ["callbackUrl"])]
-    host = (parts.hostname or "").lower()
     allowed = host and (
         host == shop.domain or is_loopback(host) or any(host == h or host.endswith(f".{h}") for h in allowed_hosts)
     )
-    return [] if allowed else [InvalidInput("Callback url is not allowed", ["callbackUrl"])]
+    return [] if allowed else not_allowed
 
 
 def _refuse(errors: list[StoreUserError]) -> None:

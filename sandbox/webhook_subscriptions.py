@@ -43,8 +43,11 @@ def _address_errors(uri: str) -> list[StoreUserError]:
         return [InvalidInput("Address can't be blank", ADDRESS_FIELD)]
     if len(uri.encode()) > MAX_ADDRESS_BYTES:
         return [InvalidInput("Address is too big (maximum is 64 KB)", ADDRESS_FIELD)]
-    parts = urlsplit(uri)
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(uri)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return [InvalidInput("Address is invalid", ADDRESS_FIELD)]
     if scheme == "pubsub":
         errors: list[StoreUserError] = [InvalidInput("Address protocol pubsub:// is not supported", ADDRESS_FIELD)]
         if not PUBSUB.match(uri):

@@ -100,6 +100,8 @@ def test_every_failed_check_of_a_create_is_reported(h):
         ("https://example.com/fulfillment-service-callback", ["Callback url is not allowed"]),
         ("https://shopify.com/fulfillment-service-callback", ["Callback url is not allowed"]),
         ("https://mock.shop.example.com/callback", ["Callback url is not allowed"]),
+        ("http://[::1", ["Callback url is not allowed"]),
+        ("not a url", ["Callback url is not allowed"]),
     ],
 )
 def test_callback_urls_must_be_on_the_apps_hosts_or_the_shops(h, url, errors):

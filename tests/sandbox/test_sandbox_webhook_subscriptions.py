@@ -86,6 +86,7 @@ def test_reads_filter_and_count(h):
         ("https://example.com/" + "a" * (65535 - 20), []),
         ("https://example.com/" + "a" * (65536 - 20), ["Address is too big (maximum is 64 KB)"]),
         ("  https://example.com/h  ", []),
+        ("https://[::1", ["Address is invalid"]),
         ("http://127.0.0.1:8000/webhooks", []),  # a locally run app: the sandbox's one allowance
     ],
 )
