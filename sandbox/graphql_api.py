@@ -535,7 +535,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "WebhookSubscription": {
         "id": _gid("WebhookSubscription"),
-        "legacyResourceId": lambda s, info: s.id,
+        "legacyResourceId": lambda s, info: str(s.id),  # UnsignedInt64 is written as a string
         "callbackUrl": lambda s, info: s.uri,
         "endpoint": lambda s, info: wh.endpoint(s),
         "apiVersion": lambda s, info: _api_version(info),
