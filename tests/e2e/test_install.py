@@ -210,9 +210,8 @@ def test_the_install_link_refuses_a_shop_that_is_not_a_myshopify_domain(system):
         assert "myshopify.com" in response.json()["error"]
 
 
-# The sandbox makes a new app install at every OAuth code exchange and leaves the app's fulfillment service owned
-# by the first install (after an uninstall too), so a second install through OAuth is refused our own service.
-# The store keeps one installation per app and shop. Strict: these pass once the sandbox does the same.
+# The store keeps one installation per app and shop: installing again through OAuth finds our own service and
+# subscriptions there; after an uninstall they are gone and the install starts afresh.
 
 
 def test_reinstall_updates_the_same_shop_service_and_subscriptions_in_place(system):
