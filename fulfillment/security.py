@@ -47,7 +47,7 @@ def signed_query_message(params: QueryParams) -> str:
     Every parameter but `hmac` is one `name=value` pair of the decoded text. So that no value can pose as a
     pair of its own, `%` becomes `%25` and `&` becomes `%26` in names and values, and `=` becomes `%3D` in names.
     A list `name[]=a&name[]=b` is one pair `name=["a", "b"]` (JSON). The pairs are sorted as text and joined
-    with `&`. This is the rule of the store's official client libraries.
+    with `&`. This is the rule the store documents and its official Python library (`ShopifyAPI`) checks.
     """
     single: list[tuple[str, str]] = []
     lists: dict[str, list[str]] = {}
