@@ -84,7 +84,8 @@ def _refuse_if(errors: list[StoreUserError]) -> None:
 
 
 def primary_location(shop: Shop) -> Location:
-    """The shop's own first location ("Shop location"): where new products are stocked, never deactivated."""
+    """The shop's first merchant-managed location (its "Shop location"): where work falls back to, where new
+    products are stocked; it is never deactivated."""
     return shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
 
 
@@ -401,7 +402,8 @@ def delete_location(shop: Shop, location_id: Any) -> int:
     _refuse_if(_delete_errors(shop, location))
     for item in shop.inventory_items.values():
         item.levels.pop(location.id, None)
-    del shop.locations[location.id]
+    # Past fulfillment orders and fulfillments still name it.
+    shop.removed_locations[location.id] = shop.locations.pop(location.id)
     return location.id
 
 

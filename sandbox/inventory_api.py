@@ -375,10 +375,7 @@ def register(
     resolvers.setdefault("Location", {}).update(
         {
             "legacyResourceId": lambda loc, info: str(loc.id),
-            "isFulfillmentService": lambda loc, info: loc.fulfillment_service_id is not None,
             "isPrimary": lambda loc, info: inv.is_primary(_shop(info), loc),
-            # The shop's own location ships; added locations and services' locations do not until told to.
-            "shipsInventory": lambda loc, info: inv.is_primary(_shop(info), loc),
             "activatable": lambda loc, info: loc.fulfillment_service_id is None,
             "deactivatable": lambda loc, info: inv.deactivatable(_shop(info), loc),
             "deletable": lambda loc, info: inv.deletable(_shop(info), loc),
