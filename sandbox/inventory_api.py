@@ -67,18 +67,20 @@ def idempotency_key(info: GraphQLResolveInfo) -> str | None:
 
 
 def _requires_directive(info: GraphQLResolveInfo) -> bool:
+    """Whether the request's API version is one where the 2026-04 rules hold."""
     version = getattr(_ctx(info), "api_version", None) or "unstable"
     return version == "unstable" or version >= DIRECTIVE_REQUIRED_SINCE
 
 
 def require_change_from(input_type: str, list_name: str) -> Callable[[GraphQLResolveInfo, dict[str, Any]], None]:
-    """`changeFromQuantity` may be null (no compare-and-swap) but must be given: left out, the store refuses the
-    whole field with INVALID_FIELD_ARGUMENTS, pointing at the field and the variable that carried the input."""
+    """Since 2026-04 `changeFromQuantity` may be null (no compare-and-swap) but must be given: left out, the store
+    refuses the whole field with INVALID_FIELD_ARGUMENTS, pointing at the field and the variable that carried the
+    input."""
 
     def check(info: GraphQLResolveInfo, args: dict[str, Any]) -> None:
         entries = (args.get("input") or {}).get(list_name) or []
-        if all("changeFromQuantity" in entry for entry in entries):
-            return
+        if not _requires_directive(info) or all("changeFromQuantity" in entry for entry in entries):
+            return  # (mandatory from the same version as the directive)
         field = info.field_nodes[0]
         nodes: list[Any] = [field]
         argument = next((a for a in field.arguments or () if a.name.value == "input"), None)

@@ -155,6 +155,14 @@ def test_directive_required_from_2026_04_and_not_before(h):
         headers={"X-Shopify-Access-Token": h.token},
     ).get_json()
     assert payload(old, "inventorySetQuantities")["userErrors"] == []
+    unguarded = set_input(item, h.shop_location, 2)
+    del unguarded["quantities"][0]["changeFromQuantity"]
+    before = h.client.post(
+        f"/store/{h.shop}/admin/api/2026-01/graphql.json",
+        json={"query": plain, "variables": {"input": unguarded}},
+        headers={"X-Shopify-Access-Token": h.token},
+    ).get_json()
+    assert payload(before, "inventorySetQuantities")["userErrors"] == []
 
 
 def test_adjust_damaged_moves_on_hand_and_keeps_available(h):
