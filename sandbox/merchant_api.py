@@ -547,8 +547,15 @@ def activate_inventory_item(shop_name: str, item_id: str) -> Any:
 
 
 def _quantity_change(shop: Shop, body: dict[str, Any]) -> Any:
-    """The merchant's own edit at any location: no compare-and-swap (the admin shows the live number)."""
+    """The merchant's own edit at any location: no compare-and-swap (the admin shows the live number); an item
+    not stocked there yet is stocked first, as the admin does when a quantity is entered."""
     entry = {"inventoryItemId": body.get("inventory_item_id"), "locationId": body.get("location_id")}
+    item, location = inv.find_item(shop, entry["inventoryItemId"]), inv.find_location(shop, entry["locationId"])
+    level = item.levels.get(location.id) if item is not None and location is not None else None
+    if item is not None and location is not None and (level is None or not level.is_active):
+        _, errors = inv.activate_inventory(shop, item.id, location.id)
+        if errors:
+            raise inv.Refused(errors)
     reason = body.get("reason") or "correction"
     if "delta" in body:
         data = {

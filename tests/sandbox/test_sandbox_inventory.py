@@ -380,3 +380,13 @@ def test_malformed_merchant_input_is_refused_not_a_crash(h):
         f"{shop}/inventory", json={"inventory_item_id": item, "location_id": h.shop_location, "quantity": "many"}
     )
     assert bad.status_code == 400
+
+
+def test_merchant_stock_edit_at_a_new_location_stocks_the_item_there(h):
+    item = product(h)
+    room = h.client.post(f"/_sandbox/shops/{h.shop}/locations", json={"name": "Cellar"}).get_json()["id"]
+    edit = h.client.post(
+        f"/_sandbox/shops/{h.shop}/inventory", json={"inventory_item_id": item, "location_id": room, "quantity": 5}
+    )
+    assert edit.status_code == 200
+    assert quantities(h, item)[room] == {"available": 5, "on_hand": 5, "damaged": 0}
