@@ -1494,6 +1494,8 @@ def create_fulfillment(
     ]
     shop.fulfillments[fulfillment.id] = fulfillment
     order.fulfillment_ids.append(fulfillment.id)
+    if display_fulfillment_status(shop, order) == "FULFILLED" and order.closed_at is None:
+        order.closed_at = now()  # the recorded store closes (archives) an order once everything shipped
     who = "Staff" if not actor.is_app else _service_name(shop, first) if service_of(shop, first) else "An app"
     text = f"{who} fulfilled {fulfillment.total_quantity()} item(s) as {fulfillment.name}"
     if tracking_info:
@@ -1608,6 +1610,7 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
     fulfillment.status = "CANCELLED"
     fulfillment.display_status = "CANCELED"
     fulfillment.updated_at = now()
+    order.closed_at = None  # open again: it has work again (as recorded)
     _timeline(shop, order, "fulfillment_cancelled", f"Fulfillment {fulfillment.name} was cancelled.")
     _emit_webhook(shop, "FULFILLMENTS_UPDATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment

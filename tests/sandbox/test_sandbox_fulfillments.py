@@ -208,7 +208,10 @@ def test_a_cancelled_fulfillment_takes_events_and_tracking_and_a_second_cancel(h
     fo = at_shop_location(h)
     created = run(h, CREATE, {"groups": [{"fulfillmentOrderId": fo["id"]}], "tracking": {"number": "A"}}, token)
     fulfillment = created["fulfillment"]["id"]
+    closed = "query($id: ID!) { order(id: $id) { closed closedAt } }"
+    assert run(h, closed, {"id": fo["order_id"]})["closed"] is True  # all shipped: the store closes the order
     first = run(h, CANCEL, {"id": fulfillment}, token)
+    assert run(h, closed, {"id": fo["order_id"]}) == {"closed": False, "closedAt": None}
     assert first["fulfillment"] == {
         "id": fulfillment,
         "status": "CANCELLED",
