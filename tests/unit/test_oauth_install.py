@@ -9,6 +9,7 @@ import time
 
 import pytest
 import responses
+import shopify
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
@@ -125,6 +126,23 @@ def test_a_forged_redirect_is_refused_and_does_not_use_up_the_state(ctx, forge):
     with pytest.raises(install.InstallRefused, match="hmac"):
         install.verify_redirect(ctx, forge(genuine), nonces)
     assert install.verify_redirect(ctx, genuine, nonces) == SHOP
+
+
+def test_a_redirect_the_store_signs_with_delimiters_in_its_values_is_accepted(ctx, monkeypatch):
+    # Signed by the store's Python library, with `&`, `%` and `=` in values and a redirect URI query of its own
+    # (`from`); a naive `k=v&...` check would refuse it.
+    monkeypatch.setattr(shopify.Session, "secret", SECRET)
+    nonces = MemoryNonces()
+    query = [
+        ("from", "a&b=c%26"),
+        ("code", "c0de"),
+        ("host", "YWRtaW4=%"),
+        ("shop", SHOP),
+        ("state", nonces.issue(SHOP)),
+        ("timestamp", str(int(time.time()))),
+    ]
+    library_hmac = shopify.Session.calculate_hmac(dict(query))
+    assert install.verify_redirect(ctx, [*query, ("hmac", library_hmac)], nonces) == SHOP
 
 
 def test_a_state_is_good_once_and_only_for_its_shop(ctx):
