@@ -1421,7 +1421,7 @@ def create_fulfillment(
         )
     for index, group in enumerate(groups):
         for line, item in enumerate(group.get("fulfillmentOrderLineItems") or []):
-            if int(item.get("quantity") or 0) <= 0:
+            if _quantity(item) <= 0:
                 raise InvalidInput(
                     "Quantity must be greater than 0",
                     ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderLineItems", str(line)]
@@ -1507,6 +1507,12 @@ def create_fulfillment(
     return fulfillment
 
 
+def _quantity(item: Any) -> int:
+    """The quantity of a `{id, quantity}` line (0 when it has none that is a number: refused as not positive)."""
+    value = item.get("quantity") if isinstance(item, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _id_list(ids: list[int]) -> str:
     """Ids as the store lists them in a message: `[1, 2]`."""
     return "[" + ", ".join(str(i) for i in ids) + "]"
@@ -1525,7 +1531,7 @@ def _fulfillment_quantities(fo: FulfillmentOrder, items: list[dict[str, Any]] | 
             raise InvalidInput("Fulfillment order line item does not exist.", ["fulfillment"])
         if line.id in quantities:
             raise InvalidInput("Line items must be unique.", ["fulfillment"])
-        quantity = int(item.get("quantity") or 0)
+        quantity = _quantity(item)
         if quantity > line.remaining_quantity:
             raise InvalidInput("Invalid fulfillment order line item quantity requested.", ["fulfillment"])
         quantities[line.id] = quantity

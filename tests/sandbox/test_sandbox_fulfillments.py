@@ -243,3 +243,12 @@ def test_several_tracking_numbers(h):
     updated = run(h, TRACKING_V2, {"id": made["fulfillment"]["id"], "tracking": again}, token)
     assert [t["number"] for t in updated["fulfillment"]["trackingInfo"]] == ["M1", "M2"]
     assert {t["company"] for t in updated["fulfillment"]["trackingInfo"]} == {"DHL"}
+
+
+def test_marking_fulfilled_with_a_quantity_that_is_no_number_is_refused(h):
+    fo = at_shop_location(h)
+    line = fo["line_items"][0]["id"]
+    for quantity in ("two", None, 0, True):
+        refused = h.act(fo["id"], "mark_fulfilled", expect=422, line_items=[{"id": line, "quantity": quantity}])
+        assert refused["user_errors"][0]["message"] == "Quantity must be greater than 0"
+    h.act("gid://shopify/FulfillmentOrder/999999", "mark_fulfilled", expect=404)
