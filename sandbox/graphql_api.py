@@ -647,6 +647,7 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "fulfillmentOrder": st.reject_cancellation_request(shop, id, message, actor)
     },
     "fulfillmentCreate": _fulfillment_create,
+    "fulfillmentCreateV2": _fulfillment_create,  # deprecated, still served; the same input
     "fulfillmentCancel": lambda shop, actor, id: {"fulfillment": st.cancel_fulfillment(shop, id, actor)},
     "fulfillmentTrackingInfoUpdate": _tracking_update,
     "fulfillmentTrackingInfoUpdateV2": _tracking_update,

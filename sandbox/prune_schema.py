@@ -72,8 +72,8 @@ KEEP: dict[str, set[str] | str] = {
         "fulfillmentServiceCreate fulfillmentServiceUpdate fulfillmentServiceDelete"
         " fulfillmentOrderAcceptFulfillmentRequest fulfillmentOrderRejectFulfillmentRequest"
         " fulfillmentOrderAcceptCancellationRequest fulfillmentOrderRejectCancellationRequest"
-        " fulfillmentCreate fulfillmentCancel fulfillmentTrackingInfoUpdate fulfillmentTrackingInfoUpdateV2"
-        " fulfillmentEventCreate"
+        " fulfillmentCreate fulfillmentCreateV2 fulfillmentCancel fulfillmentTrackingInfoUpdate"
+        " fulfillmentTrackingInfoUpdateV2 fulfillmentEventCreate"
         " fulfillmentOrderReportProgress fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionDelete"
         # the merchant's side
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"

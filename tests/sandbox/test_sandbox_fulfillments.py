@@ -252,3 +252,10 @@ def test_marking_fulfilled_with_a_quantity_that_is_no_number_is_refused(h):
         refused = h.act(fo["id"], "mark_fulfilled", expect=422, line_items=[{"id": line, "quantity": quantity}])
         assert refused["user_errors"][0]["message"] == "Quantity must be greater than 0"
     h.act("gid://shopify/FulfillmentOrder/999999", "mark_fulfilled", expect=404)
+
+
+def test_the_deprecated_fulfillment_create_v2_still_fulfils(h):
+    fo = at_shop_location(h)
+    v2 = CREATE.replace("fulfillmentCreate(", "fulfillmentCreateV2(")
+    made = run(h, v2, {"groups": [{"fulfillmentOrderId": fo["id"]}]}, merchant_app(h))
+    assert made["userErrors"] == [] and made["fulfillment"]["status"] == "SUCCESS"
