@@ -400,7 +400,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "orders": lambda _, info, **page: connection(list(_ctx(info).shop.orders.values()), **page),
         "location": q_location,
         "locations": q_locations,
-        "fulfillment": lambda _, info, id: _find(_ctx(info).shop.fulfillments, id, "Fulfillment"),
+        "fulfillment": lambda _, info, id: st.find_fulfillment(_ctx(info).shop, id),
         "fulfillmentService": lambda _, info, id: st.find_service(_ctx(info).shop, id),
         "webhookSubscriptions": q_webhooks,
         "node": q_node,

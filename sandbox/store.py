@@ -224,11 +224,9 @@ def get_order(shop: Shop, id_: Any) -> Order:
     return order
 
 
-def get_fulfillment(shop: Shop, id_: Any) -> Fulfillment:
-    fulfillment = shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
-    if fulfillment is None:
-        raise ResourceNotFound(str(id_))
-    return fulfillment
+def find_fulfillment(shop: Shop, id_: Any) -> Fulfillment | None:
+    """A fulfillment by id (None when unknown: the fulfillment mutations answer that with a userError)."""
+    return shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
 
 
 def get_location(shop: Shop, id_: Any) -> Location:
@@ -1584,7 +1582,7 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
     else the closed one gets its remaining quantities back (as recorded) and a new OPEN fulfillment order at the
     same location takes the work. Cancelling a cancelled fulfillment changes nothing and is no error (as
     recorded)."""
-    fulfillment = shop.fulfillments.get(parse_id(fulfillment_id, "Fulfillment") or -1)
+    fulfillment = find_fulfillment(shop, fulfillment_id)
     if fulfillment is None:
         raise InvalidInput("Fulfillment not found.", ["id"])
     location = shop.locations[fulfillment.location_id]
@@ -1627,7 +1625,7 @@ def update_tracking(
 ) -> Fulfillment:
     """Replace the tracking of a fulfillment, cancelled ones too (as recorded: the store takes it and the
     fulfillment stays cancelled)."""
-    fulfillment = shop.fulfillments.get(parse_id(fulfillment_id, "Fulfillment") or -1)
+    fulfillment = find_fulfillment(shop, fulfillment_id)
     if fulfillment is None:
         raise InvalidInput("Fulfillment does not exist.", ["fulfillmentId"])
     fulfillment.tracking = _tracking_list(tracking)
@@ -1687,7 +1685,7 @@ def record_stock(shop: Shop, service: FulfillmentService, levels: dict[str, Any]
 def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) -> FulfillmentEvent:
     """Append a shipment event; the fulfillment's displayStatus follows, IN_TRANSIT and DELIVERED stamp times. A
     cancelled fulfillment takes events too (as recorded) but stays cancelled."""
-    fulfillment = shop.fulfillments.get(parse_id(event.get("fulfillmentId"), "Fulfillment") or -1)
+    fulfillment = find_fulfillment(shop, event.get("fulfillmentId"))
     if fulfillment is None:
         raise InvalidInput("Fulfillment does not exist.", ["fulfillmentEvent", "fulfillmentId"])
     happened = event.get("happenedAt") or now()
