@@ -2,7 +2,7 @@
 set stock and per-shop settings; and the read models the dashboard shows.
 
 Each action on a fulfillment order first re-reads it on the store and reconciles our record, exactly as a
-worker step does (`workflow._Step`), and acts only if the order is still where the operator saw it; otherwise
+worker step does (`step.Step`), and acts only if the order is still where the operator saw it; otherwise
 it raises `NotActionable`. Every change is logged with cause `operator` and the operator's email.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from fulfillment import policy
 from fulfillment.context import Context
@@ -31,10 +31,8 @@ from fulfillment.models import (
     StockLevel,
 )
 from fulfillment.states import FINAL, Cause, State, is_final
-from fulfillment.store import StoreClient
-from fulfillment.store import operations as ops
+from fulfillment.step import NOTHING_SHIPPED, SHIPPABLE_REQUEST_STATUSES, Actor, Step
 from fulfillment.warehouse import OutOfStock
-from fulfillment.workflow import _Step
 
 log = logging.getLogger("fulfillment.operator")
 
@@ -56,8 +54,6 @@ REJECTION_REASONS: dict[str, str] = {
     "OTHER": "Other",
 }
 
-# Request statuses under which the store lets the service create fulfillments.
-_SHIPPABLE = {"ACCEPTED", "CANCELLATION_REJECTED"}
 _TEXT_LIMIT = 1000  # what we send the store as a message; its timeline shows it to the merchant
 _MAX_PACKAGES = 50
 
@@ -89,45 +85,26 @@ class Done:
 # --- taking a step as an operator --------------------------------------------------------------------------
 
 
-class _OperatorStep(_Step):
-    """A workflow step whose actions are the operator's: once acting, every move is logged as theirs."""
+def _require(step: Step, states: set[State], doing: str) -> None:
+    current = State(step.record.state)
+    if current not in states:
+        raise NotActionable(f"cannot {doing}: the fulfillment order is {current.value.replace('_', ' ')}")
 
-    def __init__(
-        self,
-        ctx: Context,
-        session: Session,
-        record: FulfillmentOrder,
-        shop: Shop,
-        client: StoreClient,
-        operator_email: str,
-    ):
-        super().__init__(ctx, session, record, shop, client, Cause.OPERATOR)
-        self.operator_email = operator_email
-        self.acting = False
-        self.state: ops.FulfillmentOrderState | None = None
 
-    def move(self, target: State, detail: str, cause: Cause | None = None) -> None:
-        if self.acting:
-            super().move(target, f"{detail} [operator {self.operator_email}]", Cause.OPERATOR)
-        else:
-            # What the re-read revealed is the merchant's doing; the operator's look only brought it to light.
-            super().move(target, detail, cause)
-
-    def require(self, states: set[State], doing: str) -> None:
-        current = State(self.record.state)
-        if current not in states:
-            raise NotActionable(f"cannot {doing}: the fulfillment order is {current.value.replace('_', ' ')}")
-
-    def require_store(self, statuses: set[str], request_statuses: set[str], doing: str) -> None:
-        state = self.state
-        if state is None or state.status not in statuses or state.request_status not in request_statuses:
-            shown = f"{state.status}/{state.request_status}" if state else "gone"
-            raise NotActionable(f"cannot {doing}: the store shows {shown}")
+def _require_store(step: Step, statuses: set[str], request_statuses: Set[str], doing: str) -> None:
+    state = step.state
+    if state is None or state.status not in statuses or state.request_status not in request_statuses:
+        shown = f"{state.status}/{state.request_status}" if state else "gone"
+        raise NotActionable(f"cannot {doing}: the store shows {shown}")
 
 
 @contextmanager
-def _operator_step(ctx: Context, record_id: int, operator_email: str) -> Iterator[_OperatorStep]:
-    """Re-read the fulfillment order on the store and reconcile our record (committed whatever follows)."""
+def _operator_step(ctx: Context, record_id: int, operator_email: str) -> Iterator[Step]:
+    """Re-read the fulfillment order on the store and reconcile our record (committed whatever follows).
+
+    What the re-read reveals is the merchant's doing, logged under cause `operator` (the operator's look only
+    brought it to light); the action that follows is logged as the operator's, with their email.
+    """
     with ctx.db.transaction() as session:
         record = session.get(FulfillmentOrder, record_id)
         if record is None:
@@ -135,9 +112,8 @@ def _operator_step(ctx: Context, record_id: int, operator_email: str) -> Iterato
         shop = record.shop
         if not shop.active:
             raise NotActionable(f"the shop {shop.domain} is not connected")
-        step = _OperatorStep(ctx, session, record, shop, ctx.store_for(shop), operator_email)
-        step.state = ops.fulfillment_order_state(step.client, record.store_id)
-        step.reconcile(step.state)
+        step = Step(ctx, session, record, Cause.OPERATOR, Actor.OPERATOR, operator_email)
+        step.reread()
         session.commit()
         if is_final(record.state):
             raise NotActionable(f"the fulfillment order is {record.state.replace('_', ' ')}: {_last_detail(record)}")
@@ -162,8 +138,8 @@ def accept(ctx: Context, record_id: int, operator_email: str, message: str | Non
     The worker is not called: an operator who accepts by hand packs by hand (`pack`).
     """
     with _operator_step(ctx, record_id, operator_email) as step:
-        step.require({State.REQUESTED}, "accept")
-        step.require_store({"OPEN"}, {"SUBMITTED"}, "accept")
+        _require(step, {State.REQUESTED}, "accept")
+        _require_store(step, {"OPEN"}, {"SUBMITTED"}, "accept")
         record = step.record
         if not record.line_items:
             step.refresh()
@@ -176,7 +152,6 @@ def accept(ctx: Context, record_id: int, operator_email: str, message: str | Non
         )
         ship_by = ctx.clock() + timedelta(days=rules.handling_days)
         text = _text(message) or f"Accepted by {rules.service_name}; expected to ship by {ship_by:%Y-%m-%d}."
-        step.acting = True
         step.accept(policy.Decision(True, text, estimated_shipped_at=ship_by))
         record.store_status = "IN_PROGRESS"  # what the store shows after an accept; no need to re-read for it
     return Done(f"Accepted {record.order_name or record.store_id}; stock reserved. Pack it below when it is ready.")
@@ -210,14 +185,13 @@ def reject(
     message) pairs naming the lines at fault."""
     reason, text, lines = validate_rejection(reason, message, line_item_messages)
     with _operator_step(ctx, record_id, operator_email) as step:
-        step.require({State.REQUESTED}, "reject")
-        step.require_store({"OPEN"}, {"SUBMITTED"}, "reject")
+        _require(step, {State.REQUESTED}, "reject")
+        _require_store(step, {"OPEN"}, {"SUBMITTED"}, "reject")
         record = step.record
         known = {line.store_id for line in record.line_items}
         unknown = [line_id for line_id, _ in lines if line_id not in known]
         if unknown:
             raise InvalidInput([f"line item {line_id} is not on this fulfillment order" for line_id in unknown])
-        step.acting = True
         step.reject(policy.Decision(False, text, reason, lines))
     return Done(f"Rejected {record.order_name or record.store_id} ({REJECTION_REASONS[reason]}).")
 
@@ -296,8 +270,8 @@ def pack(
     """Pack an accepted fulfillment order in the operator's packages; the worker then ships each one as its own
     fulfillment (the caller enqueues it)."""
     with _operator_step(ctx, record_id, operator_email) as step:
-        step.require({State.ACCEPTED, State.PICKED}, "pack")
-        step.require_store({"IN_PROGRESS"}, _SHIPPABLE, "pack")
+        _require(step, {State.ACCEPTED, State.PICKED}, "pack")
+        _require_store(step, {"IN_PROGRESS"}, SHIPPABLE_REQUEST_STATUSES, "pack")
         record = step.record
         if record.packages:
             raise NotActionable("cannot pack: it is packed already")
@@ -308,16 +282,15 @@ def pack(
         taken = step.session.scalars(select(Package.tracking_number).where(Package.tracking_number.in_(numbers))).all()
         if taken:
             raise InvalidInput([f"tracking number {n} is on another package already" for n in taken])
-        step.acting = True
         if State(record.state) == State.ACCEPTED:
             step.warehouse.pick(record)
-            step.move(State.PICKED, "picked")
+            step.did(State.PICKED, "picked")
         for sequence, (items, number) in enumerate(zip(cleaned, numbers, strict=True), start=1):
             package = Package(sequence=sequence, tracking_number=number, carrier=carrier, tracking_url=None)
             package.items = [PackageItem(line_item=lines[line_id], quantity=qty) for line_id, qty in items]
             record.packages.append(package)
         step.session.flush()
-        step.move(State.PACKED, f"packed in {len(cleaned)} package(s): {carrier} {', '.join(numbers)}")
+        step.did(State.PACKED, f"packed in {len(cleaned)} package(s): {carrier} {', '.join(numbers)}")
     return Done(f"Packed {record.order_name or record.store_id} in {len(cleaned)} package(s); shipping.", True)
 
 
@@ -327,30 +300,21 @@ def pack(
 def answer_cancellation(ctx: Context, record_id: int, accept: bool, message: str | None, operator_email: str) -> Done:
     """Accept (nothing has shipped) or reject (work goes on) the merchant's cancellation request."""
     with _operator_step(ctx, record_id, operator_email) as step:
-        step.require({State.CANCELLATION_REQUESTED}, "answer the cancellation request")
-        step.require_store({"IN_PROGRESS", "OPEN"}, {"CANCELLATION_REQUESTED"}, "answer the cancellation request")
+        _require(step, {State.CANCELLATION_REQUESTED}, "answer the cancellation request")
+        _require_store(step, {"IN_PROGRESS", "OPEN"}, {"CANCELLATION_REQUESTED"}, "answer the cancellation request")
         record = step.record
-        if any(p.state == "shipping" for p in record.packages):
-            snapshot = step.refresh()
-            step.match_fulfillments(snapshot.fulfillments if snapshot else ())
-        shipped = [p for p in record.packages if p.state == "shipped"]
-        step.acting = True
+        shipped = step.look_up_shipments()
         name = record.order_name or record.store_id
         if accept:
             if shipped:
                 numbers = ", ".join(p.tracking_number for p in shipped)
                 raise NotActionable(f"cannot accept the cancellation: already shipped ({numbers}); reject it instead")
-            text = _text(message) or "Cancelled: nothing had left the warehouse."
-            ops.accept_cancellation_request(step.client, record.store_id, message=text)
-            record.store_request_status = "CANCELLATION_ACCEPTED"
-            step.move(State.CANCELLED, text)
+            step.accept_cancellation(_text(message) or NOTHING_SHIPPED)
             return Done(f"Cancellation of {name} accepted.")
         text = _text(message)
         if not text:
             raise InvalidInput(["say why the cancellation is refused: the merchant reads it in the timeline"])
-        ops.reject_cancellation_request(step.client, record.store_id, message=text)
-        record.store_request_status = "CANCELLATION_REJECTED"
-        step.move(step.resume_state(), text)
+        step.reject_cancellation(text)
     return Done(f"Cancellation of {name} refused; work goes on.", True)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import redis
 from celery import Celery
 
-from fulfillment.workflow import Due
+from fulfillment.sweep import Due
 
 SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}"
 SWEEP_PENDING_TTL_S = 60

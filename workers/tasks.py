@@ -8,7 +8,7 @@ import random
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from fulfillment import delivery, workflow
+from fulfillment import delivery, step, sweep
 from fulfillment.models import Shop
 from fulfillment.states import Cause
 from fulfillment.store import StoreUnavailable, Throttled, UserErrors
@@ -38,7 +38,7 @@ def sweep_shop(shop_id: int, cause: str = Cause.POLL) -> int:
         return 0
     queue.sweep_started(redis_client(), shop_id)
     try:
-        found = workflow.sweep_shop(context(), shop_id, Cause(cause))
+        found = sweep.sweep_shop(context(), shop_id, Cause(cause))
     except Throttled as exc:
         raise sweep_shop.retry(exc=exc, countdown=_after(exc)) from exc
     queue.sweep_finished(redis_client(), shop_id, found.listed)
@@ -63,7 +63,7 @@ def advance_fulfillment_order(
         queue.touch(redis_client(), shop_id, record_id)
     try:
         with exclusive(f"fulfillment-order:{record_id}"):
-            step = workflow.advance(context(), record_id, Cause(cause))
+            next_step = step.advance(context(), record_id, Cause(cause))
     except UserErrors as exc:
         # The store refused a step it offered a moment ago: the merchant acted in between. Look again.
         log.info("store_refused record=%s errors=%s", record_id, exc)
@@ -81,12 +81,12 @@ def advance_fulfillment_order(
             queue.touch(redis_client(), shop_id, record_id, within_s=countdown)
         _next_step(record_id, cause, shop_id, chain, countdown)
         return
-    for package_id in step.shipped:
+    for package_id in next_step.shipped:
         post_delivery_event.apply_async((package_id,), countdown=context().config.delivery_event_delay_s)
-    if not step.done:
+    if not next_step.done:
         if shop_id is not None:
-            queue.touch(redis_client(), shop_id, record_id, within_s=step.delay)
-        _next_step(record_id, Cause.WORKER, shop_id, chain, step.delay)
+            queue.touch(redis_client(), shop_id, record_id, within_s=next_step.delay)
+        _next_step(record_id, Cause.WORKER, shop_id, chain, next_step.delay)
     elif shop_id is not None:
         # Its place among the shop's chains goes to the next fulfillment order waiting for one.
         start_chains(shop_id, queue.finish(redis_client(), shop_id, record_id), Cause.POLL)
@@ -105,9 +105,9 @@ def _after(throttled: Throttled) -> float:
 
 @celery.task(**RETRY)
 def post_delivery_event(package_id: int) -> None:
-    step = delivery.post_delivery_event(context(), package_id)
-    if not step.done:
-        post_delivery_event.apply_async((package_id,), countdown=step.delay)
+    later = delivery.post_delivery_event(context(), package_id)
+    if not later.done:
+        post_delivery_event.apply_async((package_id,), countdown=later.delay)
 
 
 @celery.task

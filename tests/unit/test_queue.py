@@ -6,7 +6,7 @@ import uuid
 import pytest
 import redis
 
-from fulfillment.workflow import Due
+from fulfillment.sweep import Due
 from workers import queue
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
