@@ -80,6 +80,7 @@ class Done:
 
     summary: str
     needs_worker: bool = False
+    shop_id: int | None = None  # whose queue the worker's next step joins
 
 
 # --- taking a step as an operator --------------------------------------------------------------------------
@@ -291,7 +292,9 @@ def pack(
             record.packages.append(package)
         step.session.flush()
         step.did(State.PACKED, f"packed in {len(cleaned)} package(s): {carrier} {', '.join(numbers)}")
-    return Done(f"Packed {record.order_name or record.store_id} in {len(cleaned)} package(s); shipping.", True)
+    return Done(
+        f"Packed {record.order_name or record.store_id} in {len(cleaned)} package(s); shipping.", True, step.shop.id
+    )
 
 
 # --- cancellation requests ----------------------------------------------------------------------------------
@@ -315,7 +318,7 @@ def answer_cancellation(ctx: Context, record_id: int, accept: bool, message: str
         if not text:
             raise InvalidInput(["say why the cancellation is refused: the merchant reads it in the timeline"])
         step.reject_cancellation(text)
-    return Done(f"Cancellation of {name} refused; work goes on.", True)
+    return Done(f"Cancellation of {name} refused; work goes on.", True, step.shop.id)
 
 
 # --- stock --------------------------------------------------------------------------------------------------

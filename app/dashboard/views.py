@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
@@ -14,19 +13,17 @@ from app.dashboard import bp
 from app.deps import celery, ctx, redis_client
 from fulfillment import operator
 from fulfillment.operator import REJECTION_REASONS, Done, InvalidInput, NotActionable
-from fulfillment.states import FINAL, State
+from fulfillment.states import FINAL, Cause, State
 from fulfillment.store import StoreError
+from workers.queue import fulfillment_order_lock, request_step
+from workers.runtime import Busy
 
 log = logging.getLogger("app.dashboard")
 
 MAX_PACKAGES = 20
-# The lock a worker takes around a step on one fulfillment order (workers.runtime.exclusive): an operator's
-# action waits for the worker's step to end instead of racing it to the store.
-_STEP_LOCK = "fulfillment:lock:fulfillment-order:{record_id}"
-
-
-class OrderBusy(Exception):
-    pass
+# An operator's action takes the lock a worker's step takes, and waits this long for a step to end rather than
+# race it to the store.
+LOCK_WAIT_S = 15.0
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -49,25 +46,10 @@ def _label(value: str | None) -> str:
     return (value or "").replace("_", " ").lower()
 
 
-@contextmanager
-def _exclusive(record_id: int) -> Iterator[None]:
-    lock = redis_client().lock(_STEP_LOCK.format(record_id=record_id), timeout=120, blocking_timeout=15)
-    if not lock.acquire():
-        raise OrderBusy(record_id)
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _enqueue(record_id: int) -> None:
-    celery().send_task("workers.tasks.advance_fulfillment_order", args=(record_id, "operator"))
-
-
 def _run(record_id: int, action: Callable[[], Done], form_errors_render: bool = False):
     """Run an operator action on one fulfillment order and answer with the order's page."""
     try:
-        with _exclusive(record_id):
+        with fulfillment_order_lock(record_id, wait_s=LOCK_WAIT_S, redis_client=redis_client()):
             done = action()
     except InvalidInput as exc:
         if form_errors_render:
@@ -76,7 +58,7 @@ def _run(record_id: int, action: Callable[[], Done], form_errors_render: bool = 
             flash(problem, "error")
     except NotActionable as exc:
         flash(exc.reason[:1].upper() + exc.reason[1:] + ".", "error")
-    except OrderBusy:
+    except Busy:
         flash("The worker is busy with this order right now; try again in a moment.", "error")
     except StoreError as exc:
         log.warning("operator_action_store_error record=%s error=%s", record_id, exc)
@@ -84,7 +66,7 @@ def _run(record_id: int, action: Callable[[], Done], form_errors_render: bool = 
     else:
         flash(done.summary, "ok")
         if done.needs_worker:
-            _enqueue(record_id)
+            request_step(celery(), redis_client(), done.shop_id, record_id, Cause.OPERATOR)
     return redirect(url_for("dashboard.fulfillment_order", record_id=record_id))
 
 
