@@ -3,7 +3,7 @@
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from fulfillment.operator import (
+from fulfillment.operator.forms import (
     REJECTION_REASONS,
     InvalidInput,
     parse_settings,
