@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from fulfillment import delivery, step, sweep
 from fulfillment.models import Shop
 from fulfillment.states import Cause
-from fulfillment.store import StoreUnavailable, Throttled, UserErrors
+from fulfillment.store.errors import StoreUnavailable, Throttled, UserErrors
 from workers import queue
 from workers.celery_app import celery
 from workers.runtime import Busy, context, redis_client

@@ -14,8 +14,8 @@ from fulfillment.context import Context
 from fulfillment.models import FulfillmentOrder, Package
 from fulfillment.shops import save_token
 from fulfillment.states import Cause, State
-from fulfillment.store import StoreUnavailable
 from fulfillment.store import operations as ops
+from fulfillment.store.errors import StoreUnavailable
 
 SHOP = "fake-shop.myshopify.com"
 LOCATION = "gid://shopify/Location/9"
@@ -318,7 +318,7 @@ def test_after_accepting_the_next_sweep_sees_nothing_new(ctx, store):
 
 
 def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_look_up(ctx, store, monkeypatch):
-    from fulfillment.store import Throttled
+    from fulfillment.store.errors import Throttled
 
     rid = record_id(ctx)
     for _ in range(3):  # accept, pick, pack
@@ -374,7 +374,7 @@ def test_a_step_the_store_prompted_rereads_even_inside_the_warehouse(ctx, store,
 
 def test_a_delivery_event_the_store_refuses_ends_the_carrier_path(ctx, store, monkeypatch):
     from fulfillment import delivery
-    from fulfillment.store import UserError, UserErrors
+    from fulfillment.store.errors import UserError, UserErrors
 
     rid = record_id(ctx)
     run_until_done(ctx, rid)
