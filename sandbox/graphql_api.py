@@ -9,14 +9,17 @@ attribute. Mutations call the functions of `store.py` and turn their `StoreUserE
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from sandbox.model import (
     APP,
     CLOSED,
     FINISHED,
+    ON_HOLD,
     Actor,
     AppInstall,
     Fulfillment,
@@ -382,6 +386,32 @@ def _fulfilled_quantity(shop: Shop, line: LineItem) -> int:
     )
 
 
+def _money_bag(amount: Decimal, currency: str) -> dict[str, Any]:
+    """A MoneyBag in one currency (the sandbox's orders are presented in the shop's currency)."""
+    money = {"amount": st.money(amount), "currencyCode": currency}
+    return {"shopMoney": money, "presentmentMoney": dict(money)}
+
+
+def _may_read_apps(info: GraphQLResolveInfo) -> bool:
+    """Staff may; an app only with the `read_apps` scope, as the store checks for FulfillmentHold.heldByApp."""
+    ctx = _ctx(info)
+    if not ctx.actor.is_app:
+        return True
+    install = ctx.shop.installs.get(ctx.actor.install_id or "")
+    return install is not None and "read_apps" in {s.strip() for s in install.scopes.split(",")}
+
+
+def _access_denied(info: GraphQLResolveInfo) -> None:
+    raise GraphQLError(
+        f"Access denied for {info.field_name} field. Required access: `read_apps` access scope.",
+        extensions={
+            "code": "ACCESS_DENIED",
+            "documentation": "https://shopify.dev/api/usage/access-scopes",
+            "requiredAccess": "`read_apps` access scope.",
+        },
+    )
+
+
 def _gid(kind: str) -> Callable[..., str]:
     return lambda record, info, **_: gid(kind, record.id)
 
@@ -404,6 +434,10 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "fulfillmentService": lambda _, info, id: _find(_ctx(info).shop.services, id, "FulfillmentService"),
         "webhookSubscriptions": q_webhooks,
         "node": q_node,
+        "nodes": lambda _, info, ids: [q_node(_, info, i) for i in ids],
+        "manualHoldsFulfillmentOrders": lambda _, info, query=None, **page: connection(
+            [fo for fo in _ctx(info).shop.fulfillment_orders.values() if fo.status == ON_HOLD], **page
+        ),
     },
     "Shop": {
         "id": _gid("Shop"),
@@ -417,7 +451,6 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "orderName": lambda fo, info: _ctx(info).shop.orders[fo.order_id].name,
         "order": lambda fo, info: _ctx(info).shop.orders[fo.order_id],
         "orderProcessedAt": lambda fo, info: _ctx(info).shop.orders[fo.order_id].created_at,
-        "fulfillBy": lambda fo, info: None,
         "assignedLocation": _assigned_location,
         "destination": _destination,
         "fulfillmentHolds": lambda fo, info: fo.holds,
@@ -448,7 +481,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "FulfillmentHold": {
         "id": _gid("FulfillmentHold"),
-        "heldByApp": lambda h, info: _app(info, h.held_by_install),
+        "heldByApp": lambda h, info: _app(info, h.held_by_install) if _may_read_apps(info) else _access_denied(info),
         "heldByRequestingApp": lambda h, info: (
             h.held_by_install is not None and h.held_by_install == _ctx(info).actor.install_id
         ),
@@ -458,6 +491,10 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "id": _gid("LineItem"),
         "currentQuantity": lambda li, info: li.quantity,
         "unfulfilledQuantity": lambda li, info: li.quantity - _fulfilled_quantity(_ctx(info).shop, li),
+        "fulfillableQuantity": lambda li, info: st.fulfillable_quantity(_ctx(info).shop, li),
+        "originalUnitPriceSet": lambda li, info: _money_bag(
+            Decimal(li.price), _ctx(info).shop.orders[li.order_id].currency
+        ),
     },
     "Location": {
         "id": _gid("Location"),
@@ -501,6 +538,15 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         ][: first or None],
         "closed": lambda o, info: o.closed_at is not None,
         "processedAt": lambda o, info: o.created_at,
+        "displayFinancialStatus": lambda o, info: st.display_financial_status(o),
+        "totalPriceSet": lambda o, info: _money_bag(st.order_total(o), o.currency),
+        "currentTotalPriceSet": lambda o, info: _money_bag(st.order_total(o), o.currency),
+        "totalRefundedSet": lambda o, info: _money_bag(Decimal(0), o.currency),
+        "currencyCode": lambda o, info: o.currency,
+        "presentmentCurrencyCode": lambda o, info: o.currency,
+        # The sandbox takes no returns: an order answers none.
+        "returns": lambda o, info, **page: connection([], **page),
+        "returnStatus": lambda o, info: "NO_RETURN",
     },
     "FulfillmentService": {
         "id": _gid("FulfillmentService"),
@@ -552,6 +598,29 @@ def _submit(
         "submittedFulfillmentOrder": result.submitted,
         "unsubmittedFulfillmentOrder": result.unsubmitted,
     }
+
+
+def _submit_cancellation(shop: Shop, actor: Actor, id: str, message: str | None = None) -> dict:
+    before = st.get_fulfillment_order(shop, id).request_status
+    fo = st.submit_cancellation_request(shop, id, message, actor)
+    # The store's payload shows the request status from before the change (recorded: ACCEPTED); reads after it
+    # show CANCELLATION_REQUESTED, as documented.
+    return {"fulfillmentOrder": dataclasses.replace(fo, request_status=before)}
+
+
+def _order_cancel(
+    shop: Shop, actor: Actor, orderId: str, reason: str, restock: bool, staffNote: str | None = None, **_: Any
+) -> dict:
+    try:
+        st.cancel_order(shop, orderId, reason, staffNote)
+    except StoreUserError as error:
+        plain = {"field": error.field, "message": error.message}
+        return {"job": None, "orderCancelUserErrors": [{**plain, "code": error.code}], "userErrors": [plain]}
+    except ResourceNotFound:
+        plain = {"field": ["orderId"], "message": "Order does not exist"}
+        return {"job": None, "orderCancelUserErrors": [{**plain, "code": "NOT_FOUND"}], "userErrors": [plain]}
+    # The store cancels in a background job; the sandbox has already done it.
+    return {"job": {"id": gid("Job", str(uuid.uuid4())), "done": False}, "orderCancelUserErrors": []}
 
 
 def _cancel(shop: Shop, actor: Actor, id: str) -> dict:
@@ -662,9 +731,7 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "deletedWebhookSubscriptionId": gid("WebhookSubscription", st.delete_webhook_subscription(shop, id, actor))
     },
     "fulfillmentOrderSubmitFulfillmentRequest": _submit,
-    "fulfillmentOrderSubmitCancellationRequest": lambda shop, actor, id, message=None: {
-        "fulfillmentOrder": st.submit_cancellation_request(shop, id, message, actor)
-    },
+    "fulfillmentOrderSubmitCancellationRequest": _submit_cancellation,
     "fulfillmentOrderCancel": _cancel,
     "fulfillmentOrderMove": _move,
     "fulfillmentOrderHold": _hold,
@@ -681,6 +748,10 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "fulfillmentOrderReschedule": lambda shop, actor, id, fulfillAt: {
         "fulfillmentOrder": st.reschedule_fulfillment_order(shop, id, fulfillAt, actor)
     },
+    "fulfillmentOrdersSetFulfillmentDeadline": lambda shop, actor, fulfillmentOrderIds, fulfillmentDeadline: {
+        "success": bool(st.set_fulfillment_deadline(shop, fulfillmentOrderIds, fulfillmentDeadline, actor))
+    },
+    "orderCancel": _order_cancel,
 }
 RESOLVERS["Mutation"] = {name: mutation(action) for name, action in MUTATIONS.items()}
 RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url
