@@ -100,8 +100,9 @@ KEEP: dict[str, set[str] | str] = {
     "FulfillmentOrderMergeResult": ALL,
     "LineItem": names(
         "id sku name title quantity variantTitle vendor requiresShipping currentQuantity unfulfilledQuantity"
-        " fulfillableQuantity originalUnitPriceSet"
+        " fulfillableQuantity originalUnitPriceSet taxLines"
     ),
+    "TaxLine": names("title rate ratePercentage priceSet channelLiable"),
     "Location": names("id name isActive fulfillmentService createdAt updatedAt"),
     "Fulfillment": names(
         "id name status displayStatus createdAt updatedAt deliveredAt inTransitAt estimatedDeliveryAt trackingInfo"

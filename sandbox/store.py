@@ -659,11 +659,24 @@ def _auto_fulfill(shop: Shop, order: Order) -> None:
             submit_fulfillment_request(shop, fo.id, None, False, None, MERCHANT_ACTOR, automatic=True)
 
 
+def _archive_when_done(shop: Shop, order: Order) -> None:
+    """The store closes (archives) a paid order once everything is fulfilled, and reopens it when a fulfillment
+    is cancelled (as recorded; the shop's default "archive when fulfilled" setting)."""
+    if order.cancelled_at is not None:
+        return
+    done = order.paid and display_fulfillment_status(shop, order) == "FULFILLED"
+    if done and order.closed_at is None:
+        order.closed_at = now()
+    elif not done:
+        order.closed_at = None
+
+
 def pay_order(shop: Shop, order_id: Any) -> Order:
     order = get_order(shop, order_id)
     if order.paid:
         raise InvalidTransition("Order is already paid.", ["id"])
     order.paid = True
+    _archive_when_done(shop, order)
     _timeline(shop, order, "order_paid", "Payment was captured.")
     _auto_fulfill(shop, order)
     return order
@@ -1167,7 +1180,8 @@ def move_fulfillment_order(
             else [],
         },
     )
-    return MoveResult(fo, moved, None)
+    # As recorded: a partial move answers the original, still holding the rest, as the remaining one too.
+    return MoveResult(fo, moved, fo if moved is not fo and fo.status not in FINISHED else None)
 
 
 @dataclass
@@ -1645,6 +1659,7 @@ def create_fulfillment(
         _touch(fo)
     shop.fulfillments[fulfillment.id] = fulfillment
     order.fulfillment_ids.append(fulfillment.id)
+    _archive_when_done(shop, order)
     who = _service_name(shop, first) if actor.is_app else "Staff"
     text = f"{who} fulfilled {fulfillment.total_quantity()} item(s) as {fulfillment.name}"
     if tracking_info:
@@ -1718,6 +1733,7 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
     fulfillment.status = "CANCELLED"
     fulfillment.display_status = "CANCELED"
     fulfillment.updated_at = now()
+    _archive_when_done(shop, order)
     _timeline(shop, order, "fulfillment_cancelled", f"Fulfillment {fulfillment.name} was cancelled.")
     _emit_webhook(shop, "FULFILLMENTS_UPDATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
