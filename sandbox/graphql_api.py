@@ -62,6 +62,7 @@ from sandbox.model import (
     ResourceNotFound,
     Shop,
     StoreUserError,
+    UserErrorList,
     WebhookSubscription,
     gid,
     parse_id,
@@ -393,6 +394,21 @@ def _fulfilled_quantity(shop: Shop, line: LineItem) -> int:
     )
 
 
+def _read_alone(info: GraphQLResolveInfo) -> bool:
+    """Whether this fulfillment order was asked for by id at the root (`fulfillmentOrder(id:)`). The store leaves
+    MERGE out of its supportedActions there, though the same fulfillment order read through its order, `nodes`
+    or a mutation's payload offers it (as recorded)."""
+    path = info.path.as_list()  # [root key, "supportedActions"] for the fulfillment order the root answers
+    if len(path) != 2:
+        return False
+    root_key = path[0]
+    for selection in info.operation.selection_set.selections:
+        key = getattr(selection, "alias", None) or getattr(selection, "name", None)
+        if key is not None and key.value == root_key:
+            return selection.name.value == "fulfillmentOrder"
+    return False
+
+
 def _money_bag(amount: Decimal, currency: str) -> dict[str, Any]:
     """A MoneyBag in one currency (the sandbox's orders are presented in the shop's currency)."""
     money = {"amount": st.money(amount), "currencyCode": currency}
@@ -462,7 +478,9 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "destination": _destination,
         "fulfillmentHolds": lambda fo, info: fo.holds,
         "supportedActions": lambda fo, info: [
-            {"action": a, "externalUrl": None} for a in st.supported_actions(_ctx(info).shop, fo)
+            {"action": a, "externalUrl": None}
+            for a in st.supported_actions(_ctx(info).shop, fo)
+            if a != "MERGE" or not _read_alone(info)
         ],
         "lineItems": lambda fo, info, **page: connection(fo.line_items, **page),
         "merchantRequests": lambda fo, info, kind=None, **page: connection(
@@ -571,8 +589,9 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _user_error(error: StoreUserError) -> dict[str, Any]:
-    return {"field": error.field, "message": error.message, "code": error.code}
+def _user_errors(error: StoreUserError) -> list[dict[str, Any]]:
+    errors = error.errors if isinstance(error, UserErrorList) else [error]
+    return [{"field": e.field, "message": e.message, "code": e.code} for e in errors]
 
 
 def mutation(action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -583,7 +602,7 @@ def mutation(action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
         try:
             payload = action(ctx.shop, ctx.actor, **args)
         except StoreUserError as error:
-            return {"userErrors": [_user_error(error)]}
+            return {"userErrors": _user_errors(error)}
         except ResourceNotFound as missing:
             raise GraphQLError(str(missing), extensions={"code": "RESOURCE_NOT_FOUND"}) from missing
         payload.setdefault("userErrors", [])
@@ -760,6 +779,9 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "success": bool(st.set_fulfillment_deadline(shop, fulfillmentOrderIds, fulfillmentDeadline, actor))
     },
     "orderCancel": _order_cancel,
+    "fulfillmentOrderLineItemsPreparedForPickup": lambda shop, actor, input: (
+        st.prepared_for_pickup(shop, input.get("lineItemsByFulfillmentOrder") or [], actor) or {}
+    ),
 }
 RESOLVERS["Mutation"] = {name: mutation(action) for name, action in MUTATIONS.items()}
 RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url

@@ -96,6 +96,14 @@ class StoreUserError(Exception):
         self.code = code
 
 
+class UserErrorList(StoreUserError):
+    """Several refusals at once (one per input), where the store lists them all."""
+
+    def __init__(self, errors: list[StoreUserError]) -> None:
+        super().__init__(errors[0].message, errors[0].field, errors[0].code)
+        self.errors = errors
+
+
 class InvalidTransition(StoreUserError):
     """The fulfillment order's status or request status does not allow the action."""
 

@@ -65,7 +65,7 @@ def names(text: str) -> set[str]:
 KEEP: dict[str, set[str] | str] = {
     "QueryRoot": names(
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
-        " fulfillment fulfillmentService webhookSubscriptions node manualHoldsFulfillmentOrders"
+        " fulfillment fulfillmentService webhookSubscriptions node nodes manualHoldsFulfillmentOrders"
     ),
     "Mutation": names(
         # the app's side
@@ -78,7 +78,7 @@ KEEP: dict[str, set[str] | str] = {
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
         " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule fulfillmentOrdersSetFulfillmentDeadline"
-        " orderCancel"
+        " fulfillmentOrderLineItemsPreparedForPickup orderCancel"
     ),
     "Node": names("id"),
     "Shop": names("id name myshopifyDomain email assignedFulfillmentOrders fulfillmentServices"),

@@ -70,8 +70,10 @@ from sandbox.model import (
     OrderLocked,
     ResourceNotFound,
     Shop,
+    StoreUserError,
     TimelineEntry,
     TrackingInfo,
+    UserErrorList,
     WebhookDelivery,
     WebhookSubscription,
     gid,
@@ -1506,6 +1508,21 @@ def reschedule_fulfillment_order(shop: Shop, fo_id: Any, fulfill_at: datetime, a
         fo,
     )
     return fo
+
+
+def prepared_for_pickup(shop: Shop, groups: list[dict[str, Any]], actor: Actor) -> None:
+    """fulfillmentOrderLineItemsPreparedForPickup: the sandbox offers no local pickup, so no fulfillment order
+    can be ready for one; each is refused as the store refuses a shipping one (recorded)."""
+    errors = [
+        StoreUserError(
+            f"Invalid fulfillment_order_id provided {parse_id(group.get('fulfillmentOrderId'), 'FulfillmentOrder')}",
+            ["input", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderId"],
+            "FULFILLMENT_ORDER_INVALID",
+        )
+        for index, group in enumerate(groups)
+    ]
+    if errors:
+        raise UserErrorList(errors)
 
 
 # ---------------------------------------------------------------------------------------------------------
