@@ -650,6 +650,11 @@ def _order_cancel(
     return {"job": {"id": gid("Job", str(uuid.uuid4())), "done": False}, "orderCancelUserErrors": []}
 
 
+def _return_not_found(shop: Shop, actor: Actor, *, field: list[str], **_: Any) -> dict:
+    st.find_return(shop, None, field)
+    return {}
+
+
 def _cancel(shop: Shop, actor: Actor, id: str) -> dict:
     original, replacement = st.cancel_fulfillment_order(shop, id, actor)
     return {"fulfillmentOrder": original, "replacementFulfillmentOrder": replacement}
@@ -779,6 +784,18 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "success": bool(st.set_fulfillment_deadline(shop, fulfillmentOrderIds, fulfillmentDeadline, actor))
     },
     "orderCancel": _order_cancel,
+    **{
+        name: functools.partial(_return_not_found, field=field)
+        for name, field in (
+            ("returnApproveRequest", ["input", "id"]),
+            ("returnDeclineRequest", ["input", "id"]),
+            ("returnCancel", ["id"]),
+            ("returnClose", ["id"]),
+            ("returnReopen", ["id"]),
+            ("returnProcess", ["input", "returnId"]),
+            ("removeFromReturn", ["returnId"]),
+        )
+    },
     "fulfillmentOrderLineItemsPreparedForPickup": lambda shop, actor, input: (
         st.prepared_for_pickup(shop, input.get("lineItemsByFulfillmentOrder") or [], actor) or {}
     ),

@@ -79,6 +79,9 @@ KEEP: dict[str, set[str] | str] = {
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
         " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule fulfillmentOrdersSetFulfillmentDeadline"
         " fulfillmentOrderLineItemsPreparedForPickup orderCancel"
+        # returns: the sandbox makes none, so these answer "Return not found."
+        " returnApproveRequest returnDeclineRequest returnCancel returnClose returnReopen returnProcess"
+        " removeFromReturn"
     ),
     "Node": names("id"),
     "Shop": names("id name myshopifyDomain email assignedFulfillmentOrders fulfillmentServices"),
@@ -123,7 +126,11 @@ KEEP: dict[str, set[str] | str] = {
     "MoneyV2": ALL,
     "Job": names("id done"),
     # Orders answer their returns; the sandbox makes none, so the connection is always empty.
-    "Return": names("id name status closedAt totalQuantity returnLineItems"),
+    "Return": names("id name status closedAt totalQuantity returnLineItems order decline reverseFulfillmentOrders"),
+    "ReturnDecline": names("reason note"),
+    "ReverseFulfillmentOrder": names("id status order lineItems"),
+    "ReverseFulfillmentOrderLineItem": names("id totalQuantity dispositions fulfillmentLineItem"),
+    "ReverseFulfillmentOrderDisposition": names("id type quantity location"),
     "ReturnLineItemType": names("id quantity processedQuantity unprocessedQuantity"),
     "ReturnLineItem": names("id quantity processedQuantity unprocessedQuantity fulfillmentLineItem"),
     "FulfillmentService": names(

@@ -1510,6 +1510,12 @@ def reschedule_fulfillment_order(shop: Shop, fo_id: Any, fulfill_at: datetime, a
     return fo
 
 
+def find_return(shop: Shop, return_id: Any, field: list[str]) -> None:
+    """The return mutations' lookup: the sandbox takes no returns, so every id names none (as the store answers
+    an unknown one)."""
+    raise InvalidInput("Return not found.", field, "NOT_FOUND")
+
+
 def prepared_for_pickup(shop: Shop, groups: list[dict[str, Any]], actor: Actor) -> None:
     """fulfillmentOrderLineItemsPreparedForPickup: the sandbox offers no local pickup, so no fulfillment order
     can be ready for one; each is refused as the store refuses a shipping one (recorded)."""

@@ -236,3 +236,19 @@ def test_held_by_app_needs_the_read_apps_scope(h):
     )
     assert body["data"]["fulfillmentOrder"]["fulfillmentHolds"] == [{"handle": "x", "heldByApp": None}]
     assert body["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
+
+
+def test_return_mutations_find_no_return(h):
+    # The sandbox takes no returns: every return id is unknown, answered as the store answers an unknown one.
+    closed = h.mutate("returnClose", "id: ID!", {"id": "gid://shopify/Return/1"}, f"return {{ id }} {CODED}")
+    assert closed == {
+        "return": None,
+        "userErrors": [{"field": ["id"], "message": "Return not found.", "code": "NOT_FOUND"}],
+    }
+    approved = h.mutate(
+        "returnApproveRequest",
+        "input: ReturnApproveRequestInput!",
+        {"input": {"id": "gid://shopify/Return/1"}},
+        f"return {{ id }} {CODED}",
+    )
+    assert approved["userErrors"][0]["field"] == ["input", "id"]
