@@ -839,6 +839,11 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "success": bool(st.set_fulfillment_deadline(shop, fulfillmentOrderIds, fulfillmentDeadline, actor))
     },
     "orderCancel": _order_cancel,
+    "fulfillmentOrdersReroute": lambda shop, actor, fulfillmentOrderIds, includedLocationIds=None, **rest: {
+        "movedFulfillmentOrders": st.reroute_fulfillment_orders(
+            shop, fulfillmentOrderIds, includedLocationIds, rest.get("excludedLocationIds"), actor
+        )
+    },
     **{
         name: functools.partial(_return_not_found, field=field)
         for name, field in (

@@ -80,7 +80,7 @@ KEEP: dict[str, set[str] | str] = {
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
         " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule fulfillmentOrdersSetFulfillmentDeadline"
-        " fulfillmentOrderLineItemsPreparedForPickup orderCancel"
+        " fulfillmentOrderLineItemsPreparedForPickup fulfillmentOrdersReroute orderCancel"
         # returns: the sandbox makes none, so these answer "Return not found."
         " returnApproveRequest returnDeclineRequest returnCancel returnClose returnReopen returnProcess"
         " removeFromReturn"

@@ -1511,6 +1511,22 @@ def reschedule_fulfillment_order(shop: Shop, fo_id: Any, fulfill_at: datetime, a
     return fo
 
 
+def reroute_fulfillment_orders(
+    shop: Shop, fo_ids: list[Any], included: list[Any] | None, excluded: list[Any] | None, actor: Actor
+) -> list[FulfillmentOrder]:
+    """fulfillmentOrdersReroute, with the sandbox's one routing rule: a fulfillment order already at a location
+    it may use stays; else it moves, whole, to the first active location it may use (none named: it stays)."""
+    fos = [get_fulfillment_order(shop, i) for i in fo_ids]
+    banned = {get_location(shop, i).id for i in excluded or []}
+    allowed = [loc for loc in (get_location(shop, i) for i in included or []) if loc.is_active and loc.id not in banned]
+    moved = []
+    for fo in fos:
+        if not allowed or fo.location_id in {loc.id for loc in allowed}:
+            continue
+        moved.append(move_fulfillment_order(shop, fo.id, allowed[0].id, None, actor).moved)
+    return moved
+
+
 def find_return(shop: Shop, return_id: Any, field: list[str]) -> None:
     """The return mutations' lookup: the sandbox takes no returns, so every id names none (as the store answers
     an unknown one)."""

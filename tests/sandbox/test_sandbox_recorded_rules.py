@@ -252,3 +252,28 @@ def test_return_mutations_find_no_return(h):
         f"return {{ id }} {CODED}",
     )
     assert approved["userErrors"][0]["field"] == ["input", "id"]
+
+
+def test_reroute_moves_to_an_allowed_location_and_refuses_unknown_ids(h):
+    _, fo = at_shop_location(h)
+    reroute = "fulfillmentOrderIds: [ID!]!, includedLocationIds: [ID!]"
+    payload = "movedFulfillmentOrders { id assignedLocation { location { id } } } userErrors { field message }"
+    stays = h.mutate(
+        "fulfillmentOrdersReroute",
+        reroute,
+        {"fulfillmentOrderIds": [fo["id"]], "includedLocationIds": [h.shop_location]},
+        payload,
+    )
+    assert stays == {"movedFulfillmentOrders": [], "userErrors": []}
+    moved = h.mutate(
+        "fulfillmentOrdersReroute",
+        reroute,
+        {"fulfillmentOrderIds": [fo["id"]], "includedLocationIds": [h.service_location]},
+        payload,
+    )
+    assert moved["movedFulfillmentOrders"][0]["assignedLocation"]["location"]["id"] == h.service_location
+    body = h.gql(
+        f"mutation($ids: [ID!]!) {{ fulfillmentOrdersReroute(fulfillmentOrderIds: $ids) {{ {payload} }} }}",
+        {"ids": ["gid://shopify/FulfillmentOrder/0"]},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "RESOURCE_NOT_FOUND"
