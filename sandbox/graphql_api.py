@@ -468,8 +468,8 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "orders": lambda _, info, **page: connection(list(_ctx(info).shop.orders.values()), **page),
         "location": q_location,
         "locations": q_locations,
-        "fulfillment": lambda _, info, id: _find(_ctx(info).shop.fulfillments, id, "Fulfillment"),
-        "fulfillmentService": lambda _, info, id: _find(_ctx(info).shop.services, id, "FulfillmentService"),
+        "fulfillment": lambda _, info, id: st.find_fulfillment(_ctx(info).shop, id),
+        "fulfillmentService": lambda _, info, id: st.find_service(_ctx(info).shop, id),
         "webhookSubscription": lambda _, info, id: wh.own_subscription(_ctx(info).shop, _ctx(info).actor, id),
         "webhookSubscriptions": q_webhooks,
         "webhookSubscriptionsCount": q_webhooks_count,
@@ -483,7 +483,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "id": _gid("Shop"),
         "myshopifyDomain": lambda shop, info: shop.domain,
         "assignedFulfillmentOrders": q_assigned,
-        "fulfillmentServices": lambda shop, info: sorted(shop.services.values(), key=lambda s: s.id),
+        "fulfillmentServices": lambda shop, info: st.fulfillment_services(shop),
     },
     "FulfillmentOrder": {
         "id": _gid("FulfillmentOrder"),
@@ -552,6 +552,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "Fulfillment": {
         "id": _gid("Fulfillment"),
+        "name": lambda f, info: f.graphql_name,
         "trackingInfo": lambda f, info, first=None: f.tracking[:first] if first else f.tracking,
         "fulfillmentLineItems": lambda f, info, **page: connection(f.line_items, **page),
         "events": lambda f, info, sortKey=None, **page: connection(f.events, **page),
@@ -562,9 +563,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         ),
         "totalQuantity": lambda f, info: f.total_quantity(),
         "requiresShipping": lambda f, info: True,
-        "service": lambda f, info: next(
-            (s for s in _ctx(info).shop.services.values() if s.location_id == f.location_id), None
-        ),
+        "service": lambda f, info: st.service_at(_ctx(info).shop, f.location_id),
     },
     "FulfillmentLineItem": {
         "id": _gid("FulfillmentLineItem"),
@@ -602,7 +601,6 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "id": lambda s, info: s.graphql_id,
         "serviceName": lambda s, info: s.name,
         "location": lambda s, info: _ctx(info).shop.locations.get(s.location_id),
-        "type": lambda s, info: "THIRD_PARTY",
     },
     "WebhookSubscription": {
         "id": _gid("WebhookSubscription"),
@@ -772,8 +770,15 @@ def _fulfillment_create(shop: Shop, actor: Actor, fulfillment: dict, message: st
         fulfillment.get("notifyCustomer"),
         message,
         actor,
+        origin_address=fulfillment.get("originAddress"),
     )
     return {"fulfillment": created}
+
+
+def _tracking_update(
+    shop: Shop, actor: Actor, fulfillmentId: str, trackingInfoInput: dict, notifyCustomer: bool | None = None
+) -> dict:
+    return {"fulfillment": st.update_tracking(shop, fulfillmentId, trackingInfoInput, notifyCustomer, actor)}
 
 
 MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -795,10 +800,10 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "fulfillmentOrder": st.reject_cancellation_request(shop, id, message, actor)
     },
     "fulfillmentCreate": _fulfillment_create,
+    "fulfillmentCreateV2": _fulfillment_create,  # deprecated, still served; the same input
     "fulfillmentCancel": lambda shop, actor, id: {"fulfillment": st.cancel_fulfillment(shop, id, actor)},
-    "fulfillmentTrackingInfoUpdate": lambda shop, actor, fulfillmentId, trackingInfoInput, notifyCustomer=None: {
-        "fulfillment": st.update_tracking(shop, fulfillmentId, trackingInfoInput, notifyCustomer, actor)
-    },
+    "fulfillmentTrackingInfoUpdate": _tracking_update,
+    "fulfillmentTrackingInfoUpdateV2": _tracking_update,
     "fulfillmentEventCreate": lambda shop, actor, fulfillmentEvent: {
         "fulfillmentEvent": st.create_fulfillment_event(shop, fulfillmentEvent, actor)
     },

@@ -187,7 +187,7 @@ class Location:
 
 @dataclass
 class FulfillmentService:
-    id: int
+    id: int | str  # a number, or MANUAL_SERVICE_ID for the store's own
     name: str
     handle: str
     location_id: int
@@ -196,10 +196,31 @@ class FulfillmentService:
     tracking_support: bool = False
     inventory_management: bool = False
     requires_shipping_method: bool = True
+    type: str = "THIRD_PARTY"  # FulfillmentServiceType
 
     @property
     def graphql_id(self) -> str:
-        return service_gid(self.id)
+        # The built-in manual service's id is a word and has no `?id=true` (as recorded).
+        return gid("FulfillmentService", self.id) if self.id == MANUAL_SERVICE_ID else service_gid(int(self.id))
+
+
+# The built-in service every shop has for what the merchant fulfils at their own locations
+# (gid://shopify/FulfillmentService/manual, as recorded).
+MANUAL_SERVICE_ID = "manual"
+
+
+def new_manual_service(location_id: int) -> FulfillmentService:
+    """The shop's built-in "Manual" service, at its primary location (recorded: no callback, no tracking or
+    inventory support, requires a shipping method)."""
+    return FulfillmentService(
+        id=MANUAL_SERVICE_ID,
+        name="Manual",
+        handle="manual",
+        location_id=location_id,
+        install_id=None,
+        requires_shipping_method=True,
+        type="MANUAL",
+    )
 
 
 @dataclass
@@ -283,10 +304,11 @@ class TrackingInfo:
 
 @dataclass
 class FulfillmentLineItem:
+    """One line of a fulfillment: all of an order line item it ships, from however many fulfillment orders."""
+
     id: int
     line_item_id: int
     quantity: int
-    fulfillment_order_id: int
 
 
 @dataclass
@@ -316,6 +338,9 @@ class Fulfillment:
     fulfillment_order_ids: list[int]
     tracking: list[TrackingInfo]
     created_by: str
+    # What it took from each fulfillment order: fo id -> order line item id -> quantity (a cancel gives it back).
+    taken: dict[int, dict[int, int]] = field(default_factory=dict)
+    origin_address: dict[str, Any] | None = None  # FulfillmentOriginAddress, when the fulfillment gave one
     status: str = "SUCCESS"
     display_status: str = "FULFILLED"
     events: list[FulfillmentEvent] = field(default_factory=list)
@@ -328,6 +353,13 @@ class Fulfillment:
 
     def total_quantity(self) -> int:
         return sum(li.quantity for li in self.line_items)
+
+    @property
+    def graphql_name(self) -> str:
+        """The name the Admin GraphQL API shows ("#1001-F1", as recorded). REST payloads and the service's
+        tracking-number pull keep `name`, the REST form ("#1001.1")."""
+        order_name, _, number = self.name.rpartition(".")
+        return f"{order_name}-F{number}"
 
 
 @dataclass
@@ -429,7 +461,8 @@ class Shop:
     name: str = ""
     email: str = ""
     locations: dict[int, Location] = field(default_factory=dict)
-    services: dict[int, FulfillmentService] = field(default_factory=dict)
+    services: dict[int, FulfillmentService] = field(default_factory=dict)  # the apps' services
+    manual_service: FulfillmentService | None = None  # the built-in one, at the primary location
     # Locations removed with their fulfillment service: no longer served, still named by past fulfillment orders.
     removed_locations: dict[int, Location] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)

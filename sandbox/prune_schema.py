@@ -73,7 +73,8 @@ KEEP: dict[str, set[str] | str] = {
         "fulfillmentServiceCreate fulfillmentServiceUpdate fulfillmentServiceDelete"
         " fulfillmentOrderAcceptFulfillmentRequest fulfillmentOrderRejectFulfillmentRequest"
         " fulfillmentOrderAcceptCancellationRequest fulfillmentOrderRejectCancellationRequest"
-        " fulfillmentCreate fulfillmentCancel fulfillmentTrackingInfoUpdate fulfillmentEventCreate"
+        " fulfillmentCreate fulfillmentCreateV2 fulfillmentCancel fulfillmentTrackingInfoUpdate"
+        " fulfillmentTrackingInfoUpdateV2 fulfillmentEventCreate"
         " fulfillmentOrderReportProgress fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionUpdate"
         " webhookSubscriptionDelete"
         # the merchant's side
@@ -115,7 +116,9 @@ KEEP: dict[str, set[str] | str] = {
     "Fulfillment": names(
         "id name status displayStatus createdAt updatedAt deliveredAt inTransitAt estimatedDeliveryAt trackingInfo"
         " fulfillmentLineItems events order location fulfillmentOrders totalQuantity requiresShipping service"
+        " originAddress"
     ),
+    "FulfillmentOriginAddress": ALL,
     "FulfillmentTrackingInfo": ALL,
     "FulfillmentLineItem": names("id quantity lineItem"),
     "FulfillmentEvent": names(
