@@ -22,12 +22,14 @@ import requests
 from sqlalchemy import select
 
 from devstack.merchant import Merchant
+from devstack.system import ConnectedShop
+from devstack.wait import wait_for
 from fulfillment.install import SCOPES
 from fulfillment.models import FulfillmentOrder, MerchantRequest, Shop
 from fulfillment.shops import find_shop
 from fulfillment.store import operations as ops
 from fulfillment.webhooks import SUBSCRIBED_TOPICS
-from tests.conftest import API_SECRET, ConnectedShop, wait_for
+from tests.conftest import API_SECRET
 from workers.queue import INFLIGHT_KEY
 
 # --- driving the install as the merchant's browser would -----------------------------------------------------
