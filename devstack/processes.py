@@ -64,7 +64,7 @@ def sandbox_command(port: int) -> list[str]:
 def web_command(port: int, workers: int = 2) -> list[str]:
     return [
         str(BIN / "gunicorn"),
-        *("--workers", str(workers), "--threads", "4", "--bind", f"127.0.0.1:{port}", "--access-logfile", "-"),
+        *("--workers", str(workers), "--threads", "4", "--bind", f"127.0.0.1:{port}"),
         "app:create_app()",
     ]
 
