@@ -204,6 +204,18 @@ def test_install_through_the_store_page_sets_up_the_shop_and_its_orders_ship(sys
     assert [r.message for r in connected.record(fo_id).merchant_requests] == ["First order after install"]
 
 
+def test_a_merchant_s_browser_ends_the_install_on_a_page_that_says_the_shop_is_connected(system):
+    merchant = new_shop(system)
+    browser = requests.Session()
+    browser.headers["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    redirect = press_install(start_install(system, merchant.shop, browser), browser)
+    page = browser.get(redirect, allow_redirects=False, timeout=30)
+    assert page.status_code == 200, page.text
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert f"{merchant.shop} is connected" in page.text
+    assert our_shop(system, merchant.shop).active
+
+
 def test_the_install_link_refuses_a_shop_that_is_not_a_myshopify_domain(system):
     for shop in ("evil.example.com", "shop.myshopify.com.evil.example", "", "https://shop.myshopify.com"):
         response = requests.get(f"{system.app_url}/install", params={"shop": shop}, allow_redirects=False, timeout=10)
