@@ -21,6 +21,7 @@ import requests
 
 DEMO_SHOP = "demo-shop.myshopify.com"  # the shop the local demo connects
 
+
 def _items(values: list[str] | None) -> list[dict[str, Any]] | None:
     """`ID:QTY` pairs (fulfillment order line item ids) for partial actions."""
     if not values:

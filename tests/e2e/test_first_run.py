@@ -28,6 +28,8 @@ NOT_INHERITED = ("REDIS_URL", "DATABASE_URL", "APP_URL", "STORE_BASE_URL", "SAND
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory) -> Path:
+    if os.environ.get("DATABASE_URL", "").startswith("postgresql"):
+        pytest.skip("dev.py up does not use the suite's database: this runs once, on the SQLite pass")
     target = tmp_path_factory.mktemp("first-run") / "repo"
     shutil.copytree(
         ROOT,

@@ -27,8 +27,8 @@ def shops(app) -> list[tuple[str, str | None]]:
         return [(s.domain, s.access_token_ciphertext) for s in session.scalars(select(Shop)).all()]
 
 
-def connect(app, domain: str = SHOP, token: str = "shpat_new"):
-    return app.test_cli_runner().invoke(args=["connect-shop", "--domain", domain, "--token", token])
+def connect(app, domain: str = SHOP):
+    return app.test_cli_runner().invoke(args=["connect-shop", "--domain", domain, "--token", "shpat_new"])
 
 
 def test_a_refused_token_is_one_line_and_leaves_no_shop(app):
