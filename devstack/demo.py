@@ -13,7 +13,7 @@ import time
 from devstack.merchant import Merchant
 from devstack.processes import BIN, ROOT, wait_http
 from devstack.run import VAR
-from devstack.system import connect_shop
+from devstack.system import ADDRESS, connect_shop
 
 DEMO_SHOP = "demo-shop.myshopify.com"
 DEMO_OPERATOR = "demo-operator@example.com"
@@ -45,15 +45,7 @@ def place_demo_orders(merchant: Merchant, count: int, location_id: str) -> list[
         sku, title = DEMO_SKUS[n % len(DEMO_SKUS)]
         order = merchant.create_order(
             [{"sku": sku, "title": title, "quantity": 1 + n % 3, "location_id": location_id}],
-            shipping_address={
-                "first_name": "Demo",
-                "last_name": f"Customer {n + 1}",
-                "address1": f"{n + 1} Harbour Street",
-                "city": "Oslo",
-                "province": "",
-                "country_code": "NO",
-                "zip": "0150",
-            },
+            shipping_address={**ADDRESS, "first_name": "Demo", "last_name": f"Customer {n + 1}"},
             paid=True,
         )
         for fo in order["fulfillment_orders"]:
