@@ -48,6 +48,8 @@ def development_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("APP_URL", "http://127.0.0.1:8000")
     env.setdefault("STORE_BASE_URL", "http://127.0.0.1:8700")
     env.setdefault("SANDBOX_PUBLIC_URL", env["STORE_BASE_URL"])
+    # The sandbox, like the store, takes a callback URL only on the app's own host.
+    env.setdefault("SANDBOX_APP_HOSTS", urlsplit(env["APP_URL"]).hostname or "")
     env.setdefault("PICK_DELAY_S", "1")
     env.setdefault("PACK_DELAY_S", "1")
     env.setdefault("SWEEP_INTERVAL_S", "15")
