@@ -43,8 +43,8 @@ def wait_http(url: str, timeout: float = 60) -> None:
     wait_for(lambda: requests.get(url, timeout=2).status_code < 500, timeout, 0.2, url, (requests.RequestException,))
 
 
-# The command line of each of the system's processes; `Stack` runs them for the tests and benchmarks, `dev.py up`
-# under honcho, and Procfile.dev spells the same ones out for `honcho start`.
+# The command line of each of the system's processes: `Stack` runs them for the tests and benchmarks, and
+# `devstack.run` for Procfile.dev and `dev.py up` (both under honcho).
 
 
 def redis_command(port: int, data_dir: Path) -> list[str]:
