@@ -37,6 +37,7 @@ from graphql import (
     validate,
 )
 
+from sandbox import inventory_api
 from sandbox import store as st
 from sandbox import webhook_subscriptions as wh
 from sandbox.cost import MAX_QUERY_COST, CostMeter, LeakyBucket, requested_cost
@@ -116,6 +117,7 @@ class Context:
     actor: Actor
     meter: CostMeter
     api_key: str
+    api_version: str = "unstable"  # the version in the request's URL
 
 
 def _ctx(info: GraphQLResolveInfo) -> Context:
@@ -746,6 +748,7 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 RESOLVERS["Mutation"] = {name: mutation(action) for name, action in MUTATIONS.items()}
 RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url
+inventory_api.register(RESOLVERS, TYPE_NAMES, NODE_KINDS, connection)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -836,7 +839,7 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
         error = {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}
         return jsonify({"errors": [error], "extensions": _cost_extension(requested, None, bucket)})
     meter = CostMeter(operation.operation == OperationType.MUTATION)
-    context = Context(shop=shop, actor=owner.actor, meter=meter, api_key=sandbox.config.api_key)
+    context = Context(shop=shop, actor=owner.actor, meter=meter, api_key=sandbox.config.api_key, api_version=version)
     with store.transaction(shop):
         result = execute(
             schema,

@@ -66,6 +66,8 @@ KEEP: dict[str, set[str] | str] = {
     "QueryRoot": names(
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
         " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
+        # products and inventory
+        " inventoryItem inventoryItems inventoryLevel product productVariant productVariants"
     ),
     "Mutation": names(
         # the app's side
@@ -80,6 +82,10 @@ KEEP: dict[str, set[str] | str] = {
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
         " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule"
+        # locations and inventory
+        " inventorySetQuantities inventoryAdjustQuantities inventorySetOnHandQuantities inventoryMoveQuantities"
+        " inventoryActivate inventoryDeactivate locationActivate locationDeactivate locationDelete locationAdd"
+        " locationEdit"
     ),
     "Node": names("id"),
     "Shop": names("id name myshopifyDomain email assignedFulfillmentOrders fulfillmentServices"),
@@ -103,8 +109,26 @@ KEEP: dict[str, set[str] | str] = {
         "id sku name title quantity variantTitle vendor requiresShipping currentQuantity unfulfilledQuantity"
     ),
     "Location": names(
-        "id name isActive fulfillmentService createdAt updatedAt isFulfillmentService fulfillsOnlineOrders"
-        " shipsInventory"
+        "id name isActive fulfillmentService createdAt updatedAt legacyResourceId isFulfillmentService isPrimary"
+        " shipsInventory fulfillsOnlineOrders activatable deactivatable deletable deactivatedAt hasActiveInventory"
+        " hasUnfulfilledOrders addressVerified address inventoryLevel inventoryLevels"
+    ),
+    "LocationAddress": ALL,
+    "InventoryItem": names(
+        "id legacyResourceId sku tracked requiresShipping createdAt updatedAt variant variants inventoryLevel"
+        " inventoryLevels duplicateSkuCount inventoryHistoryUrl countryCodeOfOrigin provinceCodeOfOrigin"
+        " harmonizedSystemCode"
+    ),
+    "InventoryLevel": names("id isActive item location quantities createdAt updatedAt canDeactivate deactivationAlert"),
+    "InventoryQuantity": ALL,
+    "InventoryAdjustmentGroup": names("id createdAt reason referenceDocumentUri changes app"),
+    "InventoryChange": ALL,
+    "Product": names(
+        "id legacyResourceId title handle status tracksInventory totalInventory variants createdAt updatedAt"
+    ),
+    "ProductVariant": names(
+        "id legacyResourceId title sku displayName price inventoryItem inventoryQuantity product barcode"
+        " inventoryPolicy createdAt updatedAt"
     ),
     "Fulfillment": names(
         "id name status displayStatus createdAt updatedAt deliveredAt inTransitAt estimatedDeliveryAt trackingInfo"
@@ -143,6 +167,8 @@ KEEP: dict[str, set[str] | str] = {
 # Types whose every field is part of the contract of a connection or a mutation payload.
 WHOLE_SUFFIXES = ("Connection", "Edge", "Payload", "UserError", "Error")
 KEPT_DIRECTIVES = {"deprecated"}
+# Directives a client may write in a document, defined in the pruned schema (without their descriptions).
+CLIENT_DIRECTIVES = ("idempotent",)
 
 
 class PruneError(Exception):
@@ -290,6 +316,12 @@ def prune_built(full: GraphQLSchema) -> str:
             ),
         )
     ]
+    for directive_name in CLIENT_DIRECTIVES:
+        directive = full.get_directive(directive_name)
+        if directive is not None and directive.ast_node is not None:
+            node = directive.ast_node
+            arguments = tuple(_input_value(a) for a in node.arguments or ())
+            definitions.append(_replace(node, description=None, arguments=arguments))
     builtin_scalars = {"String", "Int", "Float", "Boolean", "ID"}
     for name, fields in kept.items():
         type_ = full.type_map[name]

@@ -23,7 +23,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox import payloads
+from sandbox import inventory, payloads
+from sandbox.inventory import primary_location
 from sandbox.model import (
     ACCEPTED,
     APP,
@@ -1497,6 +1498,7 @@ def create_fulfillment(
     ]
     shop.fulfillments[fulfillment.id] = fulfillment
     order.fulfillment_ids.append(fulfillment.id)
+    inventory.ship(shop, fulfillment.location_id, _shipped(shop, fulfillment))
     if display_fulfillment_status(shop, order) == "FULFILLED" and order.closed_at is None:
         order.closed_at = now()  # the recorded store closes (archives) an order once everything shipped
     who = "Staff" if not actor.is_app else _service_name(shop, first) if service_of(shop, first) else "An app"
@@ -1508,6 +1510,11 @@ def create_fulfillment(
     _timeline(shop, order, "fulfillment_created", text, first)
     _emit_webhook(shop, "FULFILLMENTS_CREATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
+
+
+def _shipped(shop: Shop, fulfillment: Fulfillment) -> list[tuple[str | None, int]]:
+    """(SKU, quantity) of what a fulfillment took from its location's stock."""
+    return [(shop.line_items[fli.line_item_id].sku, fli.quantity) for fli in fulfillment.line_items]
 
 
 def _quantity(item: Any) -> int:
@@ -1616,6 +1623,7 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
         _touch(fo)
     for location_id, quantities in reopened.items():
         _new_fulfillment_order(shop, order, location_id, quantities)
+    inventory.restock(shop, fulfillment.location_id, _shipped(shop, fulfillment))
     fulfillment.status = "CANCELLED"
     fulfillment.display_status = "CANCELED"
     fulfillment.updated_at = now()
@@ -1924,11 +1932,6 @@ def delete_fulfillment_service(
     location.is_active = False
     shop.removed_locations[location.id] = shop.locations.pop(location.id)
     return service.id
-
-
-def primary_location(shop: Shop) -> Location:
-    """The shop's first merchant-managed location (its "Shop location"), where work falls back to."""
-    return shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
 
 
 def location_record(shop: Shop, location_id: int) -> Location:
