@@ -36,3 +36,8 @@ def test_commands_map_to_rest_calls():
         "/shops/demo.myshopify.com/orders/5/cancel",
         {"reason": "CUSTOMER", "staff_note": None},
     )
+
+
+def test_the_shop_is_the_local_demo_s_unless_told(monkeypatch):
+    monkeypatch.delenv("SANDBOX_SHOP", raising=False)
+    assert build_parser().parse_args(["show-order", "1"]).shop == "demo-shop.myshopify.com"
