@@ -1,13 +1,14 @@
 """`python -m sandbox.cli ...`: act as the merchant on a running sandbox, over its REST API (prints JSON).
 
-    python -m sandbox.cli create-shop --shop demo.myshopify.com
     python -m sandbox.cli create-order --sku SKU-1:2 --sku SKU-2
+    python -m sandbox.cli --shop other.myshopify.com create-shop
     python -m sandbox.cli request 1001 --message "gift wrap"
     python -m sandbox.cli show-order 1001
     python -m sandbox.cli create-product "T-shirt" --sku TSHIRT-BLK-M:10
     python -m sandbox.cli add-location "Back room" && python -m sandbox.cli set-stock 1001 1002 5
 
-The sandbox's URL comes from --url, else SANDBOX_URL, else http://127.0.0.1:8700.
+The sandbox's URL comes from --url, else SANDBOX_URL, else http://127.0.0.1:8700; the shop from --shop, else
+SANDBOX_SHOP, else the shop `python3 dev.py up` connects (demo-shop.myshopify.com).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 from typing import Any
 
 import requests
+
+DEMO_SHOP = "demo-shop.myshopify.com"  # the shop the local demo connects
 
 
 def _items(values: list[str] | None) -> list[dict[str, Any]] | None:
@@ -40,7 +43,7 @@ def _id(value: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sandbox.cli", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default=os.environ.get("SANDBOX_URL", "http://127.0.0.1:8700"))
-    parser.add_argument("--shop", default=os.environ.get("SANDBOX_SHOP", "demo.myshopify.com"))
+    parser.add_argument("--shop", default=os.environ.get("SANDBOX_SHOP", DEMO_SHOP))
     sub = parser.add_subparsers(dest="command", required=True)
 
     shop = sub.add_parser("create-shop", help="create the shop (idempotent)")
@@ -87,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show-order", help="the order with its fulfillment orders and timeline")
     show.add_argument("order")
+
+    cancel = sub.add_parser("cancel-order", help="cancel the whole order (refused while anything is fulfilled)")
+    cancel.add_argument("order")
+    cancel.add_argument(
+        "--reason", default="OTHER", choices=["CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER"]
+    )
+    cancel.add_argument("--staff-note")
     _inventory_commands(sub)
     return parser
 
@@ -186,6 +196,9 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | No
         return "POST", f"/shops/{shop}/orders", {"line_items": lines, "paid": not args.unpaid, "note": args.note}
     if args.command == "show-order":
         return "GET", f"/shops/{shop}/orders/{_id(args.order)}", None
+    if args.command == "cancel-order":
+        body = {"reason": args.reason, "staff_note": args.staff_note}
+        return "POST", f"/shops/{shop}/orders/{_id(args.order)}/cancel", body
     inventory = inventory_request_for(args)
     if inventory is not None:
         return inventory

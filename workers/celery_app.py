@@ -8,7 +8,7 @@ from celery import Celery
 from celery.signals import beat_init
 
 from fulfillment.config import Config
-from workers import signals
+from workers import logs, signals
 from workers.broker import TRANSPORT
 from workers.queue import SWEEP_ALL_SHOPS_TASK
 
@@ -34,6 +34,7 @@ def make_celery(config: Config) -> Celery:
         worker_hijack_root_logger=False,
     )
     signals.connect()  # task outcomes for /metrics
+    logs.connect()
     return app
 
 
