@@ -55,6 +55,19 @@ def whole_number(value: Any, default: int | None = None) -> int | None:
         return default
 
 
+def _values(form: Mapping[str, Any], key: str) -> list[Any]:
+    """All values of a form field: a MultiDict's list, or a plain mapping's one value (which may be a list)."""
+    getlist = getattr(form, "getlist", None)
+    if getlist is not None:
+        return list(getlist(key))
+    return [form[key]] if key in form else []
+
+
+def _first(form: Mapping[str, Any], key: str) -> Any:
+    values = _values(form, key)
+    return values[0] if values else None
+
+
 # --- rejections and packages --------------------------------------------------------------------------------
 
 
@@ -178,19 +191,6 @@ def parse_stock(sku: str | None, on_hand: str | int | None) -> tuple[str, int]:
     if problems:
         raise InvalidInput(problems)
     return sku, units
-
-
-def _values(form: Mapping[str, Any], key: str) -> list[Any]:
-    """All values of a form field: a MultiDict's list, or a plain mapping's one value (which may be a list)."""
-    getlist = getattr(form, "getlist", None)
-    if getlist is not None:
-        return list(getlist(key))
-    return [form[key]] if key in form else []
-
-
-def _first(form: Mapping[str, Any], key: str) -> Any:
-    values = _values(form, key)
-    return values[0] if values else None
 
 
 def _truthy(value: Any) -> bool:
