@@ -127,10 +127,7 @@ def advance(ctx: Context, record_id: int, cause: Cause = Cause.WORKER) -> Next:
     """Re-read one fulfillment order on the store, notice what the merchant did, then take our next step."""
     with ctx.db.transaction() as session:
         record = session.get(FulfillmentOrder, record_id)
-        if record is None or is_final(record.state):
-            return DONE
-        shop = record.shop
-        if not shop.active:
+        if record is None or is_final(record.state) or not record.shop.active:
             return DONE
         return Step(ctx, session, record, cause).run()
 
