@@ -171,7 +171,7 @@ class ConnectedShop:
     def set_stock(self, sku: str, on_hand: int) -> None:
         ctx = self.system.context()
         with ctx.db.transaction() as session:
-            ctx.warehouse(session).set_stock(sku, on_hand)
+            ctx.warehouse(session).set_stock(self.shop_id, sku, on_hand)
 
     def configure(self, **settings) -> None:
         """Change the shop's settings (what the dashboard's settings page saves)."""
@@ -206,7 +206,7 @@ class ConnectedShop:
     def available(self, sku: str) -> int:
         ctx = self.system.context()
         with ctx.db.transaction() as session:
-            return ctx.warehouse(session).available([sku])[sku]
+            return ctx.warehouse(session).available(self.shop_id, [sku])[sku]
 
     def place_order(self, line_items: list[dict], **fields) -> dict:
         fields.setdefault(
