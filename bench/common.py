@@ -98,6 +98,8 @@ class System:
     app_url: str
     workers: list[Process] = field(default_factory=list)
     worker_concurrency: int = 4
+    stock: dict[str, int] = field(default_factory=dict)  # what set_stock gives every shop's shelf
+    shop_ids: list[int] = field(default_factory=list)
     _context: object = None
     _session: requests.Session = field(default_factory=requests.Session)
 
@@ -126,14 +128,23 @@ class System:
         locations = merchant.state()["locations"]
         ours = merchant.service_location_id()
         theirs = next(loc["id"] for loc in locations if loc["id"] != ours)
+        self.shop_ids.append(shop_id)
+        self._stock_shop(shop_id, self.stock)
         if faults:
             merchant.set_faults(**faults)
         return Shop(domain, merchant, shop_id, ours, theirs)
 
     def set_stock(self, sku: str, on_hand: int) -> None:
+        """Stock is per shop: every shop connected, now or later, gets this much of the SKU on its shelf."""
+        self.stock[sku] = on_hand
+        for shop_id in self.shop_ids:
+            self._stock_shop(shop_id, {sku: on_hand})
+
+    def _stock_shop(self, shop_id: int, levels: dict[str, int]) -> None:
         ctx = self.context()
         with ctx.db.transaction() as session:
-            ctx.warehouse(session).set_stock(sku, on_hand)
+            for sku, on_hand in levels.items():
+                ctx.warehouse(session).set_stock(shop_id, sku, on_hand)
 
     def records(self, shop_id: int) -> list:
         """Our records of a shop's fulfillment orders, with their logs."""
