@@ -336,9 +336,10 @@ def _tracking(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _mark_fulfilled(shop: Shop, fo_id: str, body: dict[str, Any]) -> list[Any]:
+    fo = st.get_fulfillment_order(shop, fo_id)  # an unknown id in the path is a 404 here, not a userError
     fulfillment = st.create_fulfillment(
         shop,
-        [{"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": body.get("line_items")}],
+        [{"fulfillmentOrderId": fo.id, "fulfillmentOrderLineItems": body.get("line_items")}],
         _tracking(body),
         body.get("notify_customer"),
         body.get("message"),

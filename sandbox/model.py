@@ -64,6 +64,12 @@ def gid(kind: str, id_: int | str) -> str:
     return f"gid://shopify/{kind}/{id_}"
 
 
+def service_gid(id_: int) -> str:
+    """The store's id for an app's fulfillment service carries `?id=true`, wherever it is read (create, list,
+    update, a location's service); only `fulfillmentServiceDelete`'s `deletedId` goes without it."""
+    return f"{gid('FulfillmentService', id_)}?id=true"
+
+
 def parse_id(value: Any, kind: str) -> int | None:
     """The numeric id in `gid://shopify/<kind>/<n>` or a bare number; None for anything else (another kind)."""
     if isinstance(value, int):
@@ -94,6 +100,19 @@ class StoreUserError(Exception):
         self.message = message
         self.field = field
         self.code = code
+
+
+class UserErrors(StoreUserError):
+    """Several checks of one input failed together: the store reports every one of them, in order."""
+
+    def __init__(self, errors: list[StoreUserError]) -> None:
+        super().__init__(errors[0].message, errors[0].field, errors[0].code)
+        self.errors = errors
+
+
+def each_error(error: StoreUserError) -> list[StoreUserError]:
+    """The refusals one `StoreUserError` stands for (one, or the several of a `UserErrors`)."""
+    return list(error.errors) if isinstance(error, UserErrors) else [error]
 
 
 class InvalidTransition(StoreUserError):
@@ -168,7 +187,7 @@ class Location:
 
 @dataclass
 class FulfillmentService:
-    id: int
+    id: int | str  # a number, or MANUAL_SERVICE_ID for the store's own
     name: str
     handle: str
     location_id: int
@@ -177,6 +196,31 @@ class FulfillmentService:
     tracking_support: bool = False
     inventory_management: bool = False
     requires_shipping_method: bool = True
+    type: str = "THIRD_PARTY"  # FulfillmentServiceType
+
+    @property
+    def graphql_id(self) -> str:
+        # The built-in manual service's id is a word and has no `?id=true` (as recorded).
+        return gid("FulfillmentService", self.id) if self.id == MANUAL_SERVICE_ID else service_gid(int(self.id))
+
+
+# The built-in service every shop has for what the merchant fulfils at their own locations
+# (gid://shopify/FulfillmentService/manual, as recorded).
+MANUAL_SERVICE_ID = "manual"
+
+
+def new_manual_service(location_id: int) -> FulfillmentService:
+    """The shop's built-in "Manual" service, at its primary location (recorded: no callback, no tracking or
+    inventory support, requires a shipping method)."""
+    return FulfillmentService(
+        id=MANUAL_SERVICE_ID,
+        name="Manual",
+        handle="manual",
+        location_id=location_id,
+        install_id=None,
+        requires_shipping_method=True,
+        type="MANUAL",
+    )
 
 
 @dataclass
@@ -255,10 +299,11 @@ class TrackingInfo:
 
 @dataclass
 class FulfillmentLineItem:
+    """One line of a fulfillment: all of an order line item it ships, from however many fulfillment orders."""
+
     id: int
     line_item_id: int
     quantity: int
-    fulfillment_order_id: int
 
 
 @dataclass
@@ -288,6 +333,9 @@ class Fulfillment:
     fulfillment_order_ids: list[int]
     tracking: list[TrackingInfo]
     created_by: str
+    # What it took from each fulfillment order: fo id -> order line item id -> quantity (a cancel gives it back).
+    taken: dict[int, dict[int, int]] = field(default_factory=dict)
+    origin_address: dict[str, Any] | None = None  # FulfillmentOriginAddress, when the fulfillment gave one
     status: str = "SUCCESS"
     display_status: str = "FULFILLED"
     events: list[FulfillmentEvent] = field(default_factory=list)
@@ -300,6 +348,13 @@ class Fulfillment:
 
     def total_quantity(self) -> int:
         return sum(li.quantity for li in self.line_items)
+
+    @property
+    def graphql_name(self) -> str:
+        """The name the Admin GraphQL API shows ("#1001-F1", as recorded). REST payloads and the service's
+        tracking-number pull keep `name`, the REST form ("#1001.1")."""
+        order_name, _, number = self.name.rpartition(".")
+        return f"{order_name}-F{number}"
 
 
 @dataclass
@@ -344,6 +399,8 @@ class WebhookSubscription:
     name: str | None = None
     filter: str | None = None
     include_fields: list[str] = field(default_factory=list)
+    metafield_namespaces: list[str] = field(default_factory=list)
+    metafields: list[dict[str, str]] = field(default_factory=list)  # {"namespace", "key"}
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
 
@@ -392,7 +449,10 @@ class Shop:
     name: str = ""
     email: str = ""
     locations: dict[int, Location] = field(default_factory=dict)
-    services: dict[int, FulfillmentService] = field(default_factory=dict)
+    services: dict[int, FulfillmentService] = field(default_factory=dict)  # the apps' services
+    manual_service: FulfillmentService | None = None  # the built-in one, at the primary location
+    # Locations removed with their fulfillment service: no longer served, still named by past fulfillment orders.
+    removed_locations: dict[int, Location] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     fulfillment_orders: dict[int, FulfillmentOrder] = field(default_factory=dict)
     fulfillments: dict[int, Fulfillment] = field(default_factory=dict)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sandbox import payloads
 from sandbox.model import (
@@ -34,6 +36,7 @@ from sandbox.model import (
     FULFILLMENT_REQUEST,
     IN_PROGRESS,
     INCOMPLETE,
+    MANUAL_SERVICE_ID,
     MERCHANT,
     MERCHANT_ACTOR,
     ON_HOLD,
@@ -69,11 +72,13 @@ from sandbox.model import (
     OrderLocked,
     ResourceNotFound,
     Shop,
+    StoreUserError,
     TimelineEntry,
     TrackingInfo,
+    UserErrors,
     WebhookDelivery,
-    WebhookSubscription,
     gid,
+    new_manual_service,
     now,
     parse_id,
 )
@@ -168,6 +173,7 @@ class Store:
                 address=Address(address1="1 Main Street", city="Oslo", country_code="NO", zip="0150"),
             )
             shop.locations[home.id] = home
+            shop.manual_service = new_manual_service(home.id)
             self.shops[domain] = shop
             self.tokens[shop.merchant_token] = TokenOwner(domain, MERCHANT_ACTOR)
             return shop, True
@@ -221,11 +227,9 @@ def get_order(shop: Shop, id_: Any) -> Order:
     return order
 
 
-def get_fulfillment(shop: Shop, id_: Any) -> Fulfillment:
-    fulfillment = shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
-    if fulfillment is None:
-        raise ResourceNotFound(str(id_))
-    return fulfillment
+def find_fulfillment(shop: Shop, id_: Any) -> Fulfillment | None:
+    """A fulfillment by id (None when unknown: the fulfillment mutations answer that with a userError)."""
+    return shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
 
 
 def get_location(shop: Shop, id_: Any) -> Location:
@@ -240,6 +244,30 @@ def get_service(shop: Shop, id_: Any) -> FulfillmentService:
     if service is None:
         raise ResourceNotFound(str(id_))
     return service
+
+
+def fulfillment_services(shop: Shop) -> list[FulfillmentService]:
+    """shop.fulfillmentServices: the built-in manual service first, then the apps' services (as recorded)."""
+    apps = sorted(shop.services.values(), key=lambda s: int(s.id))
+    return [shop.manual_service, *apps] if shop.manual_service else apps
+
+
+def find_service(shop: Shop, id_: Any) -> FulfillmentService | None:
+    """A fulfillment service by id, the manual one (gid://shopify/FulfillmentService/manual) included."""
+    if isinstance(id_, str) and id_.split("?", 1)[0] == gid("FulfillmentService", MANUAL_SERVICE_ID):
+        return shop.manual_service
+    return shop.services.get(parse_id(id_, "FulfillmentService") or -1)
+
+
+def service_at(shop: Shop, location_id: int) -> FulfillmentService | None:
+    """The service that fulfils at a location: the app's whose location it is, else (a merchant location) the
+    built-in manual service."""
+    if location_id in shop.removed_locations:
+        return None  # its service was deleted with it
+    location = shop.locations.get(location_id)
+    if location is not None and location.fulfillment_service_id is not None:
+        return shop.services.get(location.fulfillment_service_id)
+    return shop.manual_service
 
 
 def service_of(shop: Shop, fo: FulfillmentOrder) -> FulfillmentService | None:
@@ -1380,36 +1408,61 @@ def create_fulfillment(
     notify_customer: bool | None,
     message: str | None,
     actor: Actor,
+    origin_address: dict[str, Any] | None = None,
 ) -> Fulfillment:
-    """One package: a fulfillment for items of fulfillment orders of one order at one location. By the app: its
-    fulfillment orders must be accepted. By the merchant ("mark as fulfilled", N10): refused while a service
-    holds the request. Not idempotent, like the store's."""
-    if not line_items_by_fulfillment_order:
+    """One package: a fulfillment for items of fulfillment orders of one order at one location. By the app: at
+    its own location once the request is accepted, or at a merchant location with the merchant-managed scope.
+    By the merchant ("mark as fulfilled", N10): refused while a service holds the request. Not idempotent, like
+    the store's.
+
+    The checks come in the recorded order: quantities first (input), then unknown fulfillment orders, one order,
+    one location, then each group's state and lines."""
+    groups = line_items_by_fulfillment_order
+    if not groups:
         raise InvalidInput(
             "At least one fulfillment order is required.", ["fulfillment", "lineItemsByFulfillmentOrder"]
         )
-    plan: list[tuple[FulfillmentOrder, dict[int, int]]] = []
-    for index, group in enumerate(line_items_by_fulfillment_order):
-        fo = get_fulfillment_order(shop, group.get("fulfillmentOrderId"))
-        field = ["fulfillment", "lineItemsByFulfillmentOrder", str(index)]
-        _check_fulfillable(shop, fo, actor, field)
-        quantities = _requested_quantities(fo, group.get("fulfillmentOrderLineItems"), "fulfillmentOrderLineItems")
-        if not quantities:
-            raise InvalidInput("The fulfillment order has no remaining items to fulfill.", field)
-        plan.append((fo, quantities))
-    first = plan[0][0]
-    if any(fo.order_id != first.order_id for fo, _ in plan):
+    for index, group in enumerate(groups):
+        for line, item in enumerate(group.get("fulfillmentOrderLineItems") or []):
+            if _quantity(item) <= 0:
+                raise InvalidInput(
+                    "Quantity must be greater than 0",
+                    ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderLineItems", str(line)]
+                    + ["quantity"],
+                )
+    fos: list[FulfillmentOrder] = []
+    for group in groups:
+        fo = shop.fulfillment_orders.get(parse_id(group.get("fulfillmentOrderId"), "FulfillmentOrder") or -1)
+        if fo is None:
+            raise InvalidInput("Fulfillment order does not exist.", ["fulfillment"])
+        fos.append(fo)
+    order_ids = sorted({fo.order_id for fo in fos})
+    if len(order_ids) > 1:
         raise InvalidInput(
-            "All fulfillment orders of one fulfillment must belong to the same order.",
-            ["fulfillment", "lineItemsByFulfillmentOrder"],
+            f"All fulfillment orders must belong to the same order. Multiple orders with ids {_id_list(order_ids)}"
+            " were found.",
+            ["fulfillment"],
         )
-    if any(fo.location_id != first.location_id for fo, _ in plan):
+    location_ids = sorted({fo.location_id for fo in fos})
+    if len(location_ids) > 1:
         raise InvalidInput(
-            "All fulfillment orders of one fulfillment must be assigned to the same location.",
-            ["fulfillment", "lineItemsByFulfillmentOrder"],
+            "All fulfillment orders must be assigned to a single location. Multiple locations with ids"
+            f" {_id_list(location_ids)} were found.",
+            ["fulfillment"],
         )
-    if len({fo.id for fo, _ in plan}) != len(plan):
+    if len({fo.id for fo in fos}) != len(fos):
         raise InvalidInput("A fulfillment order appears twice.", ["fulfillment", "lineItemsByFulfillmentOrder"])
+    plan: list[tuple[FulfillmentOrder, dict[int, int]]] = []
+    for index, (fo, group) in enumerate(zip(fos, groups, strict=True)):
+        _check_fulfillable(shop, fo, actor, ["fulfillment", "lineItemsByFulfillmentOrder", str(index)])
+        quantities = _fulfillment_quantities(fo, group.get("fulfillmentOrderLineItems"))
+        if not quantities:
+            raise InvalidInput(
+                "The fulfillment order has no remaining items to fulfill.",
+                ["fulfillment", "lineItemsByFulfillmentOrder", str(index)],
+            )
+        plan.append((fo, quantities))
+    first = fos[0]
     order = shop.orders[first.order_id]
     tracking_info = _tracking_list(tracking)
     fulfillment = Fulfillment(
@@ -1418,26 +1471,35 @@ def create_fulfillment(
         order_id=order.id,
         location_id=first.location_id,
         line_items=[],
-        fulfillment_order_ids=[fo.id for fo, _ in plan],
+        fulfillment_order_ids=[fo.id for fo in fos],
         tracking=tracking_info,
         created_by=actor.role,
         notify_customer=bool(notify_customer),
         display_status="MARKED_AS_FULFILLED" if actor.role == MERCHANT and not tracking_info else "FULFILLED",
+        origin_address=dict(origin_address) if origin_address else None,
     )
+    shipped: dict[int, int] = {}  # order line item id -> quantity, over every fulfillment order
     for fo, quantities in plan:
+        taken = fulfillment.taken.setdefault(fo.id, {})
         for li in fo.line_items:
             qty = quantities.get(li.id, 0)
             if qty:
                 li.remaining_quantity -= qty
-                fulfillment.line_items.append(
-                    FulfillmentLineItem(shop.new_id("FulfillmentLineItem"), li.line_item_id, qty, fo.id)
-                )
+                taken[li.line_item_id] = taken.get(li.line_item_id, 0) + qty
+                shipped[li.line_item_id] = shipped.get(li.line_item_id, 0) + qty
         fo.fulfillment_ids.append(fulfillment.id)
         fo.status = CLOSED if fo.remaining() == 0 else IN_PROGRESS
         _touch(fo)
+    # One line per order line item, however many fulfillment orders it came from (as recorded).
+    fulfillment.line_items = [
+        FulfillmentLineItem(shop.new_id("FulfillmentLineItem"), line_item_id, qty)
+        for line_item_id, qty in shipped.items()
+    ]
     shop.fulfillments[fulfillment.id] = fulfillment
     order.fulfillment_ids.append(fulfillment.id)
-    who = _service_name(shop, first) if actor.is_app else "Staff"
+    if display_fulfillment_status(shop, order) == "FULFILLED" and order.closed_at is None:
+        order.closed_at = now()  # the recorded store closes (archives) an order once everything shipped
+    who = "Staff" if not actor.is_app else _service_name(shop, first) if service_of(shop, first) else "An app"
     text = f"{who} fulfilled {fulfillment.total_quantity()} item(s) as {fulfillment.name}"
     if tracking_info:
         t = tracking_info[0]
@@ -1446,6 +1508,46 @@ def create_fulfillment(
     _timeline(shop, order, "fulfillment_created", text, first)
     _emit_webhook(shop, "FULFILLMENTS_CREATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
+
+
+def _quantity(item: Any) -> int:
+    """The quantity of a `{id, quantity}` line (0 when it has none that is a number: refused as not positive)."""
+    value = item.get("quantity") if isinstance(item, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _id_list(ids: list[int]) -> str:
+    """Ids as the store lists them in a message: `[1, 2]`."""
+    return "[" + ", ".join(str(i) for i in ids) + "]"
+
+
+def _fulfillment_quantities(fo: FulfillmentOrder, items: list[dict[str, Any]] | None) -> dict[int, int]:
+    """fo line item id -> quantity for one group of a fulfillment; everything remaining when `items` is None or
+    empty (the store reads an empty list as "everything"). Messages as recorded for fulfillmentCreate."""
+    if not items:
+        return _all_remaining(fo)
+    quantities: dict[int, int] = {}
+    for item in items:
+        li_id = parse_id(item.get("id"), "FulfillmentOrderLineItem")
+        line = fo.line_item(li_id) if li_id is not None else None
+        if line is None:
+            raise InvalidInput("Fulfillment order line item does not exist.", ["fulfillment"])
+        if line.id in quantities:
+            raise InvalidInput("Line items must be unique.", ["fulfillment"])
+        quantity = _quantity(item)
+        if quantity > line.remaining_quantity:
+            raise InvalidInput("Invalid fulfillment order line item quantity requested.", ["fulfillment"])
+        quantities[line.id] = quantity
+    return quantities
+
+
+def has_scope(shop: Shop, actor: Actor, scope: str) -> bool:
+    """Whether the calling app was installed with `scope` (a write scope implies its read scope)."""
+    install = shop.installs.get(actor.install_id or "")
+    if install is None:
+        return False
+    granted = {s.strip() for s in install.scopes.split(",")}
+    return scope in granted or (scope.startswith("read_") and f"write_{scope[5:]}" in granted)
 
 
 def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: list[str]) -> None:
@@ -1468,9 +1570,10 @@ def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: li
                 field,
             )
         return
-    if actor.is_app:
+    # At a merchant location: the merchant, or an app the merchant let fulfil there (the recorded store let an
+    # app with the merchant-managed scope do it).
+    if actor.is_app and not has_scope(shop, actor, "write_merchant_managed_fulfillment_orders"):
         raise NotPermitted("The app can only fulfill fulfillment orders assigned to its own locations.", field)
-    # The merchant marking items as fulfilled (N10).
     if fo.request_status in REQUEST_IN_SERVICE_HANDS:
         raise NotPermitted(
             f"The fulfillment order has a fulfillment request in progress with {_service_name(shop, fo)}"
@@ -1480,36 +1583,43 @@ def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: li
 
 
 def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfillment:
-    """SUCCESS -> CANCELLED; the items become unfulfilled again (in their fulfillment order if it is still
-    open, else in a new OPEN fulfillment order at the same location)."""
-    fulfillment = get_fulfillment(shop, fulfillment_id)
-    location = shop.locations[fulfillment.location_id]
+    """SUCCESS -> CANCELLED; the items become unfulfilled again: in their fulfillment order if it is still open,
+    else the closed one gets its remaining quantities back (as recorded) and a new OPEN fulfillment order at the
+    same location takes the work. Cancelling a cancelled fulfillment changes nothing and is no error (as
+    recorded)."""
+    fulfillment = find_fulfillment(shop, fulfillment_id)
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment not found.", ["id"])
+    location = location_record(shop, fulfillment.location_id)
     if actor.is_app and location.fulfillment_service_id is not None:
         service = shop.services.get(location.fulfillment_service_id)
         if service is None or service.install_id != actor.install_id:
             raise NotPermitted("The fulfillment belongs to another fulfillment service.", ["id"])
+    if fulfillment.status == "CANCELLED":
+        return fulfillment
     if fulfillment.status != "SUCCESS":
         raise InvalidTransition(f"Cannot cancel a fulfillment with status {fulfillment.status}.", ["id"])
     order = shop.orders[fulfillment.order_id]
     reopened: dict[int, dict[int, int]] = {}
-    for fli in fulfillment.line_items:
-        fo = shop.fulfillment_orders[fli.fulfillment_order_id]
-        line = next((li for li in fo.line_items if li.line_item_id == fli.line_item_id), None)
-        if fo.status not in FINISHED and line is not None:
-            line.remaining_quantity += fli.quantity
-            if fo.request_status == UNSUBMITTED and not fo.progress_reported and not _has_fulfilled_items(fo):
-                fo.status = OPEN  # a merchant-fulfilled order that has nothing shipped any more
-            _touch(fo)
-        else:
-            reopened.setdefault(fo.location_id, {})
-            reopened[fo.location_id][fli.line_item_id] = (
-                reopened[fo.location_id].get(fli.line_item_id, 0) + fli.quantity
-            )
+    for fo_id, quantities in fulfillment.taken.items():
+        fo = shop.fulfillment_orders[fo_id]
+        for line_item_id, qty in quantities.items():
+            line = next((li for li in fo.line_items if li.line_item_id == line_item_id), None)
+            if line is not None:
+                line.remaining_quantity = min(line.total_quantity, line.remaining_quantity + qty)
+            if fo.status in FINISHED or line is None:
+                at = reopened.setdefault(fo.location_id, {})
+                at[line_item_id] = at.get(line_item_id, 0) + qty
+        unshipped = not fo.progress_reported and not _has_fulfilled_items(fo)
+        if fo.status not in FINISHED and fo.request_status == UNSUBMITTED and unshipped:
+            fo.status = OPEN  # a merchant-fulfilled order that has nothing shipped any more
+        _touch(fo)
     for location_id, quantities in reopened.items():
         _new_fulfillment_order(shop, order, location_id, quantities)
     fulfillment.status = "CANCELLED"
     fulfillment.display_status = "CANCELED"
     fulfillment.updated_at = now()
+    order.closed_at = None  # open again: it has work again (as recorded)
     _timeline(shop, order, "fulfillment_cancelled", f"Fulfillment {fulfillment.name} was cancelled.")
     _emit_webhook(shop, "FULFILLMENTS_UPDATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
@@ -1518,9 +1628,11 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
 def update_tracking(
     shop: Shop, fulfillment_id: Any, tracking: dict[str, Any], notify_customer: bool | None, actor: Actor
 ) -> Fulfillment:
-    fulfillment = get_fulfillment(shop, fulfillment_id)
-    if fulfillment.status != "SUCCESS":
-        raise InvalidTransition("Cannot update tracking of a cancelled fulfillment.", ["fulfillmentId"])
+    """Replace the tracking of a fulfillment, cancelled ones too (as recorded: the store takes it and the
+    fulfillment stays cancelled)."""
+    fulfillment = find_fulfillment(shop, fulfillment_id)
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment does not exist.", ["fulfillmentId"])
     fulfillment.tracking = _tracking_list(tracking)
     fulfillment.notify_customer = fulfillment.notify_customer or bool(notify_customer)
     fulfillment.updated_at = now()
@@ -1576,10 +1688,11 @@ def record_stock(shop: Shop, service: FulfillmentService, levels: dict[str, Any]
 
 
 def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) -> FulfillmentEvent:
-    """Append a shipment event; the fulfillment's displayStatus follows, IN_TRANSIT and DELIVERED stamp times."""
-    fulfillment = get_fulfillment(shop, event.get("fulfillmentId"))
-    if fulfillment.status != "SUCCESS":
-        raise InvalidTransition("Cannot add events to a cancelled fulfillment.", ["fulfillmentEvent", "fulfillmentId"])
+    """Append a shipment event; the fulfillment's displayStatus follows, IN_TRANSIT and DELIVERED stamp times. A
+    cancelled fulfillment takes events too (as recorded) but stays cancelled."""
+    fulfillment = find_fulfillment(shop, event.get("fulfillmentId"))
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment does not exist.", ["fulfillmentEvent", "fulfillmentId"])
     happened = event.get("happenedAt") or now()
     record = FulfillmentEvent(
         id=shop.new_id("FulfillmentEvent"),
@@ -1596,7 +1709,8 @@ def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) ->
         longitude=event.get("longitude"),
     )
     fulfillment.events.append(record)
-    fulfillment.display_status = record.status
+    if fulfillment.status == "SUCCESS":
+        fulfillment.display_status = record.status
     if record.status == "IN_TRANSIT" and fulfillment.in_transit_at is None:
         fulfillment.in_transit_at = happened
     if record.status == "DELIVERED":
@@ -1627,17 +1741,72 @@ def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) ->
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Fulfillment services and webhook subscriptions (app)
+# Fulfillment services (app)
 # ---------------------------------------------------------------------------------------------------------
 
+# Handles the store keeps for its own services: an app may not take them.
+RESERVED_SERVICE_HANDLES = frozenset({"shopify", "amazon", "gift_card", "manual"})
+SERVICE_NOT_FOUND = "Fulfillment service could not be found."
+# fulfillmentServiceDelete's inventoryAction: what becomes of the service's location and its stock.
+KEEP, TRANSFER, DELETE = "KEEP", "TRANSFER", "DELETE"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
-def _handle(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "service"
+
+def service_handle(name: str) -> str:
+    """The handle the store derives from a service name: lower case, accents dropped, spaces and dashes as one
+    dash, other punctuation removed (underscores kept)."""
+    plain = unicodedata.normalize("NFKD", name.strip().lower()).encode("ascii", "ignore").decode()
+    dashed = re.sub(r"[\s-]+", "-", re.sub(r"[^\w\s-]", "", plain))
+    return dashed.strip("-")
 
 
-def _check_url(url: str | None, field: list[str]) -> None:
-    if url is not None and not re.match(r"^https?://[^\s/]+", url):
-        raise InvalidInput("Callback url is not a valid URL.", field)
+def _name_errors(name: str) -> list[StoreUserError]:
+    if not name.strip():
+        return [InvalidInput("Name can't be blank", ["name"])]
+    errors: list[StoreUserError] = []
+    if name[0].isspace():
+        errors.append(InvalidInput("Name cannot begin with a whitespace character", ["name"]))
+    if name[-1].isspace():
+        errors.append(InvalidInput("Name cannot end with a whitespace character", ["name"]))
+    return errors
+
+
+def _name_taken_errors(shop: Shop, name: str, service: FulfillmentService | None) -> list[StoreUserError]:
+    handle = service_handle(name)
+    if handle in RESERVED_SERVICE_HANDLES:
+        return [InvalidInput("Name is reserved", ["name"])]
+    others = [s for s in shop.services.values() if s is not service]
+    if any(s.name.strip().lower() == name.strip().lower() or s.handle == handle for s in others):
+        return [InvalidInput("Name has already been taken", ["name"])]
+    return []
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _callback_errors(shop: Shop, url: str | None, allowed_hosts: tuple[str, ...]) -> list[StoreUserError]:
+    """The store calls a service only on the app's own hosts (its configured ones, sub-domains included) or the
+    shop's domain. Loopback hosts are allowed too: an app run locally has no other address."""
+    if url is None:
+        return []
+    not_allowed = [InvalidInput("Callback url is not allowed", ["callbackUrl"])]
+    try:
+        parts = urlsplit(str(url).strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return not_allowed
+    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+        return [InvalidInput(f"Callback url protocol {parts.scheme.lower()}:// is not supported", ["callbackUrl"])]
+    allowed = host and (
+        host == shop.domain or is_loopback(host) or any(host == h or host.endswith(f".{h}") for h in allowed_hosts)
+    )
+    return [] if allowed else not_allowed
+
+
+def _refuse(errors: list[StoreUserError]) -> None:
+    if errors:
+        raise UserErrors(errors)
 
 
 def create_fulfillment_service(
@@ -1648,22 +1817,22 @@ def create_fulfillment_service(
     inventory_management: bool | None,
     requires_shipping_method: bool | None,
     actor: Actor,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> FulfillmentService:
-    """A service and its own location, named after it."""
+    """A service and its own location, named after it. Every failed check of the input is reported at once."""
     if not actor.is_app:
         raise NotPermitted("Only an app can register a fulfillment service.", ["name"])
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("Name can't be blank", ["name"])
-    if any(s.name.lower() == name.lower() for s in shop.services.values()):
-        raise InvalidInput("Name has already been taken", ["name"])
-    _check_url(callback_url, ["callbackUrl"])
-    home = next(iter(shop.locations.values()))
+    name = name or ""
+    errors = _name_errors(name) + _callback_errors(shop, callback_url, allowed_hosts)
+    if name.strip():
+        errors += _name_taken_errors(shop, name, None)
+    _refuse(errors)
+    home = primary_location(shop)
     location = Location(id=shop.new_id("Location"), name=name, address=Address(**vars(home.address)))
     service = FulfillmentService(
         id=shop.new_id("FulfillmentService"),
         name=name,
-        handle=_handle(name),
+        handle=service_handle(name),
         location_id=location.id,
         install_id=actor.install_id,
         callback_url=callback_url,
@@ -1677,27 +1846,28 @@ def create_fulfillment_service(
     return service
 
 
-def _require_own_service(shop: Shop, service_id: Any, actor: Actor) -> FulfillmentService:
-    service = get_service(shop, service_id)
-    if not actor.is_app or service.install_id != actor.install_id:
-        raise NotPermitted("The fulfillment service belongs to another app.", ["id"])
+def _own_service(shop: Shop, service_id: Any, actor: Actor) -> FulfillmentService:
+    """The caller's service; another app's service is as unknown to it as one that does not exist."""
+    service = shop.services.get(parse_id(service_id, "FulfillmentService") or -1)
+    if service is None or not actor.is_app or service.install_id != actor.install_id:
+        raise InvalidInput(SERVICE_NOT_FOUND, ["id"])
     return service
 
 
 def update_fulfillment_service(
-    shop: Shop, service_id: Any, changes: dict[str, Any], actor: Actor
+    shop: Shop, service_id: Any, changes: dict[str, Any], actor: Actor, allowed_hosts: tuple[str, ...] = ()
 ) -> FulfillmentService:
-    service = _require_own_service(shop, service_id, actor)
+    """Change what is given; the handle stays the one made at creation. `requiresShippingMethod` defaults to
+    true in the schema, so an update that leaves it out sets it back to true, as on the store."""
+    service = _own_service(shop, service_id, actor)
     name = changes.get("name")
-    if name is not None:
-        name = name.strip()
-        if not name:
-            raise InvalidInput("Name can't be blank", ["name"])
-        if any(s.name.lower() == name.lower() and s.id != service.id for s in shop.services.values()):
-            raise InvalidInput("Name has already been taken", ["name"])
-    if "callbackUrl" in changes:
-        _check_url(changes["callbackUrl"], ["callbackUrl"])
-        service.callback_url = changes["callbackUrl"]
+    callback_url = changes.get("callbackUrl", service.callback_url)
+    errors = _name_errors(name) if name is not None else []
+    errors += _callback_errors(shop, callback_url, allowed_hosts)
+    if name is not None and name.strip():
+        errors += _name_taken_errors(shop, name, service)
+    _refuse(errors)
+    service.callback_url = callback_url
     if name is not None:
         service.name = name
         shop.locations[service.location_id].name = name
@@ -1711,10 +1881,27 @@ def update_fulfillment_service(
     return service
 
 
-def delete_fulfillment_service(shop: Shop, service_id: Any, destination_location_id: Any, actor: Actor) -> int:
-    """Remove the service; its location is deactivated and its unfinished, unrequested fulfillment orders move
-    to the destination (or the shop location). Refused while it holds requests."""
-    service = _require_own_service(shop, service_id, actor)
+def delete_fulfillment_service(
+    shop: Shop, service_id: Any, destination_location_id: Any, inventory_action: str | None, actor: Actor
+) -> int:
+    """Remove the service. KEEP leaves its location as a merchant-managed one (with what is assigned there);
+    TRANSFER (the default) moves its unfinished fulfillment orders to the destination (or the shop's primary
+    location) and removes the location; DELETE removes it too, its work going to the primary location.
+    Refused while the service holds requests."""
+    service = _own_service(shop, service_id, actor)
+    action = inventory_action or TRANSFER
+    if action in (KEEP, DELETE) and destination_location_id:
+        raise InvalidInput(
+            "Inventory action Destination location id should not be present when deleting/keeping the"
+            " inventory of the fulfillment service.",
+            ["inventoryAction"],
+        )
+    destination = primary_location(shop)
+    if action == TRANSFER and destination_location_id:
+        found = shop.locations.get(parse_id(destination_location_id, "Location") or -1)
+        if found is None or found.fulfillment_service_id is not None or not found.is_active:
+            raise InvalidInput("Invalid destination location.", None)
+        destination = found
     busy = [
         fo
         for fo in shop.fulfillment_orders.values()
@@ -1724,50 +1911,26 @@ def delete_fulfillment_service(shop: Shop, service_id: Any, destination_location
     ]
     if busy:
         raise InvalidTransition("The fulfillment service still has fulfillment requests in progress.", ["id"])
-    if destination_location_id:
-        destination = get_location(shop, destination_location_id)
-    else:
-        destination = shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
+    location = shop.locations[service.location_id]
+    location.fulfillment_service_id = None
+    del shop.services[service.id]
+    if action == KEEP:
+        return service.id
     for fo in shop.fulfillment_orders.values():
-        if fo.location_id == service.location_id and fo.status not in FINISHED:
+        if fo.location_id == location.id and fo.status not in FINISHED:
             fo.location_id = destination.id
             fo.request_status = UNSUBMITTED
             _touch(fo)
-    location = shop.locations[service.location_id]
     location.is_active = False
-    location.fulfillment_service_id = None
-    del shop.services[service.id]
+    shop.removed_locations[location.id] = shop.locations.pop(location.id)
     return service.id
 
 
-def create_webhook_subscription(
-    shop: Shop, topic: str, subscription: dict[str, Any], actor: Actor
-) -> WebhookSubscription:
-    uri = subscription.get("uri") or subscription.get("callbackUrl")
-    if not uri or not re.match(r"^https?://[^\s/]+", uri):
-        raise InvalidInput("Address is invalid", ["webhookSubscription", "callbackUrl"])
-    if any(
-        s.topic == topic and s.uri == uri and s.install_id == actor.install_id
-        for s in shop.webhook_subscriptions.values()
-    ):
-        raise InvalidInput("Address for this topic has already been taken", ["webhookSubscription", "callbackUrl"])
-    record = WebhookSubscription(
-        id=shop.new_id("WebhookSubscription"),
-        topic=topic,
-        uri=uri,
-        install_id=actor.install_id,
-        format=subscription.get("format") or "JSON",
-        name=subscription.get("name"),
-        filter=subscription.get("filter"),
-        include_fields=list(subscription.get("includeFields") or []),
-    )
-    shop.webhook_subscriptions[record.id] = record
-    return record
+def primary_location(shop: Shop) -> Location:
+    """The shop's first merchant-managed location (its "Shop location"), where work falls back to."""
+    return shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
 
 
-def delete_webhook_subscription(shop: Shop, subscription_id: Any, actor: Actor) -> int:
-    sub = shop.webhook_subscriptions.get(parse_id(subscription_id, "WebhookSubscription") or -1)
-    if sub is None or sub.install_id != actor.install_id:
-        raise ResourceNotFound(str(subscription_id))
-    del shop.webhook_subscriptions[sub.id]
-    return sub.id
+def location_record(shop: Shop, location_id: int) -> Location:
+    """A location by id, also one removed with its service (past fulfillment orders still name it)."""
+    return shop.locations.get(location_id) or shop.removed_locations[location_id]
