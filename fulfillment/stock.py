@@ -252,12 +252,18 @@ class MovementRow:
     available_after: int
     actor: str
     note: str
+    record_id: int | None  # the fulfillment order a reservation, shipment or release was for
+    order_name: str
 
 
 def movements(ctx: Context, shop_id: int | None = None, limit: int = 30) -> list[MovementRow]:
     """The latest stock movements of a shop (of every shop when none is named), newest first."""
     with ctx.db.transaction() as session:
-        query = select(StockMovement, Shop.domain).join(Shop, Shop.id == StockMovement.shop_id)
+        query = (
+            select(StockMovement, Shop.domain, FulfillmentOrder.order_name)
+            .join(Shop, Shop.id == StockMovement.shop_id)
+            .outerjoin(FulfillmentOrder, FulfillmentOrder.id == StockMovement.fulfillment_order_id)
+        )
         if shop_id is not None:
             query = query.where(StockMovement.shop_id == shop_id)
         rows = session.execute(query.order_by(StockMovement.id.desc()).limit(limit)).all()
@@ -273,8 +279,10 @@ def movements(ctx: Context, shop_id: int | None = None, limit: int = 30) -> list
                 m.available_after,
                 m.actor,
                 m.note,
+                m.fulfillment_order_id,
+                order_name or "",
             )
-            for m, domain in rows
+            for m, domain, order_name in rows
         ]
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from fulfillment import stock
 from fulfillment.config import Config
 from fulfillment.context import Context
-from fulfillment.models import Shop, StockMovement
+from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Shop, StockMovement
 from fulfillment.operator import InvalidInput
 
 OPERATOR = "ada@warehouse.example"
@@ -101,6 +101,25 @@ def test_the_stock_page_lists_each_shops_shelves_apart(ctx):
     rows = [(r.shop_domain, r.sku, r.on_hand, r.available) for r in stock.levels(ctx)]
     assert rows == [(A, "TEE", 5, 5), (B, "TEE", 1, 1)]
     assert [(m.shop_domain, m.kind, m.on_hand_change) for m in stock.movements(ctx, 2)] == [(B, "cycle_count", 1)]
+
+
+def test_a_movement_for_an_order_names_the_order(ctx):
+    stock.count(ctx, 1, "MUG", 5, OPERATOR)
+    with ctx.db.transaction() as session:
+        record = FulfillmentOrder(shop_id=1, store_id="FO/1", order_id="O/1", order_name="#1001", state="accepted")
+        record.line_items = [
+            FulfillmentOrderLineItem(
+                store_id="LI/1", line_item_id="OLI/1", sku="MUG", total_quantity=2, remaining_quantity=2
+            )
+        ]
+        session.add(record)
+        session.flush()
+        ctx.warehouse(session).reserve(record)
+        record_id = record.id
+    latest, counted = stock.movements(ctx, 1)
+    assert (latest.kind, latest.reserved_change, latest.available_after) == ("reservation", 2, 3)
+    assert (latest.record_id, latest.order_name) == (record_id, "#1001")
+    assert (counted.record_id, counted.actor) == (None, OPERATOR)
 
 
 # --- CSV ----------------------------------------------------------------------------------------------------
