@@ -56,7 +56,12 @@ def test_inventory_two_shops_with_the_same_sku_never_take_each_others_stock(syst
     (refused_fo,) = refused["fulfillment_orders"]
     second.merchant.request_fulfillment(refused_fo["id"])
     wait_for(lambda: request_status(second, refused) == "REJECTED", timeout=60, what="the second shop's refusal")
-    record = second.record(refused_fo["id"])
+    # The store hears of the refusal a moment before our record of it is committed.
+    record = wait_for(
+        lambda: (r := second.record(refused_fo["id"])) is not None and r.state == "rejected" and r,
+        timeout=30,
+        what="our record of the refusal",
+    )
     assert "INVENTORY_OUT_OF_STOCK" in record.state_changes[-1].detail
     timeline = "\n".join(entry["message"] or "" for entry in second.merchant.order(refused["id"])["timeline"])
     assert f"{SKU}: 1 in stock, 2 needed." in timeline  # the store's line item message counts its own shelf
