@@ -87,6 +87,24 @@ def register_fulfillment_service(ctx: Context, shop_id: int) -> str:
 
 
 def connect_shop(ctx: Context, domain: str, access_token: str, scopes: str = "") -> int:
+    """Store the token and register our fulfillment service; returns the shop's id.
+
+    All or nothing: when the store refuses (a bad token, unreachable), a shop new to us is removed again and a
+    known one keeps the token it had, so no half-connected shop is left for the sweeps to fail on forever.
+    """
+    domain = require_shop_domain(domain)
+    with ctx.db.transaction() as session:
+        known = find_shop(session, domain)
+        before = None if known is None else (known.access_token_ciphertext, known.scopes, known.uninstalled_at)
     shop_id = save_token(ctx, domain, access_token, scopes)
-    register_fulfillment_service(ctx, shop_id)
+    try:
+        register_fulfillment_service(ctx, shop_id)
+    except Exception:
+        with ctx.db.transaction() as session:
+            shop = session.get(Shop, shop_id)
+            if before is None:
+                session.delete(shop)
+            else:
+                shop.access_token_ciphertext, shop.scopes, shop.uninstalled_at = before
+        raise
     return shop_id

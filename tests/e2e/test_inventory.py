@@ -9,10 +9,10 @@ import uuid
 import pytest
 import requests
 
-from devstack.merchant import Merchant
+from devstack.system import ConnectedShop
+from devstack.wait import wait_for
 from fulfillment import stock
 from fulfillment.operators import create_operator
-from tests.conftest import ConnectedShop, wait_for
 
 SKU = "INV-TEE"  # the same SKU in every shop of this module: stock per shop keeps them apart
 PASSWORD = "a long operator password"
@@ -20,13 +20,7 @@ PASSWORD = "a long operator password"
 
 def connect(system, label: str) -> ConnectedShop:
     """One more shop with our app installed, as the `connected_shop` fixture makes one."""
-    from fulfillment.shops import connect_shop
-
-    domain = f"inv-{label}-{uuid.uuid4().hex[:6]}.myshopify.com"
-    merchant = Merchant(system.sandbox_url, domain)
-    merchant.create_shop(plan="standard")
-    shop_id = connect_shop(system.context(), domain, merchant.install_app())
-    return ConnectedShop(domain, merchant, shop_id, merchant.service_location_id(), system)
+    return system.connect_shop(f"inv-{label}-{uuid.uuid4().hex[:6]}.myshopify.com", subscribe_webhooks=False)
 
 
 def store_pulls_stock(shop: ConnectedShop, sku: str | None = None) -> dict:

@@ -25,13 +25,14 @@ from hypothesis import strategies as st
 from sqlalchemy import String, Text, inspect, select, text
 from sqlalchemy.engine import make_url
 
+from devstack.wait import wait_for
 from fulfillment import operator
 from fulfillment.config import Config
 from fulfillment.context import Context
 from fulfillment.models import Delivery, FulfillmentOrder, Shop
 from fulfillment.security import TokenCipher
 from fulfillment.shops import connect_shop, save_token
-from tests.conftest import API_SECRET, wait_for
+from tests.conftest import API_SECRET
 from tests.e2e.test_install import (
     new_shop,
     numeric,
