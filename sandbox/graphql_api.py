@@ -28,7 +28,6 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLSyntaxError,
-    OperationType,
     build_schema,
     execute,
     get_named_type,
@@ -38,7 +37,7 @@ from graphql import (
 )
 
 from sandbox import store as st
-from sandbox.cost import MAX_QUERY_COST, CostMeter, LeakyBucket, requested_cost
+from sandbox.cost import MAX_QUERY_COST, LeakyBucket, actual_cost, requested_cost
 from sandbox.model import (
     APP,
     CLOSED,
@@ -112,7 +111,6 @@ def load_schema() -> GraphQLSchema:
 class Context:
     shop: Shop
     actor: Actor
-    meter: CostMeter
     api_key: str
 
 
@@ -125,14 +123,10 @@ def _snake(name: str) -> str:
 
 
 def field_resolver(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
-    """Every field goes through here: the type's resolver if any, else the record's attribute; then the cost."""
+    """Every field goes through here: the type's resolver if any, else the record's attribute."""
     resolver = RESOLVERS.get(info.parent_type.name, {}).get(info.field_name)
     if resolver is not None:
-        try:
-            result = resolver(source, info, **args)
-        except GraphQLError:
-            _ctx(info).meter.charge(info, None)  # a refused mutation still costs its flat price
-            raise
+        result = resolver(source, info, **args)
     elif isinstance(source, dict):
         result = source.get(info.field_name)
     else:
@@ -141,7 +135,6 @@ def field_resolver(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
     if info.field_name == "code" and isinstance(named, GraphQLEnumType) and result not in named.values:
         # Store errors carry one code; a payload whose enum lacks it reports none rather than failing.
         result = None
-    _ctx(info).meter.charge(info, result)
     return result
 
 
@@ -773,8 +766,7 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
             shop.throttled_requests += 1
         error = {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}
         return jsonify({"errors": [error], "extensions": _cost_extension(requested, None, bucket)})
-    meter = CostMeter(operation.operation == OperationType.MUTATION)
-    context = Context(shop=shop, actor=owner.actor, meter=meter, api_key=sandbox.config.api_key)
+    context = Context(shop=shop, actor=owner.actor, api_key=sandbox.config.api_key)
     with store.transaction(shop):
         result = execute(
             schema,
@@ -785,7 +777,7 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
             field_resolver=field_resolver,
             type_resolver=type_resolver,
         )
-        actual = min(meter.actual, requested)
+        actual = actual_cost(schema, document, operation, variables, result.data)
         shop.cost_charged += actual
     bucket.refund(requested - actual)
     answer: dict[str, Any] = {"data": result.data}
