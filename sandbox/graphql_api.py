@@ -62,6 +62,7 @@ from sandbox.model import (
     parse_id,
 )
 from sandbox.payloads import iso
+from sandbox.validation import operation_name_error, validation_errors, variable_errors
 
 logger = logging.getLogger("sandbox.graphql")
 
@@ -514,8 +515,39 @@ def _user_error(error: StoreUserError) -> dict[str, Any]:
     return {"field": error.field, "message": error.message, "code": error.code}
 
 
-def mutation(action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Run a store change: its payload on success, `userErrors` when refused, RESOURCE_NOT_FOUND for unknown ids."""
+# Mutations the store answers with a userError, not RESOURCE_NOT_FOUND, when the id in this argument names nothing:
+# mutation -> (argument path, userError field, message).
+UNKNOWN_ID_USER_ERRORS: dict[str, tuple[tuple[str, ...], list[str], str]] = {
+    "fulfillmentCancel": (("id",), ["id"], "Fulfillment not found."),
+    "fulfillmentTrackingInfoUpdate": (("fulfillmentId",), ["fulfillmentId"], "Fulfillment does not exist."),
+    "fulfillmentEventCreate": (
+        ("fulfillmentEvent", "fulfillmentId"),
+        ["fulfillmentEvent", "fulfillmentId"],
+        "Fulfillment does not exist.",
+    ),
+    "fulfillmentServiceUpdate": (("id",), ["id"], "Fulfillment service could not be found."),
+    "fulfillmentServiceDelete": (("id",), ["id"], "Fulfillment service could not be found."),
+    "webhookSubscriptionDelete": (("id",), ["id"], "Webhook subscription does not exist"),
+    "webhookSubscriptionUpdate": (("id",), ["id"], "Webhook subscription does not exist"),
+}
+
+
+def _unknown_id_user_error(name: str, args: dict[str, Any], missing: ResourceNotFound) -> dict[str, Any] | None:
+    rule = UNKNOWN_ID_USER_ERRORS.get(name)
+    if rule is None:
+        return None
+    path, field, message = rule
+    value: Any = args
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    if str(value) != missing.resource_id:
+        return None  # another id of the input (a destination, a line item) is the unknown one
+    return {"field": field, "message": message, "code": None}
+
+
+def mutation(name: str, action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Run a store change: its payload on success, `userErrors` when refused, RESOURCE_NOT_FOUND for unknown ids
+    (or the userError the store gives instead for that mutation)."""
 
     def resolve(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         ctx = _ctx(info)
@@ -524,6 +556,9 @@ def mutation(action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
         except StoreUserError as error:
             return {"userErrors": [_user_error(error)]}
         except ResourceNotFound as missing:
+            user_error = _unknown_id_user_error(name, args, missing)
+            if user_error is not None:
+                return {"userErrors": [user_error]}
             raise GraphQLError(str(missing), extensions={"code": "RESOURCE_NOT_FOUND"}) from missing
         payload.setdefault("userErrors", [])
         return payload
@@ -675,7 +710,7 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "fulfillmentOrder": st.reschedule_fulfillment_order(shop, id, fulfillAt, actor)
     },
 }
-RESOLVERS["Mutation"] = {name: mutation(action) for name, action in MUTATIONS.items()}
+RESOLVERS["Mutation"] = {name: mutation(name, action) for name, action in MUTATIONS.items()}
 RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url
 
 
@@ -739,13 +774,19 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
         document = parse(body["query"])
     except GraphQLSyntaxError as error:
         return jsonify({"errors": [error.formatted]})
+    # Refused before execution: errors only, no data and no cost, as the store answers.
     errors = validate(schema, document)
     if errors:
-        return jsonify({"errors": [e.formatted for e in errors]})
+        return jsonify({"errors": validation_errors(schema, document, errors)})
     operation = get_operation_ast(document, body.get("operationName"))
     if operation is None:
-        return jsonify({"errors": [{"message": "An operation name is required when the document has several."}]})
+        return jsonify({"errors": [operation_name_error(body.get("operationName"))]})
     variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        return jsonify({"errors": {"variables": "must be an object"}}), 400
+    refused = variable_errors(schema, operation, variables)
+    if refused:
+        return jsonify({"errors": refused})
     requested = requested_cost(schema, document, operation, variables)
     bucket = sandbox.buckets.get(shop, owner.actor.install_id or "merchant")
     with store.lock:

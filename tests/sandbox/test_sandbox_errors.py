@@ -1,0 +1,93 @@
+"""Refusals before execution, and unknown ids, answered in the store's words (codes, messages, no data or cost)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "message"),
+    [
+        (
+            "mutation { fulfillmentCancel(id: 1) { userErrors { code } } }",
+            "undefinedField",
+            "Field 'code' doesn't exist on type 'UserError'",
+        ),
+        (
+            "mutation { fulfillmentCancel { userErrors { field } } }",
+            "missingRequiredArguments",
+            "Field 'fulfillmentCancel' is missing required arguments: id",
+        ),
+        (
+            "mutation { fulfillmentTrackingInfoUpdate(fulfillmentId: null, trackingInfoInput: {}) {"
+            " userErrors { field } } }",
+            "argumentLiteralsIncompatible",
+            "Argument 'fulfillmentId' on Field 'fulfillmentTrackingInfoUpdate' has an invalid value (null)."
+            " Expected type 'ID!'.",
+        ),
+        ("{ shop { id(x: 1) } }", "argumentNotAccepted", "Field 'id' doesn't accept argument 'x'"),
+    ],
+)
+def test_validation_errors_carry_the_stores_codes_and_no_data_or_cost(h, query, code, message):
+    body = h.gql(query)
+    assert set(body) == {"errors"}
+    assert [(e["extensions"]["code"], e["message"]) for e in body["errors"]] == [(code, message)]
+
+
+def test_an_enum_variable_out_of_range_names_the_values_in_the_stores_order(h):
+    query = (
+        "mutation($e: FulfillmentEventInput!) { fulfillmentEventCreate(fulfillmentEvent: $e) { userErrors { field } } }"
+    )
+    body = h.gql(query, {"e": {"fulfillmentId": "gid://shopify/Fulfillment/1", "status": "NOPE"}})
+    assert set(body) == {"errors"}
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "INVALID_VARIABLE"
+    assert error["message"] == (
+        'Variable $e of type FulfillmentEventInput! was provided invalid value for status (Expected "NOPE" to be'
+        " one of: LABEL_PURCHASED, LABEL_PRINTED, READY_FOR_PICKUP, CONFIRMED, IN_TRANSIT, OUT_FOR_DELIVERY,"
+        " ATTEMPTED_DELIVERY, DELAYED, DELIVERED, FAILURE, CARRIER_PICKED_UP)"
+    )
+    assert error["extensions"]["problems"][0]["path"] == ["status"]
+
+
+def test_a_missing_required_variable(h):
+    body = h.gql("mutation($id: ID!) { fulfillmentCancel(id: $id) { userErrors { field } } }", {})
+    assert set(body) == {"errors"}
+    (error,) = body["errors"]
+    assert (error["extensions"]["code"], error["message"]) == (
+        "INVALID_VARIABLE",
+        "Variable $id of type ID! was provided invalid value",
+    )
+    assert error["extensions"]["problems"] == [{"path": [], "explanation": "Expected value to not be null"}]
+
+
+def test_operation_names(h):
+    two = "query First { shop { id } } query Second { shop { name } }"
+    assert h.gql(two) == {"errors": [{"message": "An operation name is required"}]}
+    response = h.client.post(
+        "/store/demo.myshopify.com/admin/api/2026-07/graphql.json",
+        json={"query": two, "operationName": "Missing"},
+        headers={"X-Shopify-Access-Token": h.token},
+    )
+    assert response.get_json() == {"errors": [{"message": 'No operation named "Missing"'}]}
+
+
+def test_unknown_fulfillment_is_a_user_error_where_the_store_gives_one(h):
+    body = h.gql(
+        "mutation($id: ID!) { fulfillmentCancel(id: $id) { fulfillment { id } userErrors { field message } } }",
+        {"id": "gid://shopify/Fulfillment/999"},
+    )
+    assert "errors" not in body
+    assert body["data"]["fulfillmentCancel"] == {
+        "fulfillment": None,
+        "userErrors": [{"field": ["id"], "message": "Fulfillment not found."}],
+    }
+
+
+def test_unknown_fulfillment_order_is_still_resource_not_found(h):
+    body = h.gql(
+        "mutation($id: ID!) { fulfillmentOrderAcceptFulfillmentRequest(id: $id) { userErrors { field } } }",
+        {"id": "gid://shopify/FulfillmentOrder/0"},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "RESOURCE_NOT_FOUND"
+    assert body["errors"][0]["message"] == "Invalid id: gid://shopify/FulfillmentOrder/0"
