@@ -223,7 +223,22 @@ class _Pricer:
             return total
         root_type = self.schema.query_type
         assert root_type is not None
-        return self.selection_actual(operation.selection_set, root_type, data)
+        total = 0
+        for field, parent in self.typed_fields(operation.selection_set, root_type):
+            key = (field.alias or field.name).value
+            if key not in data:
+                continue
+            if data[key] is None:
+                # A root field that found nothing was still looked up: it costs what was asked of it (a
+                # connection its 2); a null deeper down costs nothing.
+                found = self.field_type(field, parent)
+                named = found[1] if found else None
+                total += (
+                    CONNECTION_COST if named is not None and _is_connection(named) else self.field_cost(field, parent)
+                )
+            else:
+                total += self.field_actual(field, parent, data[key], payload=False)
+        return total
 
     def selection_actual(
         self, selection_set: SelectionSetNode | None, type_: GraphQLNamedType, value: Any, payload: bool = False

@@ -62,7 +62,7 @@ from sandbox.model import (
     parse_id,
 )
 from sandbox.payloads import iso
-from sandbox.validation import operation_name_error, validation_errors, variable_errors
+from sandbox.validation import global_id_errors, operation_name_error, validation_errors, variable_errors
 
 logger = logging.getLogger("sandbox.graphql")
 
@@ -398,6 +398,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "fulfillmentService": lambda _, info, id: _find(_ctx(info).shop.services, id, "FulfillmentService"),
         "webhookSubscriptions": q_webhooks,
         "node": q_node,
+        "nodes": lambda _, info, ids: [q_node(_, info, id_) for id_ in ids],
     },
     "Shop": {
         "id": _gid("Shop"),
@@ -784,7 +785,7 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
     variables = body.get("variables") or {}
     if not isinstance(variables, dict):
         return jsonify({"errors": {"variables": "must be an object"}}), 400
-    refused = variable_errors(schema, operation, variables)
+    refused = variable_errors(schema, operation, variables) or global_id_errors(operation, variables)
     if refused:
         return jsonify({"errors": refused})
     requested = requested_cost(schema, document, operation, variables)

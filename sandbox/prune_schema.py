@@ -67,7 +67,7 @@ def names(text: str) -> set[str]:
 KEEP: dict[str, set[str] | str] = {
     "QueryRoot": names(
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
-        " fulfillment fulfillmentService webhookSubscriptions node"
+        " fulfillment fulfillmentService webhookSubscriptions node nodes"
     ),
     "Mutation": names(
         # the app's side

@@ -29,6 +29,7 @@ from graphql import (
     get_named_type,
     print_ast,
     type_from_ast,
+    value_from_ast_untyped,
     visit,
 )
 from graphql.language import Visitor, get_location
@@ -290,3 +291,37 @@ def operation_name_error(operation_name: str | None) -> StoreError:
     if operation_name:
         return {"message": f'No operation named "{operation_name}"'}
     return {"message": "An operation name is required"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Global ids
+# ---------------------------------------------------------------------------------------------------------
+
+GLOBAL_ID = re.compile(r"^gid://shopify/\w+/[^/]+$")
+# Root fields that take any global id, and the argument holding it (one id, or a list of them).
+_NODE_ARGUMENTS = {"node": "id", "nodes": "ids"}
+
+
+def global_id_errors(operation: OperationDefinitionNode, variables: Mapping[str, Any]) -> list[StoreError]:
+    """`node`/`nodes` refuse an id that is no global id at all (`gid://shopify/Product`) before running."""
+    out: list[StoreError] = []
+    name = f"{operation.operation.value} {operation.name.value}" if operation.name else operation.operation.value
+    for selection in operation.selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.name.value not in _NODE_ARGUMENTS:
+            continue
+        argument = _NODE_ARGUMENTS[selection.name.value]
+        for node in selection.arguments or ():
+            if node.name.value != argument:
+                continue
+            value = value_from_ast_untyped(node.value, variables)
+            for id_ in value if isinstance(value, list) else [value]:
+                if isinstance(id_, str) and not GLOBAL_ID.match(id_):
+                    error: StoreError = {
+                        "message": f"Invalid global id '{id_}'",
+                        "locations": [{"line": loc.line, "column": loc.column} for loc in _locations(selection)],
+                        "path": [name, selection.name.value, argument],
+                        "extensions": {"code": "argumentLiteralsIncompatible", "typeName": "CoercionError"},
+                    }
+                    out.append(error)
+                    break
+    return out

@@ -91,3 +91,27 @@ def test_unknown_fulfillment_order_is_still_resource_not_found(h):
     )
     assert body["errors"][0]["extensions"]["code"] == "RESOURCE_NOT_FOUND"
     assert body["errors"][0]["message"] == "Invalid id: gid://shopify/FulfillmentOrder/0"
+
+
+def test_node_and_nodes_answer_null_for_unknown_ids_and_still_cost(h):
+    body = h.gql(
+        'query($ids: [ID!]!) { node(id: "gid://shopify/Product/0") { id } nodes(ids: $ids) { __typename id } }',
+        {"ids": ["gid://shopify/Product/0", "gid://shopify/Job/0"]},
+    )
+    assert body["data"] == {"node": None, "nodes": [None, None]}
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 2
+    assert body["extensions"]["cost"]["actualQueryCost"] == 2
+
+
+def test_a_malformed_global_id_is_refused_before_running(h):
+    body = h.gql('query Read { nodes(ids: ["gid://shopify/Product/0", "gid://shopify/Product"]) { id } }')
+    assert body == {
+        "errors": [
+            {
+                "message": "Invalid global id 'gid://shopify/Product'",
+                "locations": [{"line": 1, "column": 14}],
+                "path": ["query Read", "nodes", "ids"],
+                "extensions": {"code": "argumentLiteralsIncompatible", "typeName": "CoercionError"},
+            }
+        ]
+    }
