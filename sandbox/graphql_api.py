@@ -750,9 +750,37 @@ def _shop_matches(shop: Shop, name: str | None) -> bool:
     return name is None or name in (shop.domain, shop.domain.split(".", 1)[0])
 
 
+# The version whose schema the sandbox serves, and the store's window of supported versions ending with it (a
+# year of quarterly releases). A request at an older released version is answered as the oldest supported one, as
+# the store falls forward; a version string the store never released is not found.
+SCHEMA_VERSION = "2026-07"
+SUPPORTED_VERSIONS = ("2025-10", "2026-01", "2026-04", SCHEMA_VERSION)
+FIRST_VERSION = "2019-04"
+_VERSION = re.compile(r"^\d{4}-(01|04|07|10)$")
+
+
+def served_version(version: str) -> str | None:
+    """The version a request at `version` is answered with, or None when the store has no such version."""
+    if version == "unstable":
+        return version
+    if not _VERSION.match(version) or not FIRST_VERSION <= version <= SCHEMA_VERSION:
+        return None
+    return max(version, SUPPORTED_VERSIONS[0])
+
+
 @bp.post("/store/<shop_name>/admin/api/<version>/graphql.json")
 @bp.post("/admin/api/<version>/graphql.json")
 def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
+    served = served_version(version)
+    if served is None:
+        return jsonify({"errors": "Not Found"}), 404
+    response = _graphql(shop_name)
+    response = current_app.make_response(response)
+    response.headers["X-Shopify-API-Version"] = served
+    return response
+
+
+def _graphql(shop_name: str | None) -> Any:
     sandbox = current_app.extensions["sandbox"]
     store: st.Store = sandbox.store
     owner = store.owner_of(request.headers.get("X-Shopify-Access-Token"))

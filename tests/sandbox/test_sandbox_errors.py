@@ -115,3 +115,27 @@ def test_a_malformed_global_id_is_refused_before_running(h):
             }
         ]
     }
+
+
+@pytest.mark.parametrize(
+    ("version", "status", "served"),
+    [
+        ("2026-07", 200, "2026-07"),
+        ("2026-04", 200, "2026-04"),
+        ("2025-01", 200, "2025-10"),  # no longer supported: answered as the oldest supported version
+        ("unstable", 200, "unstable"),
+        ("2026-05", 404, None),  # never released
+        ("2099-01", 404, None),
+        ("latest", 404, None),
+    ],
+)
+def test_api_versions_in_the_url(h, version, status, served):
+    response = h.client.post(
+        f"/store/demo.myshopify.com/admin/api/{version}/graphql.json",
+        json={"query": "{ shop { id } }"},
+        headers={"X-Shopify-Access-Token": h.token},
+    )
+    assert response.status_code == status
+    assert response.headers.get("X-Shopify-API-Version") == served
+    if status == 404:
+        assert response.get_json() == {"errors": "Not Found"}
