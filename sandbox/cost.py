@@ -1,9 +1,9 @@
 """Query cost and the leaky bucket, as the store prices a document (rules read off its recorded answers):
 
 - scalar and enum fields cost 0, `__typename` too; a few fields have a price of their own (`FIELD_COSTS`);
-- an object, interface or union field costs 1 plus its selection (fragments on other types of an abstract
-  field: the dearest one); introspection (`__type`, `__schema` and their objects) is priced the same way;
-  money objects (`MoneyBag`, `MoneyV2`) are free;
+- an object or interface field costs 1 plus its selection (fragments on other types of an abstract field: the
+  dearest one); introspection (`__type`, `__schema` and their objects) is priced the same way; money objects
+  (`MoneyBag`, `MoneyV2`) and union-typed fields (a webhook's `endpoint`) cost only their selection;
 - a plain list of objects costs as one object, whatever its `first`;
 - a connection costs 2 plus `multiplier(first or last)` times one node, where one node is what `nodes` and
   `edges { node }` select (both, when both are selected; `pageInfo` and `cursor` are free). The multiplier grows
@@ -36,6 +36,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -58,6 +59,11 @@ FIELD_COSTS: dict[tuple[str, str], int] = {
 }
 FREE_TYPES = frozenset({"MoneyBag", "MoneyV2"})
 INTROSPECTION_TYPES = {"__type": "__Type", "__schema": "__Schema"}
+
+
+def _free(type_: GraphQLNamedType) -> bool:
+    """Money objects, and unions (a webhook's `endpoint`), are priced at 0 of their own."""
+    return type_.name in FREE_TYPES or isinstance(type_, GraphQLUnionType)
 
 
 def multiplier(page: int) -> int:
@@ -203,7 +209,7 @@ class _Pricer:
             )
             base = CONNECTION_COST if priced is None else priced
             return base + multiplier(self.page(field)) * node
-        base = 0 if payload or named.name in FREE_TYPES else OBJECT_COST
+        base = 0 if payload or _free(named) else OBJECT_COST
         return (base if priced is None else priced) + self.selection_cost(field.selection_set, named)
 
     # -- actual -----------------------------------------------------------------------------------------------
@@ -269,7 +275,7 @@ class _Pricer:
                     if node is not None:
                         total += OBJECT_COST + self.selection_actual(selection, node_type, node)
             return total
-        base = 0 if payload or named.name in FREE_TYPES else OBJECT_COST
+        base = 0 if payload or _free(named) else OBJECT_COST
         base = base if priced is None else priced
         if isinstance(value, list):
             # A list is priced as one object: the dearest of its elements' selections, once.

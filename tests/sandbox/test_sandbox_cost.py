@@ -33,6 +33,12 @@ def cost(query: str, variables: dict | None = None) -> int:
         ("{ orders(first: 5) { nodes { id lineItems(first: 10) { nodes { id sku } } } } }", 23),
         # a plain list of objects costs as one object
         ("{ fulfillmentOrder(id: 1) { supportedActions { action } fulfillmentHolds { id } } }", 3),
+        # a union-typed field costs only its selection
+        (
+            "{ webhookSubscriptions(first: 1) { nodes { endpoint { __typename"
+            " ... on WebhookHttpEndpoint { callbackUrl } } } } }",
+            3,
+        ),
         # fragments count as written
         ("query { node(id: 1) { ... on FulfillmentOrder { order { id } } } }", 2),
         # a mutation is 10 plus what its payload's objects select (the payload's objects themselves are free)
