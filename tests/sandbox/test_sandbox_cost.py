@@ -249,3 +249,16 @@ def test_actual_cost_matches_most_recorded_answers():
         checked += 1
         matched += actual_cost(schema, document, operation, variables, answer["data"]) == recorded
     assert checked > 200 and matched / checked > 0.4
+
+
+def test_the_sandbox_prices_the_apps_documents_as_the_app_estimates_them():
+    from fulfillment.store.cost import estimate_cost
+    from fulfillment.store.operations import DOCUMENTS
+
+    # The app reserves its estimate before sending; were the sandbox to charge more, the budget would run short.
+    for name, text in DOCUMENTS.items():
+        document = parse(text)
+        variables = {"first": 25}
+        assert requested_cost(load_schema(), document, get_operation_ast(document), variables) == estimate_cost(
+            text, variables
+        ), name
