@@ -49,13 +49,16 @@ def save_token(ctx: Context, domain: str, access_token: str, scopes: str = "") -
 def register_fulfillment_service(ctx: Context, shop_id: int) -> str:
     """Make sure the store knows us as a fulfillment service with our callback URL; returns our location id.
 
-    Reinstalling finds the service we created before (by name) and updates its callback URL in place.
+    Reinstalling finds the service we created before (by name, among the apps' services: never the store's
+    built-in manual one, whose location is the merchant's own) and updates its callback URL in place.
     """
     with ctx.db.transaction() as session:
         shop = session.get(Shop, shop_id)
         client = ctx.store_for(shop)
         name = ctx.config.service_name
-        existing = next((s for s in ops.fulfillment_services(client) if s.name == name), None)
+        existing = next(
+            (s for s in ops.fulfillment_services(client) if s.type == "THIRD_PARTY" and s.name == name), None
+        )
         if existing is None:
             service = ops.create_fulfillment_service(
                 client,

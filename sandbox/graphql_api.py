@@ -36,6 +36,7 @@ from graphql import (
     validate,
 )
 
+from sandbox import inventory_api
 from sandbox import store as st
 from sandbox import webhook_subscriptions as wh
 from sandbox.cost import MAX_QUERY_COST, LeakyBucket, actual_cost, requested_cost
@@ -115,6 +116,7 @@ class Context:
     shop: Shop
     actor: Actor
     api_key: str
+    api_version: str = "unstable"  # the version answering the request (see `served_version`)
 
 
 def _ctx(info: GraphQLResolveInfo) -> Context:
@@ -410,8 +412,8 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "orders": lambda _, info, **page: connection(list(_ctx(info).shop.orders.values()), **page),
         "location": q_location,
         "locations": q_locations,
-        "fulfillment": lambda _, info, id: _find(_ctx(info).shop.fulfillments, id, "Fulfillment"),
-        "fulfillmentService": lambda _, info, id: _find(_ctx(info).shop.services, id, "FulfillmentService"),
+        "fulfillment": lambda _, info, id: st.find_fulfillment(_ctx(info).shop, id),
+        "fulfillmentService": lambda _, info, id: st.find_service(_ctx(info).shop, id),
         "webhookSubscription": lambda _, info, id: wh.own_subscription(_ctx(info).shop, _ctx(info).actor, id),
         "webhookSubscriptions": q_webhooks,
         "webhookSubscriptionsCount": q_webhooks_count,
@@ -422,7 +424,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "id": _gid("Shop"),
         "myshopifyDomain": lambda shop, info: shop.domain,
         "assignedFulfillmentOrders": q_assigned,
-        "fulfillmentServices": lambda shop, info: sorted(shop.services.values(), key=lambda s: s.id),
+        "fulfillmentServices": lambda shop, info: st.fulfillment_services(shop),
     },
     "FulfillmentOrder": {
         "id": _gid("FulfillmentOrder"),
@@ -485,6 +487,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "Fulfillment": {
         "id": _gid("Fulfillment"),
+        "name": lambda f, info: f.graphql_name,
         "trackingInfo": lambda f, info, first=None: f.tracking[:first] if first else f.tracking,
         "fulfillmentLineItems": lambda f, info, **page: connection(f.line_items, **page),
         "events": lambda f, info, sortKey=None, **page: connection(f.events, **page),
@@ -495,9 +498,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         ),
         "totalQuantity": lambda f, info: f.total_quantity(),
         "requiresShipping": lambda f, info: True,
-        "service": lambda f, info: next(
-            (s for s in _ctx(info).shop.services.values() if s.location_id == f.location_id), None
-        ),
+        "service": lambda f, info: st.service_at(_ctx(info).shop, f.location_id),
     },
     "FulfillmentLineItem": {
         "id": _gid("FulfillmentLineItem"),
@@ -526,7 +527,6 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "id": lambda s, info: s.graphql_id,
         "serviceName": lambda s, info: s.name,
         "location": lambda s, info: _ctx(info).shop.locations.get(s.location_id),
-        "type": lambda s, info: "THIRD_PARTY",
     },
     "WebhookSubscription": {
         "id": _gid("WebhookSubscription"),
@@ -702,8 +702,15 @@ def _fulfillment_create(shop: Shop, actor: Actor, fulfillment: dict, message: st
         fulfillment.get("notifyCustomer"),
         message,
         actor,
+        origin_address=fulfillment.get("originAddress"),
     )
     return {"fulfillment": created}
+
+
+def _tracking_update(
+    shop: Shop, actor: Actor, fulfillmentId: str, trackingInfoInput: dict, notifyCustomer: bool | None = None
+) -> dict:
+    return {"fulfillment": st.update_tracking(shop, fulfillmentId, trackingInfoInput, notifyCustomer, actor)}
 
 
 MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -725,10 +732,10 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "fulfillmentOrder": st.reject_cancellation_request(shop, id, message, actor)
     },
     "fulfillmentCreate": _fulfillment_create,
+    "fulfillmentCreateV2": _fulfillment_create,  # deprecated, still served; the same input
     "fulfillmentCancel": lambda shop, actor, id: {"fulfillment": st.cancel_fulfillment(shop, id, actor)},
-    "fulfillmentTrackingInfoUpdate": lambda shop, actor, fulfillmentId, trackingInfoInput, notifyCustomer=None: {
-        "fulfillment": st.update_tracking(shop, fulfillmentId, trackingInfoInput, notifyCustomer, actor)
-    },
+    "fulfillmentTrackingInfoUpdate": _tracking_update,
+    "fulfillmentTrackingInfoUpdateV2": _tracking_update,
     "fulfillmentEventCreate": lambda shop, actor, fulfillmentEvent: {
         "fulfillmentEvent": st.create_fulfillment_event(shop, fulfillmentEvent, actor)
     },
@@ -770,6 +777,7 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 RESOLVERS["Mutation"] = {name: mutation(name, action) for name, action in MUTATIONS.items()}
 RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url
+inventory_api.register(RESOLVERS, TYPE_NAMES, NODE_KINDS, connection)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -831,13 +839,13 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
     served = served_version(version)
     if served is None:
         return jsonify({"errors": "Not Found"}), 404
-    response = _graphql(shop_name)
+    response = _graphql(served, shop_name)
     response = current_app.make_response(response)
     response.headers["X-Shopify-API-Version"] = served
     return response
 
 
-def _graphql(shop_name: str | None) -> Any:
+def _graphql(version: str, shop_name: str | None) -> Any:
     sandbox = current_app.extensions["sandbox"]
     store: st.Store = sandbox.store
     owner = store.owner_of(request.headers.get("X-Shopify-Access-Token"))
@@ -893,7 +901,7 @@ def _graphql(shop_name: str | None) -> Any:
             shop.throttled_requests += 1
         error = {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}
         return jsonify({"errors": [error], "extensions": _cost_extension(requested, None, bucket)})
-    context = Context(shop=shop, actor=owner.actor, api_key=sandbox.config.api_key)
+    context = Context(shop=shop, actor=owner.actor, api_key=sandbox.config.api_key, api_version=version)
     with store.transaction(shop):
         result = execute(
             schema,

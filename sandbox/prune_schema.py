@@ -69,19 +69,26 @@ KEEP: dict[str, set[str] | str] = {
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
         " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
         " nodes"
+        # products and inventory
+        " inventoryItem inventoryItems inventoryLevel product productVariant productVariants"
     ),
     "Mutation": names(
         # the app's side
         "fulfillmentServiceCreate fulfillmentServiceUpdate fulfillmentServiceDelete"
         " fulfillmentOrderAcceptFulfillmentRequest fulfillmentOrderRejectFulfillmentRequest"
         " fulfillmentOrderAcceptCancellationRequest fulfillmentOrderRejectCancellationRequest"
-        " fulfillmentCreate fulfillmentCancel fulfillmentTrackingInfoUpdate fulfillmentEventCreate"
+        " fulfillmentCreate fulfillmentCreateV2 fulfillmentCancel fulfillmentTrackingInfoUpdate"
+        " fulfillmentTrackingInfoUpdateV2 fulfillmentEventCreate"
         " fulfillmentOrderReportProgress fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionUpdate"
         " webhookSubscriptionDelete"
         # the merchant's side
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
         " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule"
+        # locations and inventory
+        " inventorySetQuantities inventoryAdjustQuantities inventorySetOnHandQuantities inventoryMoveQuantities"
+        " inventoryActivate inventoryDeactivate locationActivate locationDeactivate locationDelete locationAdd"
+        " locationEdit"
     ),
     "Node": names("id"),
     "Shop": names("id name myshopifyDomain email assignedFulfillmentOrders fulfillmentServices"),
@@ -105,13 +112,33 @@ KEEP: dict[str, set[str] | str] = {
         "id sku name title quantity variantTitle vendor requiresShipping currentQuantity unfulfilledQuantity"
     ),
     "Location": names(
-        "id name isActive fulfillmentService createdAt updatedAt isFulfillmentService fulfillsOnlineOrders"
-        " shipsInventory"
+        "id name isActive fulfillmentService createdAt updatedAt legacyResourceId isFulfillmentService isPrimary"
+        " shipsInventory fulfillsOnlineOrders activatable deactivatable deletable deactivatedAt hasActiveInventory"
+        " hasUnfulfilledOrders addressVerified address inventoryLevel inventoryLevels"
+    ),
+    "LocationAddress": ALL,
+    "InventoryItem": names(
+        "id legacyResourceId sku tracked requiresShipping createdAt updatedAt variant variants inventoryLevel"
+        " inventoryLevels duplicateSkuCount inventoryHistoryUrl countryCodeOfOrigin provinceCodeOfOrigin"
+        " harmonizedSystemCode"
+    ),
+    "InventoryLevel": names("id isActive item location quantities createdAt updatedAt canDeactivate deactivationAlert"),
+    "InventoryQuantity": ALL,
+    "InventoryAdjustmentGroup": names("id createdAt reason referenceDocumentUri changes app"),
+    "InventoryChange": ALL,
+    "Product": names(
+        "id legacyResourceId title handle status tracksInventory totalInventory variants createdAt updatedAt"
+    ),
+    "ProductVariant": names(
+        "id legacyResourceId title sku displayName price inventoryItem inventoryQuantity product barcode"
+        " inventoryPolicy createdAt updatedAt"
     ),
     "Fulfillment": names(
         "id name status displayStatus createdAt updatedAt deliveredAt inTransitAt estimatedDeliveryAt trackingInfo"
         " fulfillmentLineItems events order location fulfillmentOrders totalQuantity requiresShipping service"
+        " originAddress"
     ),
+    "FulfillmentOriginAddress": ALL,
     "FulfillmentTrackingInfo": ALL,
     "FulfillmentLineItem": names("id quantity lineItem"),
     "FulfillmentEvent": names(
@@ -143,7 +170,7 @@ KEEP: dict[str, set[str] | str] = {
 # Types whose every field is part of the contract of a connection or a mutation payload.
 WHOLE_SUFFIXES = ("Connection", "Edge", "Payload", "UserError", "Error")
 KEPT_DIRECTIVES = {"deprecated"}
-# Directives a client writes in its documents (the inventory mutations take an idempotency key this way).
+# Directives a client may write in a document, defined in the pruned schema (without their descriptions).
 CLIENT_DIRECTIVES = ("idempotent",)
 
 
@@ -294,12 +321,10 @@ def prune_built(full: GraphQLSchema) -> str:
     ]
     for directive_name in CLIENT_DIRECTIVES:
         directive = full.get_directive(directive_name)
-        if directive is None or directive.ast_node is None:
-            continue  # a version from before the directive
-        node = directive.ast_node
-        definitions.append(
-            _replace(node, description=None, arguments=tuple(_input_value(a) for a in node.arguments or ()))
-        )
+        if directive is not None and directive.ast_node is not None:
+            node = directive.ast_node
+            arguments = tuple(_input_value(a) for a in node.arguments or ())
+            definitions.append(_replace(node, description=None, arguments=arguments))
     builtin_scalars = {"String", "Int", "Float", "Boolean", "ID"}
     for name, fields in sorted(kept.items()):
         type_ = full.type_map[name]

@@ -23,7 +23,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox import payloads
+from sandbox import inventory, payloads
+from sandbox.inventory import primary_location
 from sandbox.model import (
     ACCEPTED,
     APP,
@@ -36,6 +37,7 @@ from sandbox.model import (
     FULFILLMENT_REQUEST,
     IN_PROGRESS,
     INCOMPLETE,
+    MANUAL_SERVICE_ID,
     MERCHANT,
     MERCHANT_ACTOR,
     ON_HOLD,
@@ -77,6 +79,7 @@ from sandbox.model import (
     UserErrors,
     WebhookDelivery,
     gid,
+    new_manual_service,
     now,
     parse_id,
 )
@@ -171,6 +174,7 @@ class Store:
                 address=Address(address1="1 Main Street", city="Oslo", country_code="NO", zip="0150"),
             )
             shop.locations[home.id] = home
+            shop.manual_service = new_manual_service(home.id)
             self.shops[domain] = shop
             self.tokens[shop.merchant_token] = TokenOwner(domain, MERCHANT_ACTOR)
             return shop, True
@@ -224,11 +228,9 @@ def get_order(shop: Shop, id_: Any) -> Order:
     return order
 
 
-def get_fulfillment(shop: Shop, id_: Any) -> Fulfillment:
-    fulfillment = shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
-    if fulfillment is None:
-        raise ResourceNotFound(str(id_))
-    return fulfillment
+def find_fulfillment(shop: Shop, id_: Any) -> Fulfillment | None:
+    """A fulfillment by id (None when unknown: the fulfillment mutations answer that with a userError)."""
+    return shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
 
 
 def get_location(shop: Shop, id_: Any) -> Location:
@@ -243,6 +245,30 @@ def get_service(shop: Shop, id_: Any) -> FulfillmentService:
     if service is None:
         raise ResourceNotFound(str(id_))
     return service
+
+
+def fulfillment_services(shop: Shop) -> list[FulfillmentService]:
+    """shop.fulfillmentServices: the built-in manual service first, then the apps' services (as recorded)."""
+    apps = sorted(shop.services.values(), key=lambda s: int(s.id))
+    return [shop.manual_service, *apps] if shop.manual_service else apps
+
+
+def find_service(shop: Shop, id_: Any) -> FulfillmentService | None:
+    """A fulfillment service by id, the manual one (gid://shopify/FulfillmentService/manual) included."""
+    if isinstance(id_, str) and id_.split("?", 1)[0] == gid("FulfillmentService", MANUAL_SERVICE_ID):
+        return shop.manual_service
+    return shop.services.get(parse_id(id_, "FulfillmentService") or -1)
+
+
+def service_at(shop: Shop, location_id: int) -> FulfillmentService | None:
+    """The service that fulfils at a location: the app's whose location it is, else (a merchant location) the
+    built-in manual service."""
+    if location_id in shop.removed_locations:
+        return None  # its service was deleted with it
+    location = shop.locations.get(location_id)
+    if location is not None and location.fulfillment_service_id is not None:
+        return shop.services.get(location.fulfillment_service_id)
+    return shop.manual_service
 
 
 def service_of(shop: Shop, fo: FulfillmentOrder) -> FulfillmentService | None:
@@ -1383,36 +1409,61 @@ def create_fulfillment(
     notify_customer: bool | None,
     message: str | None,
     actor: Actor,
+    origin_address: dict[str, Any] | None = None,
 ) -> Fulfillment:
-    """One package: a fulfillment for items of fulfillment orders of one order at one location. By the app: its
-    fulfillment orders must be accepted. By the merchant ("mark as fulfilled", N10): refused while a service
-    holds the request. Not idempotent, like the store's."""
-    if not line_items_by_fulfillment_order:
+    """One package: a fulfillment for items of fulfillment orders of one order at one location. By the app: at
+    its own location once the request is accepted, or at a merchant location with the merchant-managed scope.
+    By the merchant ("mark as fulfilled", N10): refused while a service holds the request. Not idempotent, like
+    the store's.
+
+    The checks come in the recorded order: quantities first (input), then unknown fulfillment orders, one order,
+    one location, then each group's state and lines."""
+    groups = line_items_by_fulfillment_order
+    if not groups:
         raise InvalidInput(
             "At least one fulfillment order is required.", ["fulfillment", "lineItemsByFulfillmentOrder"]
         )
-    plan: list[tuple[FulfillmentOrder, dict[int, int]]] = []
-    for index, group in enumerate(line_items_by_fulfillment_order):
-        fo = get_fulfillment_order(shop, group.get("fulfillmentOrderId"))
-        field = ["fulfillment", "lineItemsByFulfillmentOrder", str(index)]
-        _check_fulfillable(shop, fo, actor, field)
-        quantities = _requested_quantities(fo, group.get("fulfillmentOrderLineItems"), "fulfillmentOrderLineItems")
-        if not quantities:
-            raise InvalidInput("The fulfillment order has no remaining items to fulfill.", field)
-        plan.append((fo, quantities))
-    first = plan[0][0]
-    if any(fo.order_id != first.order_id for fo, _ in plan):
+    for index, group in enumerate(groups):
+        for line, item in enumerate(group.get("fulfillmentOrderLineItems") or []):
+            if _quantity(item) <= 0:
+                raise InvalidInput(
+                    "Quantity must be greater than 0",
+                    ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderLineItems", str(line)]
+                    + ["quantity"],
+                )
+    fos: list[FulfillmentOrder] = []
+    for group in groups:
+        fo = shop.fulfillment_orders.get(parse_id(group.get("fulfillmentOrderId"), "FulfillmentOrder") or -1)
+        if fo is None:
+            raise InvalidInput("Fulfillment order does not exist.", ["fulfillment"])
+        fos.append(fo)
+    order_ids = sorted({fo.order_id for fo in fos})
+    if len(order_ids) > 1:
         raise InvalidInput(
-            "All fulfillment orders of one fulfillment must belong to the same order.",
-            ["fulfillment", "lineItemsByFulfillmentOrder"],
+            f"All fulfillment orders must belong to the same order. Multiple orders with ids {_id_list(order_ids)}"
+            " were found.",
+            ["fulfillment"],
         )
-    if any(fo.location_id != first.location_id for fo, _ in plan):
+    location_ids = sorted({fo.location_id for fo in fos})
+    if len(location_ids) > 1:
         raise InvalidInput(
-            "All fulfillment orders of one fulfillment must be assigned to the same location.",
-            ["fulfillment", "lineItemsByFulfillmentOrder"],
+            "All fulfillment orders must be assigned to a single location. Multiple locations with ids"
+            f" {_id_list(location_ids)} were found.",
+            ["fulfillment"],
         )
-    if len({fo.id for fo, _ in plan}) != len(plan):
+    if len({fo.id for fo in fos}) != len(fos):
         raise InvalidInput("A fulfillment order appears twice.", ["fulfillment", "lineItemsByFulfillmentOrder"])
+    plan: list[tuple[FulfillmentOrder, dict[int, int]]] = []
+    for index, (fo, group) in enumerate(zip(fos, groups, strict=True)):
+        _check_fulfillable(shop, fo, actor, ["fulfillment", "lineItemsByFulfillmentOrder", str(index)])
+        quantities = _fulfillment_quantities(fo, group.get("fulfillmentOrderLineItems"))
+        if not quantities:
+            raise InvalidInput(
+                "The fulfillment order has no remaining items to fulfill.",
+                ["fulfillment", "lineItemsByFulfillmentOrder", str(index)],
+            )
+        plan.append((fo, quantities))
+    first = fos[0]
     order = shop.orders[first.order_id]
     tracking_info = _tracking_list(tracking)
     fulfillment = Fulfillment(
@@ -1421,26 +1472,36 @@ def create_fulfillment(
         order_id=order.id,
         location_id=first.location_id,
         line_items=[],
-        fulfillment_order_ids=[fo.id for fo, _ in plan],
+        fulfillment_order_ids=[fo.id for fo in fos],
         tracking=tracking_info,
         created_by=actor.role,
         notify_customer=bool(notify_customer),
         display_status="MARKED_AS_FULFILLED" if actor.role == MERCHANT and not tracking_info else "FULFILLED",
+        origin_address=dict(origin_address) if origin_address else None,
     )
+    shipped: dict[int, int] = {}  # order line item id -> quantity, over every fulfillment order
     for fo, quantities in plan:
+        taken = fulfillment.taken.setdefault(fo.id, {})
         for li in fo.line_items:
             qty = quantities.get(li.id, 0)
             if qty:
                 li.remaining_quantity -= qty
-                fulfillment.line_items.append(
-                    FulfillmentLineItem(shop.new_id("FulfillmentLineItem"), li.line_item_id, qty, fo.id)
-                )
+                taken[li.line_item_id] = taken.get(li.line_item_id, 0) + qty
+                shipped[li.line_item_id] = shipped.get(li.line_item_id, 0) + qty
         fo.fulfillment_ids.append(fulfillment.id)
         fo.status = CLOSED if fo.remaining() == 0 else IN_PROGRESS
         _touch(fo)
+    # One line per order line item, however many fulfillment orders it came from (as recorded).
+    fulfillment.line_items = [
+        FulfillmentLineItem(shop.new_id("FulfillmentLineItem"), line_item_id, qty)
+        for line_item_id, qty in shipped.items()
+    ]
     shop.fulfillments[fulfillment.id] = fulfillment
     order.fulfillment_ids.append(fulfillment.id)
-    who = _service_name(shop, first) if actor.is_app else "Staff"
+    inventory.ship(shop, fulfillment.location_id, _shipped(shop, fulfillment))
+    if display_fulfillment_status(shop, order) == "FULFILLED" and order.closed_at is None:
+        order.closed_at = now()  # the recorded store closes (archives) an order once everything shipped
+    who = "Staff" if not actor.is_app else _service_name(shop, first) if service_of(shop, first) else "An app"
     text = f"{who} fulfilled {fulfillment.total_quantity()} item(s) as {fulfillment.name}"
     if tracking_info:
         t = tracking_info[0]
@@ -1449,6 +1510,51 @@ def create_fulfillment(
     _timeline(shop, order, "fulfillment_created", text, first)
     _emit_webhook(shop, "FULFILLMENTS_CREATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
+
+
+def _shipped(shop: Shop, fulfillment: Fulfillment) -> list[tuple[str | None, int]]:
+    """(SKU, quantity) of what a fulfillment took from its location's stock."""
+    return [(shop.line_items[fli.line_item_id].sku, fli.quantity) for fli in fulfillment.line_items]
+
+
+def _quantity(item: Any) -> int:
+    """The quantity of a `{id, quantity}` line (0 when it has none that is a number: refused as not positive)."""
+    value = item.get("quantity") if isinstance(item, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _id_list(ids: list[int]) -> str:
+    """Ids as the store lists them in a message: `[1, 2]`."""
+    return "[" + ", ".join(str(i) for i in ids) + "]"
+
+
+def _fulfillment_quantities(fo: FulfillmentOrder, items: list[dict[str, Any]] | None) -> dict[int, int]:
+    """fo line item id -> quantity for one group of a fulfillment; everything remaining when `items` is None or
+    empty (the store reads an empty list as "everything"). Messages as recorded for fulfillmentCreate."""
+    if not items:
+        return _all_remaining(fo)
+    quantities: dict[int, int] = {}
+    for item in items:
+        li_id = parse_id(item.get("id"), "FulfillmentOrderLineItem")
+        line = fo.line_item(li_id) if li_id is not None else None
+        if line is None:
+            raise InvalidInput("Fulfillment order line item does not exist.", ["fulfillment"])
+        if line.id in quantities:
+            raise InvalidInput("Line items must be unique.", ["fulfillment"])
+        quantity = _quantity(item)
+        if quantity > line.remaining_quantity:
+            raise InvalidInput("Invalid fulfillment order line item quantity requested.", ["fulfillment"])
+        quantities[line.id] = quantity
+    return quantities
+
+
+def has_scope(shop: Shop, actor: Actor, scope: str) -> bool:
+    """Whether the calling app was installed with `scope` (a write scope implies its read scope)."""
+    install = shop.installs.get(actor.install_id or "")
+    if install is None:
+        return False
+    granted = {s.strip() for s in install.scopes.split(",")}
+    return scope in granted or (scope.startswith("read_") and f"write_{scope[5:]}" in granted)
 
 
 def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: list[str]) -> None:
@@ -1471,9 +1577,10 @@ def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: li
                 field,
             )
         return
-    if actor.is_app:
+    # At a merchant location: the merchant, or an app the merchant let fulfil there (the recorded store let an
+    # app with the merchant-managed scope do it).
+    if actor.is_app and not has_scope(shop, actor, "write_merchant_managed_fulfillment_orders"):
         raise NotPermitted("The app can only fulfill fulfillment orders assigned to its own locations.", field)
-    # The merchant marking items as fulfilled (N10).
     if fo.request_status in REQUEST_IN_SERVICE_HANDS:
         raise NotPermitted(
             f"The fulfillment order has a fulfillment request in progress with {_service_name(shop, fo)}"
@@ -1483,36 +1590,44 @@ def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: li
 
 
 def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfillment:
-    """SUCCESS -> CANCELLED; the items become unfulfilled again (in their fulfillment order if it is still
-    open, else in a new OPEN fulfillment order at the same location)."""
-    fulfillment = get_fulfillment(shop, fulfillment_id)
+    """SUCCESS -> CANCELLED; the items become unfulfilled again: in their fulfillment order if it is still open,
+    else the closed one gets its remaining quantities back (as recorded) and a new OPEN fulfillment order at the
+    same location takes the work. Cancelling a cancelled fulfillment changes nothing and is no error (as
+    recorded)."""
+    fulfillment = find_fulfillment(shop, fulfillment_id)
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment not found.", ["id"])
     location = location_record(shop, fulfillment.location_id)
     if actor.is_app and location.fulfillment_service_id is not None:
         service = shop.services.get(location.fulfillment_service_id)
         if service is None or service.install_id != actor.install_id:
             raise NotPermitted("The fulfillment belongs to another fulfillment service.", ["id"])
+    if fulfillment.status == "CANCELLED":
+        return fulfillment
     if fulfillment.status != "SUCCESS":
         raise InvalidTransition(f"Cannot cancel a fulfillment with status {fulfillment.status}.", ["id"])
     order = shop.orders[fulfillment.order_id]
     reopened: dict[int, dict[int, int]] = {}
-    for fli in fulfillment.line_items:
-        fo = shop.fulfillment_orders[fli.fulfillment_order_id]
-        line = next((li for li in fo.line_items if li.line_item_id == fli.line_item_id), None)
-        if fo.status not in FINISHED and line is not None:
-            line.remaining_quantity += fli.quantity
-            if fo.request_status == UNSUBMITTED and not fo.progress_reported and not _has_fulfilled_items(fo):
-                fo.status = OPEN  # a merchant-fulfilled order that has nothing shipped any more
-            _touch(fo)
-        else:
-            reopened.setdefault(fo.location_id, {})
-            reopened[fo.location_id][fli.line_item_id] = (
-                reopened[fo.location_id].get(fli.line_item_id, 0) + fli.quantity
-            )
+    for fo_id, quantities in fulfillment.taken.items():
+        fo = shop.fulfillment_orders[fo_id]
+        for line_item_id, qty in quantities.items():
+            line = next((li for li in fo.line_items if li.line_item_id == line_item_id), None)
+            if line is not None:
+                line.remaining_quantity = min(line.total_quantity, line.remaining_quantity + qty)
+            if fo.status in FINISHED or line is None:
+                at = reopened.setdefault(fo.location_id, {})
+                at[line_item_id] = at.get(line_item_id, 0) + qty
+        unshipped = not fo.progress_reported and not _has_fulfilled_items(fo)
+        if fo.status not in FINISHED and fo.request_status == UNSUBMITTED and unshipped:
+            fo.status = OPEN  # a merchant-fulfilled order that has nothing shipped any more
+        _touch(fo)
     for location_id, quantities in reopened.items():
         _new_fulfillment_order(shop, order, location_id, quantities)
+    inventory.restock(shop, fulfillment.location_id, _shipped(shop, fulfillment))
     fulfillment.status = "CANCELLED"
     fulfillment.display_status = "CANCELED"
     fulfillment.updated_at = now()
+    order.closed_at = None  # open again: it has work again (as recorded)
     _timeline(shop, order, "fulfillment_cancelled", f"Fulfillment {fulfillment.name} was cancelled.")
     _emit_webhook(shop, "FULFILLMENTS_UPDATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
@@ -1521,9 +1636,11 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
 def update_tracking(
     shop: Shop, fulfillment_id: Any, tracking: dict[str, Any], notify_customer: bool | None, actor: Actor
 ) -> Fulfillment:
-    fulfillment = get_fulfillment(shop, fulfillment_id)
-    if fulfillment.status != "SUCCESS":
-        raise InvalidTransition("Cannot update tracking of a cancelled fulfillment.", ["fulfillmentId"])
+    """Replace the tracking of a fulfillment, cancelled ones too (as recorded: the store takes it and the
+    fulfillment stays cancelled)."""
+    fulfillment = find_fulfillment(shop, fulfillment_id)
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment does not exist.", ["fulfillmentId"])
     fulfillment.tracking = _tracking_list(tracking)
     fulfillment.notify_customer = fulfillment.notify_customer or bool(notify_customer)
     fulfillment.updated_at = now()
@@ -1579,10 +1696,11 @@ def record_stock(shop: Shop, service: FulfillmentService, levels: dict[str, Any]
 
 
 def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) -> FulfillmentEvent:
-    """Append a shipment event; the fulfillment's displayStatus follows, IN_TRANSIT and DELIVERED stamp times."""
-    fulfillment = get_fulfillment(shop, event.get("fulfillmentId"))
-    if fulfillment.status != "SUCCESS":
-        raise InvalidTransition("Cannot add events to a cancelled fulfillment.", ["fulfillmentEvent", "fulfillmentId"])
+    """Append a shipment event; the fulfillment's displayStatus follows, IN_TRANSIT and DELIVERED stamp times. A
+    cancelled fulfillment takes events too (as recorded) but stays cancelled."""
+    fulfillment = find_fulfillment(shop, event.get("fulfillmentId"))
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment does not exist.", ["fulfillmentEvent", "fulfillmentId"])
     happened = event.get("happenedAt") or now()
     record = FulfillmentEvent(
         id=shop.new_id("FulfillmentEvent"),
@@ -1599,7 +1717,8 @@ def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) ->
         longitude=event.get("longitude"),
     )
     fulfillment.events.append(record)
-    fulfillment.display_status = record.status
+    if fulfillment.status == "SUCCESS":
+        fulfillment.display_status = record.status
     if record.status == "IN_TRANSIT" and fulfillment.in_transit_at is None:
         fulfillment.in_transit_at = happened
     if record.status == "DELIVERED":
@@ -1813,11 +1932,6 @@ def delete_fulfillment_service(
     location.is_active = False
     shop.removed_locations[location.id] = shop.locations.pop(location.id)
     return service.id
-
-
-def primary_location(shop: Shop) -> Location:
-    """The shop's first merchant-managed location (its "Shop location"), where work falls back to."""
-    return shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
 
 
 def location_record(shop: Shop, location_id: int) -> Location:

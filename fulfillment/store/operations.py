@@ -146,6 +146,9 @@ class FulfillmentService:
     location_id: str | None
     callback_url: str | None
     name: str
+    # FulfillmentServiceType: THIRD_PARTY for apps' services; every shop also lists its built-in MANUAL one
+    # (gid://shopify/FulfillmentService/manual, at the merchant's own "Shop location").
+    type: str = "THIRD_PARTY"
 
 
 @dataclass(frozen=True)
@@ -514,7 +517,7 @@ mutation FulfillmentServiceUpdate(
 FULFILLMENT_SERVICES = _document("""
 query FulfillmentServices {
   shop {
-    fulfillmentServices { id serviceName callbackUrl location { id } }
+    fulfillmentServices { id serviceName callbackUrl type location { id } }
   }
 }
 """)
@@ -821,7 +824,8 @@ def fulfillment_order_state(client: StoreClient, id: str) -> FulfillmentOrderSta
 
 
 def fulfillment_services(client: StoreClient) -> list[FulfillmentService]:
-    """Every fulfillment service installed on the shop (ours and others': filter by name or callback)."""
+    """Every fulfillment service of the shop: ours, other apps', and the store's built-in manual one (filter by
+    type, then name or callback)."""
     data = client.execute(FULFILLMENT_SERVICES)
     return [_fulfillment_service(n) for n in data["shop"]["fulfillmentServices"]]
 
@@ -850,6 +854,7 @@ def _fulfillment_service(node: Mapping[str, Any]) -> FulfillmentService:
         location_id=(node.get("location") or {}).get("id"),
         callback_url=node.get("callbackUrl"),
         name=node["serviceName"],
+        type=node.get("type") or "THIRD_PARTY",
     )
 
 

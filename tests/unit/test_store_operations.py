@@ -286,9 +286,11 @@ def test_shop_info_and_fulfillment_services():
                             "location": {"id": LOCATION},
                         },
                         {
-                            "id": "gid://shopify/FulfillmentService/4",
+                            "id": "gid://shopify/FulfillmentService/manual",
                             "serviceName": "Manual",
-                            "location": None,
+                            "callbackUrl": None,
+                            "type": "MANUAL",
+                            "location": {"id": "gid://shopify/Location/1"},
                         },
                     ]
                 }
@@ -298,7 +300,9 @@ def test_shop_info_and_fulfillment_services():
     assert ops.shop_info(store) == ShopInfo("gid://shopify/Shop/1", "Acme", "acme.myshopify.com")
     assert ops.fulfillment_services(store) == [
         FulfillmentService("gid://shopify/FulfillmentService/3", LOCATION, "https://app.example/cb", "Acme 3PL"),
-        FulfillmentService("gid://shopify/FulfillmentService/4", None, None, "Manual"),
+        FulfillmentService(
+            "gid://shopify/FulfillmentService/manual", "gid://shopify/Location/1", None, "Manual", "MANUAL"
+        ),
     ]
 
 

@@ -370,3 +370,22 @@ def test_a_step_the_store_prompted_rereads_even_inside_the_warehouse(ctx, store,
     assert workflow.advance(ctx, rid, Cause.POLL).done
     assert answered == ["acceptCancellation"]
     assert load(ctx, rid).state == State.CANCELLED
+
+
+def test_a_delivery_event_the_store_refuses_ends_the_carrier_path(ctx, store, monkeypatch):
+    from fulfillment import delivery
+    from fulfillment.store import UserError, UserErrors
+
+    rid = record_id(ctx)
+    run_until_done(ctx, rid)
+    (package,) = load(ctx, rid).packages
+    refused = UserErrors([UserError(("fulfillmentEvent", "fulfillmentId"), "Fulfillment does not exist.")])
+
+    def gone(*_args, **_kw):
+        raise refused
+
+    monkeypatch.setattr(ops, "create_fulfillment_event", gone)
+    assert delivery.post_delivery_event(ctx, package.id).done
+    record = load(ctx, rid)
+    assert "IN_TRANSIT refused" in record.state_changes[-1].detail
+    assert record.packages[0].delivery_status is None  # nothing was posted
