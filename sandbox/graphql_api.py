@@ -347,6 +347,24 @@ def _app(info: GraphQLResolveInfo, install_id: str | None) -> dict[str, Any] | N
     }
 
 
+ACCESS_SCOPES_DOCS = "https://shopify.dev/api/usage/access-scopes"
+
+
+def _require_scope(info: GraphQLResolveInfo, scope: str, field: str) -> None:
+    """An app without `scope` is refused the field with the store's ACCESS_DENIED (the rest of the answer stands)."""
+    ctx = _ctx(info)
+    if not ctx.actor.is_app:
+        return
+    install = ctx.shop.installs.get(ctx.actor.install_id or "")
+    granted = set((install.scopes if install else "").replace(" ", "").split(","))
+    if scope not in granted:
+        required = f"`{scope}` access scope."
+        raise GraphQLError(
+            f"Access denied for {field} field. Required access: {required}",
+            extensions={"code": "ACCESS_DENIED", "documentation": ACCESS_SCOPES_DOCS, "requiredAccess": required},
+        )
+
+
 def _assigned_location(fo: FulfillmentOrder, info: GraphQLResolveInfo) -> dict[str, Any]:
     location = st.location_record(_ctx(info).shop, fo.location_id)
     address = location.address
@@ -463,7 +481,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "FulfillmentHold": {
         "id": _gid("FulfillmentHold"),
-        "heldByApp": lambda h, info: _app(info, h.held_by_install),
+        "heldByApp": lambda h, info: _require_scope(info, "read_apps", "heldByApp") or _app(info, h.held_by_install),
         "heldByRequestingApp": lambda h, info: (
             h.held_by_install is not None and h.held_by_install == _ctx(info).actor.install_id
         ),

@@ -139,3 +139,21 @@ def test_api_versions_in_the_url(h, version, status, served):
     assert response.headers.get("X-Shopify-API-Version") == served
     if status == 404:
         assert response.get_json() == {"errors": "Not Found"}
+
+
+def test_held_by_app_needs_the_read_apps_scope(h):
+    fo = h.order()["fulfillment_orders"][0]["id"]
+    h.mutate(
+        "fulfillmentOrderHold",
+        "id: ID!, fulfillmentHold: FulfillmentOrderHoldInput!",
+        {"id": fo, "fulfillmentHold": {"reason": "OTHER", "reasonNotes": "wait"}},
+        "userErrors { message }",
+    )
+    query = "query($id: ID!) { fulfillmentOrder(id: $id) { fulfillmentHolds { reason heldByApp { id } } } }"
+    body = h.gql(query, {"id": fo})
+    assert body["data"]["fulfillmentOrder"]["fulfillmentHolds"] == [{"reason": "OTHER", "heldByApp": None}]
+    (error,) = body["errors"]
+    assert error["message"] == "Access denied for heldByApp field. Required access: `read_apps` access scope."
+    assert error["extensions"]["code"] == "ACCESS_DENIED"
+    merchant = h.gql(query, {"id": fo}, h.merchant_token)
+    assert "errors" not in merchant
