@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show-order", help="the order with its fulfillment orders and timeline")
     show.add_argument("order")
+
+    cancel = sub.add_parser("cancel-order", help="cancel the whole order (refused while anything is fulfilled)")
+    cancel.add_argument("order")
+    cancel.add_argument(
+        "--reason", default="OTHER", choices=["CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER"]
+    )
+    cancel.add_argument("--staff-note")
     _inventory_commands(sub)
     return parser
 
@@ -186,6 +193,9 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | No
         return "POST", f"/shops/{shop}/orders", {"line_items": lines, "paid": not args.unpaid, "note": args.note}
     if args.command == "show-order":
         return "GET", f"/shops/{shop}/orders/{_id(args.order)}", None
+    if args.command == "cancel-order":
+        body = {"reason": args.reason, "staff_note": args.staff_note}
+        return "POST", f"/shops/{shop}/orders/{_id(args.order)}/cancel", body
     inventory = inventory_request_for(args)
     if inventory is not None:
         return inventory

@@ -9,14 +9,17 @@ attribute. Mutations call the functions of `store.py` and turn their `StoreUserE
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,7 @@ from sandbox.model import (
     APP,
     CLOSED,
     FINISHED,
+    ON_HOLD,
     Actor,
     AppInstall,
     Fulfillment,
@@ -250,10 +254,17 @@ def q_assigned(
 
 
 def q_fulfillment_orders(
-    _: Any, info: GraphQLResolveInfo, includeClosed: bool | None = False, **page: Any
+    _: Any, info: GraphQLResolveInfo, includeClosed: bool | None = False, query: str | None = None, **page: Any
 ) -> dict[str, Any]:
     shop = _ctx(info).shop
-    found = [fo for fo in shop.fulfillment_orders.values() if includeClosed or fo.status not in FINISHED]
+    # The one search term the sandbox reads: `status:<status>` (any case), which finds closed ones when asked.
+    match = re.search(r"\bstatus:(\w+)", query or "")
+    wanted = match.group(1).upper() if match else None
+    found = [
+        fo
+        for fo in shop.fulfillment_orders.values()
+        if (wanted is None or fo.status == wanted) and (includeClosed or wanted or fo.status not in FINISHED)
+    ]
     return connection(found, **page)
 
 
@@ -347,24 +358,6 @@ def _app(info: GraphQLResolveInfo, install_id: str | None) -> dict[str, Any] | N
     }
 
 
-ACCESS_SCOPES_DOCS = "https://shopify.dev/api/usage/access-scopes"
-
-
-def _require_scope(info: GraphQLResolveInfo, scope: str, field: str) -> None:
-    """An app without `scope` is refused the field with the store's ACCESS_DENIED (the rest of the answer stands)."""
-    ctx = _ctx(info)
-    if not ctx.actor.is_app:
-        return
-    install = ctx.shop.installs.get(ctx.actor.install_id or "")
-    granted = set((install.scopes if install else "").replace(" ", "").split(","))
-    if scope not in granted:
-        required = f"`{scope}` access scope."
-        raise GraphQLError(
-            f"Access denied for {field} field. Required access: {required}",
-            extensions={"code": "ACCESS_DENIED", "documentation": ACCESS_SCOPES_DOCS, "requiredAccess": required},
-        )
-
-
 def _assigned_location(fo: FulfillmentOrder, info: GraphQLResolveInfo) -> dict[str, Any]:
     location = st.location_record(_ctx(info).shop, fo.location_id)
     address = location.address
@@ -412,6 +405,47 @@ def _fulfilled_quantity(shop: Shop, line: LineItem) -> int:
     )
 
 
+def _read_alone(info: GraphQLResolveInfo) -> bool:
+    """Whether this fulfillment order was asked for by id at the root (`fulfillmentOrder(id:)`). The store leaves
+    MERGE out of its supportedActions there, though the same fulfillment order read through its order, `nodes`
+    or a mutation's payload offers it (as recorded)."""
+    path = info.path.as_list()  # [root key, "supportedActions"] for the fulfillment order the root answers
+    if len(path) != 2:
+        return False
+    root_key = path[0]
+    for selection in info.operation.selection_set.selections:
+        key = getattr(selection, "alias", None) or getattr(selection, "name", None)
+        if key is not None and key.value == root_key:
+            return selection.name.value == "fulfillmentOrder"
+    return False
+
+
+def _money_bag(amount: Decimal, currency: str) -> dict[str, Any]:
+    """A MoneyBag in one currency (the sandbox's orders are presented in the shop's currency)."""
+    money = {"amount": st.money(amount), "currencyCode": currency}
+    return {"shopMoney": money, "presentmentMoney": dict(money)}
+
+
+def _may_read_apps(info: GraphQLResolveInfo) -> bool:
+    """Staff may; an app only with the `read_apps` scope, as the store checks for FulfillmentHold.heldByApp."""
+    ctx = _ctx(info)
+    if not ctx.actor.is_app:
+        return True
+    install = ctx.shop.installs.get(ctx.actor.install_id or "")
+    return install is not None and "read_apps" in {s.strip() for s in install.scopes.split(",")}
+
+
+def _access_denied(info: GraphQLResolveInfo) -> None:
+    raise GraphQLError(
+        f"Access denied for {info.field_name} field. Required access: `read_apps` access scope.",
+        extensions={
+            "code": "ACCESS_DENIED",
+            "documentation": "https://shopify.dev/api/usage/access-scopes",
+            "requiredAccess": "`read_apps` access scope.",
+        },
+    )
+
+
 def _gid(kind: str) -> Callable[..., str]:
     return lambda record, info, **_: gid(kind, record.id)
 
@@ -436,7 +470,10 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "webhookSubscriptions": q_webhooks,
         "webhookSubscriptionsCount": q_webhooks_count,
         "node": q_node,
-        "nodes": lambda _, info, ids: [q_node(_, info, id_) for id_ in ids],
+        "nodes": lambda _, info, ids: [q_node(_, info, i) for i in ids],
+        "manualHoldsFulfillmentOrders": lambda _, info, query=None, **page: connection(
+            [fo for fo in _ctx(info).shop.fulfillment_orders.values() if fo.status == ON_HOLD], **page
+        ),
     },
     "Shop": {
         "id": _gid("Shop"),
@@ -450,12 +487,13 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "orderName": lambda fo, info: _ctx(info).shop.orders[fo.order_id].name,
         "order": lambda fo, info: _ctx(info).shop.orders[fo.order_id],
         "orderProcessedAt": lambda fo, info: _ctx(info).shop.orders[fo.order_id].created_at,
-        "fulfillBy": lambda fo, info: None,
         "assignedLocation": _assigned_location,
         "destination": _destination,
         "fulfillmentHolds": lambda fo, info: fo.holds,
         "supportedActions": lambda fo, info: [
-            {"action": a, "externalUrl": None} for a in st.supported_actions(_ctx(info).shop, fo)
+            {"action": a, "externalUrl": None}
+            for a in st.supported_actions(_ctx(info).shop, fo)
+            if a != "MERGE" or not _read_alone(info)
         ],
         "lineItems": lambda fo, info, **page: connection(fo.line_items, **page),
         "merchantRequests": lambda fo, info, kind=None, **page: connection(
@@ -481,7 +519,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "FulfillmentHold": {
         "id": _gid("FulfillmentHold"),
-        "heldByApp": lambda h, info: _require_scope(info, "read_apps", "heldByApp") or _app(info, h.held_by_install),
+        "heldByApp": lambda h, info: _app(info, h.held_by_install) if _may_read_apps(info) else _access_denied(info),
         "heldByRequestingApp": lambda h, info: (
             h.held_by_install is not None and h.held_by_install == _ctx(info).actor.install_id
         ),
@@ -491,6 +529,11 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "id": _gid("LineItem"),
         "currentQuantity": lambda li, info: li.quantity,
         "unfulfilledQuantity": lambda li, info: li.quantity - _fulfilled_quantity(_ctx(info).shop, li),
+        "fulfillableQuantity": lambda li, info: st.fulfillable_quantity(_ctx(info).shop, li),
+        "taxLines": lambda li, info, first=None: [],  # the sandbox charges no tax
+        "originalUnitPriceSet": lambda li, info: _money_bag(
+            Decimal(li.price), _ctx(info).shop.orders[li.order_id].currency
+        ),
     },
     "Location": {
         "id": _gid("Location"),
@@ -540,6 +583,15 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         ][: first or None],
         "closed": lambda o, info: o.closed_at is not None,
         "processedAt": lambda o, info: o.created_at,
+        "displayFinancialStatus": lambda o, info: st.display_financial_status(o),
+        "totalPriceSet": lambda o, info: _money_bag(st.order_total(o), o.currency),
+        "currentTotalPriceSet": lambda o, info: _money_bag(st.order_total(o), o.currency),
+        "totalRefundedSet": lambda o, info: _money_bag(Decimal(0), o.currency),
+        "currencyCode": lambda o, info: o.currency,
+        "presentmentCurrencyCode": lambda o, info: o.currency,
+        # The sandbox takes no returns: an order answers none.
+        "returns": lambda o, info, **page: connection([], **page),
+        "returnStatus": lambda o, info: "NO_RETURN",
     },
     "FulfillmentService": {
         "id": lambda s, info: s.graphql_id,
@@ -636,6 +688,34 @@ def _submit(
         "submittedFulfillmentOrder": result.submitted,
         "unsubmittedFulfillmentOrder": result.unsubmitted,
     }
+
+
+def _submit_cancellation(shop: Shop, actor: Actor, id: str, message: str | None = None) -> dict:
+    before = st.get_fulfillment_order(shop, id).request_status
+    fo = st.submit_cancellation_request(shop, id, message, actor)
+    # The store's payload shows the request status from before the change (recorded: ACCEPTED); reads after it
+    # show CANCELLATION_REQUESTED, as documented.
+    return {"fulfillmentOrder": dataclasses.replace(fo, request_status=before)}
+
+
+def _order_cancel(
+    shop: Shop, actor: Actor, orderId: str, reason: str, restock: bool, staffNote: str | None = None, **_: Any
+) -> dict:
+    try:
+        st.cancel_order(shop, orderId, reason, staffNote)
+    except StoreUserError as error:
+        plain = {"field": error.field, "message": error.message}
+        return {"job": None, "orderCancelUserErrors": [{**plain, "code": error.code}], "userErrors": [plain]}
+    except ResourceNotFound:
+        plain = {"field": ["orderId"], "message": "Order does not exist"}
+        return {"job": None, "orderCancelUserErrors": [{**plain, "code": "NOT_FOUND"}], "userErrors": [plain]}
+    # The store cancels in a background job; the sandbox has already done it.
+    return {"job": {"id": gid("Job", str(uuid.uuid4())), "done": False}, "orderCancelUserErrors": []}
+
+
+def _return_not_found(shop: Shop, actor: Actor, *, field: list[str], **_: Any) -> dict:
+    st.find_return(shop, None, field)
+    return {}
 
 
 def _cancel(shop: Shop, actor: Actor, id: str) -> dict:
@@ -773,9 +853,7 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "deletedWebhookSubscriptionId": gid("WebhookSubscription", wh.delete_webhook_subscription(shop, id, actor))
     },
     "fulfillmentOrderSubmitFulfillmentRequest": _submit,
-    "fulfillmentOrderSubmitCancellationRequest": lambda shop, actor, id, message=None: {
-        "fulfillmentOrder": st.submit_cancellation_request(shop, id, message, actor)
-    },
+    "fulfillmentOrderSubmitCancellationRequest": _submit_cancellation,
     "fulfillmentOrderCancel": _cancel,
     "fulfillmentOrderMove": _move,
     "fulfillmentOrderHold": _hold,
@@ -792,6 +870,30 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "fulfillmentOrderReschedule": lambda shop, actor, id, fulfillAt: {
         "fulfillmentOrder": st.reschedule_fulfillment_order(shop, id, fulfillAt, actor)
     },
+    "fulfillmentOrdersSetFulfillmentDeadline": lambda shop, actor, fulfillmentOrderIds, fulfillmentDeadline: {
+        "success": bool(st.set_fulfillment_deadline(shop, fulfillmentOrderIds, fulfillmentDeadline, actor))
+    },
+    "orderCancel": _order_cancel,
+    "fulfillmentOrdersReroute": lambda shop, actor, fulfillmentOrderIds, includedLocationIds=None, **rest: {
+        "movedFulfillmentOrders": st.reroute_fulfillment_orders(
+            shop, fulfillmentOrderIds, includedLocationIds, rest.get("excludedLocationIds"), actor
+        )
+    },
+    **{
+        name: functools.partial(_return_not_found, field=field)
+        for name, field in (
+            ("returnApproveRequest", ["input", "id"]),
+            ("returnDeclineRequest", ["input", "id"]),
+            ("returnCancel", ["id"]),
+            ("returnClose", ["id"]),
+            ("returnReopen", ["id"]),
+            ("returnProcess", ["input", "returnId"]),
+            ("removeFromReturn", ["returnId"]),
+        )
+    },
+    "fulfillmentOrderLineItemsPreparedForPickup": lambda shop, actor, input: (
+        st.prepared_for_pickup(shop, input.get("lineItemsByFulfillmentOrder") or [], actor) or {}
+    ),
 }
 RESOLVERS["Mutation"] = {name: mutation(name, action) for name, action in MUTATIONS.items()}
 RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url

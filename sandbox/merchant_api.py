@@ -291,6 +291,7 @@ def create_order(shop_name: str) -> Any:
             body.get("note"),
             bool(body.get("paid", True)),
             _datetime(body.get("fulfill_at")),
+            {k: body[k] for k in ("email", "phone", "tags", "currency", "financial_status") if k in body},
         )
         return jsonify(_order_json(shop, order)), 201
 
@@ -313,6 +314,7 @@ ORDER_ACTIONS = {
     "edit": lambda shop, order_id, body: st.edit_order(shop, order_id, body),
     "refund": lambda shop, order_id, body: st.refund_order(shop, order_id, body),
     "pay": lambda shop, order_id, body: st.pay_order(shop, order_id),
+    "cancel": lambda shop, order_id, body: st.cancel_order(shop, order_id, body.get("reason"), body.get("staff_note")),
 }
 
 

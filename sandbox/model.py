@@ -235,6 +235,7 @@ class LineItem:
     variant_title: str | None = None
     vendor: str | None = None
     requires_shipping: bool = True
+    price: str = "0.00"  # unit price in the order's currency, a decimal string as the store writes it
 
     @property
     def name(self) -> str:
@@ -257,7 +258,7 @@ class MerchantRequest:
     request_options: dict[str, Any]
     sent_at: datetime
     fulfillment_order_id: int
-    response_data: dict[str, Any] | None = None
+    response_data: dict[str, Any] | None = None  # recorded answers show null, even after the service answered
 
 
 @dataclass
@@ -281,7 +282,11 @@ class FulfillmentOrder:
     holds: list[FulfillmentHold] = field(default_factory=list)
     fulfillment_ids: list[int] = field(default_factory=list)
     progress_reported: bool = False
+    # Fulfillment orders split off when some items were held: released holds merge them back.
+    hold_remainders: list[int] = field(default_factory=list)
+    status_before_hold: str | None = None  # what releasing the last hold returns to
     fulfill_at: datetime | None = None
+    fulfill_by: datetime | None = None
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
 
@@ -375,6 +380,13 @@ class Order:
     shipping_address: Address
     note: str | None = None
     paid: bool = True
+    email: str | None = None
+    phone: str | None = None
+    tags: list[str] = field(default_factory=list)
+    currency: str = "USD"
+    # Order.displayFinancialStatus when the merchant set one; else derived from `paid`.
+    financial_status: str | None = None
+    cancel_reason: str | None = None
     fulfillment_order_ids: list[int] = field(default_factory=list)
     fulfillment_ids: list[int] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)

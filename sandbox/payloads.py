@@ -239,9 +239,21 @@ def order_json(shop: Shop, order: Order, display_status: str, actions: dict[int,
         "display_fulfillment_status": display_status,
         "paid": order.paid,
         "note": order.note,
+        "email": order.email,
+        "phone": order.phone,
+        "tags": list(order.tags),
+        "currency": order.currency,
+        "cancelled_at": iso(order.cancelled_at),
+        "cancel_reason": order.cancel_reason,
         "created_at": iso(order.created_at),
         "line_items": [
-            {"id": gid("LineItem", li.id), "sku": li.sku, "title": li.title, "quantity": li.quantity}
+            {
+                "id": gid("LineItem", li.id),
+                "sku": li.sku,
+                "title": li.title,
+                "quantity": li.quantity,
+                "price": li.price,
+            }
             for li in order.line_items
         ],
         "fulfillment_orders": [

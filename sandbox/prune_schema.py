@@ -68,7 +68,7 @@ KEEP: dict[str, set[str] | str] = {
     "QueryRoot": names(
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
         " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
-        " nodes"
+        " nodes manualHoldsFulfillmentOrders"
         # products and inventory
         " inventoryItem inventoryItems inventoryLevel product productVariant productVariants"
     ),
@@ -84,7 +84,11 @@ KEEP: dict[str, set[str] | str] = {
         # the merchant's side
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
-        " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule"
+        " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule fulfillmentOrdersSetFulfillmentDeadline"
+        " fulfillmentOrderLineItemsPreparedForPickup fulfillmentOrdersReroute orderCancel"
+        # returns: the sandbox makes none, so these answer "Return not found."
+        " returnApproveRequest returnDeclineRequest returnCancel returnClose returnReopen returnProcess"
+        " removeFromReturn"
         # locations and inventory
         " inventorySetQuantities inventoryAdjustQuantities inventorySetOnHandQuantities inventoryMoveQuantities"
         " inventoryActivate inventoryDeactivate locationActivate locationDeactivate locationDelete locationAdd"
@@ -110,7 +114,9 @@ KEEP: dict[str, set[str] | str] = {
     "FulfillmentOrderMergeResult": ALL,
     "LineItem": names(
         "id sku name title quantity variantTitle vendor requiresShipping currentQuantity unfulfilledQuantity"
+        " fulfillableQuantity originalUnitPriceSet taxLines"
     ),
+    "TaxLine": names("title rate ratePercentage priceSet channelLiable"),
     "Location": names(
         "id name isActive fulfillmentService createdAt updatedAt legacyResourceId isFulfillmentService isPrimary"
         " shipsInventory fulfillsOnlineOrders activatable deactivatable deletable deactivatedAt hasActiveInventory"
@@ -147,8 +153,20 @@ KEEP: dict[str, set[str] | str] = {
     ),
     "Order": names(
         "id name createdAt updatedAt displayFulfillmentStatus lineItems fulfillmentOrders fulfillments cancelledAt"
-        " closed closedAt note processedAt"
+        " closed closedAt note processedAt displayFinancialStatus totalPriceSet currentTotalPriceSet totalRefundedSet"
+        " tags email phone cancelReason currencyCode presentmentCurrencyCode returns returnStatus"
     ),
+    "MoneyBag": ALL,
+    "MoneyV2": ALL,
+    "Job": names("id done"),
+    # Orders answer their returns; the sandbox makes none, so the connection is always empty.
+    "Return": names("id name status closedAt totalQuantity returnLineItems order decline reverseFulfillmentOrders"),
+    "ReturnDecline": names("reason note"),
+    "ReverseFulfillmentOrder": names("id status order lineItems"),
+    "ReverseFulfillmentOrderLineItem": names("id totalQuantity dispositions fulfillmentLineItem"),
+    "ReverseFulfillmentOrderDisposition": names("id type quantity location"),
+    "ReturnLineItemType": names("id quantity processedQuantity unprocessedQuantity"),
+    "ReturnLineItem": names("id quantity processedQuantity unprocessedQuantity fulfillmentLineItem"),
     "FulfillmentService": names(
         "id serviceName handle callbackUrl trackingSupport inventoryManagement requiresShippingMethod location type"
     ),
@@ -209,6 +227,11 @@ def reachable(schema: GraphQLSchema) -> dict[str, list[str] | None]:
         if isinstance(type_, GraphQLObjectType | GraphQLInterfaceType):
             names = kept_fields(type_)
             kept[type_.name] = names
+            if isinstance(type_, GraphQLInterfaceType) and type_.name != "Node":
+                # Fragments on an implementation (`... on ReturnLineItem`) need it, though no field returns it.
+                for implementation in schema.get_implementations(type_).objects:
+                    if implementation.name in KEEP:
+                        visit(implementation)
             # Interfaces in KEEP stay on the types that implement them, even if no kept field returns them.
             for interface in type_.interfaces:
                 if interface.name in KEEP:

@@ -27,6 +27,7 @@ LISTED_AS = {
     "FULFILLMENT_ACCEPTED": {"ACCEPTED", "CANCELLATION_REJECTED"},
 }
 LINE_ID = "gid://shopify/FulfillmentOrderLineItem/11"
+REAL_ACCEPT = ops.accept_fulfillment_request  # before any test replaces it with the fake store's
 
 
 class FakeStore:
@@ -315,6 +316,35 @@ def test_after_accepting_the_next_sweep_sees_nothing_new(ctx, store):
     rid = record_id(ctx)
     workflow.advance(ctx, rid)
     assert workflow.sweep_shop(ctx, 1).due == []  # the store's answer to the accept is what we recorded
+
+
+def test_an_accept_answered_with_the_status_from_before_is_not_taken_for_a_change(ctx, store, monkeypatch):
+    # The store's payload may show the statuses from before the change (recorded for a cancellation request). The
+    # app keeps what an accepted request becomes, so the next sweep finds nothing new to look at.
+    class StaleAnswer:
+        def execute(self, document, variables=None, **_kw):
+            store.calls.append("accept")
+            store.status, store.request_status = "IN_PROGRESS", "ACCEPTED"
+            node = {
+                "id": FO_ID,
+                "status": "OPEN",
+                "requestStatus": "SUBMITTED",
+                "assignedLocation": {"location": {"id": LOCATION}},
+                "fulfillmentHolds": [],
+            }
+            return {"fulfillmentOrderAcceptFulfillmentRequest": {"fulfillmentOrder": node, "userErrors": []}}
+
+    monkeypatch.setattr(ops, "accept_fulfillment_request", lambda _c, id, **kw: REAL_ACCEPT(StaleAnswer(), id, **kw))
+    rid = record_id(ctx)
+    workflow.advance(ctx, rid)
+    record = load(ctx, rid)
+    assert store.calls == ["accept"]
+    assert (record.state, record.store_status, record.store_request_status) == (
+        State.ACCEPTED,
+        "IN_PROGRESS",
+        "ACCEPTED",
+    )
+    assert workflow.sweep_shop(ctx, 1).due == []
 
 
 def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_look_up(ctx, store, monkeypatch):
