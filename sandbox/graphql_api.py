@@ -471,6 +471,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "webhookSubscriptionsCount": q_webhooks_count,
         "node": q_node,
         "nodes": lambda _, info, ids: [q_node(_, info, i) for i in ids],
+        "products": lambda _, info, query=None, **page: connection(list(_ctx(info).shop.products.values()), **page),
         "manualHoldsFulfillmentOrders": lambda _, info, query=None, **page: connection(
             [fo for fo in _ctx(info).shop.fulfillment_orders.values() if fo.status == ON_HOLD], **page
         ),

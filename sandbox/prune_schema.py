@@ -70,7 +70,7 @@ KEEP: dict[str, set[str] | str] = {
         " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
         " nodes manualHoldsFulfillmentOrders"
         # products and inventory
-        " inventoryItem inventoryItems inventoryLevel product productVariant productVariants"
+        " inventoryItem inventoryItems inventoryLevel product productVariant productVariants products"
     ),
     "Mutation": names(
         # the app's side

@@ -157,3 +157,9 @@ def test_held_by_app_needs_the_read_apps_scope(h):
     assert error["extensions"]["code"] == "ACCESS_DENIED"
     merchant = h.gql(query, {"id": fo}, h.merchant_token)
     assert "errors" not in merchant
+
+
+def test_a_variable_default_pages_a_connection_at_zero(h):
+    body = h.gql("query DefaultZero($first: Int = 0) { products(first: $first) { nodes { id } } }")
+    assert body["data"] == {"products": {"nodes": []}}
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 2
