@@ -1,5 +1,5 @@
 """What a warehouse operator does from the dashboard: decide requests, pack by hand, answer cancellations,
-set stock and per-shop settings.
+change per-shop settings (stock in and out is `fulfillment.stock`).
 
 Each action on a fulfillment order first re-reads it on the store and reconciles our record through the same
 `Step` a worker takes (`fulfillment.step`), and acts only if the order is still where the operator saw it;
@@ -24,7 +24,6 @@ from fulfillment.operator.forms import (
     REJECTION_REASONS,
     InvalidInput,
     parse_settings,
-    parse_stock,
     trimmed,
     validate_packages,
     validate_rejection,
@@ -211,15 +210,7 @@ def answer_cancellation(ctx: Context, record_id: int, accept: bool, message: str
     return Done(f"Cancellation of {name} refused; work goes on.", True, step.shop.id)
 
 
-# --- stock and shop settings -----------------------------------------------------------------------------------
-
-
-def set_stock(ctx: Context, sku: str, on_hand: str | int, operator_email: str) -> Done:
-    sku, units = parse_stock(sku, on_hand)
-    with ctx.db.transaction() as session:
-        ctx.warehouse(session).set_stock(sku, units)
-    log.info("stock_set operator=%s sku=%s on_hand=%s", operator_email, sku, units)
-    return Done(f"{sku}: {units} on hand.")
+# --- shop settings -----------------------------------------------------------------------------------
 
 
 def update_settings(ctx: Context, shop_id: int, form: Mapping[str, Any], operator_email: str = "") -> dict:

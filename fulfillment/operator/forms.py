@@ -1,4 +1,5 @@
-"""What an operator types into the dashboard, checked: rejections, packages, stock and shop settings.
+"""What an operator types into the dashboard, checked: rejections, packages and shop settings (stock's own input
+is `fulfillment.stock`'s).
 
 The checks name every problem at once (`InvalidInput.problems`), in the words the form shows; the actions
 (`fulfillment.operator.actions`) take only what passed them.
@@ -174,23 +175,7 @@ def packages_from_form(form: Mapping[str, Any]) -> tuple[list[list[tuple[int, in
     return packages, [_first(form, f"tracking-{number}") or "" for number in range(1, count + 1)]
 
 
-# --- stock and shop settings --------------------------------------------------------------------------------
-
-
-def parse_stock(sku: str | None, on_hand: str | int | None) -> tuple[str, int]:
-    problems = []
-    sku = (sku or "").strip()
-    if not sku or len(sku) > 255:
-        problems.append("a SKU has 1 to 255 characters")
-    try:
-        units = int(str(on_hand).strip())
-    except ValueError:
-        units = -1
-    if units < 0 or units > 10_000_000:
-        problems.append("units on hand must be a whole number from 0")
-    if problems:
-        raise InvalidInput(problems)
-    return sku, units
+# --- shop settings --------------------------------------------------------------------------------
 
 
 def _truthy(value: Any) -> bool:

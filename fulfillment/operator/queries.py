@@ -1,4 +1,5 @@
-"""What the dashboard shows: the queue of fulfillment orders, one order with its log, stock and shops.
+"""What the dashboard shows: the queue of fulfillment orders, one order with its log, and shops (stock in and
+out is `fulfillment.stock`).
 
 Read models only: plain frozen rows built in one transaction, nothing written.
 """
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from fulfillment.context import Context
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Reservation, Shop, StockLevel
+from fulfillment.models import FulfillmentOrder, Shop
 from fulfillment.states import FINAL, State
 
 QUEUE_VIEWS = {
@@ -168,7 +169,7 @@ def fulfillment_order(ctx: Context, record_id: int) -> OrderView | None:
         if record is None:
             return None
         skus = sorted({line.sku for line in record.line_items if line.sku})
-        available = ctx.warehouse(session).available(skus) if skus else {}
+        available = ctx.warehouse(session).available(record.shop_id, skus) if skus else {}
         session.rollback()  # reading stock must not stock unknown SKUs (the demo simulator would)
         record = session.get(FulfillmentOrder, record_id)
         return OrderView(
@@ -216,46 +217,7 @@ def fulfillment_order(ctx: Context, record_id: int) -> OrderView | None:
         )
 
 
-# --- stock and shops -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StockRow:
-    sku: str
-    on_hand: int
-    reserved: int
-    needed: int  # units on open fulfillment orders not yet shipped
-
-    @property
-    def available(self) -> int:
-        return self.on_hand - self.reserved
-
-
-def stock(ctx: Context) -> list[StockRow]:
-    """Every SKU we hold or have been asked for, with what is on the shelf, held and wanted."""
-    with ctx.db.transaction() as session:
-        on_hand = dict(session.execute(select(StockLevel.sku, StockLevel.on_hand)).all())
-        reserved = dict(
-            session.execute(
-                select(Reservation.sku, func.sum(Reservation.quantity))
-                .where(Reservation.state == "held")
-                .group_by(Reservation.sku)
-            ).all()
-        )
-        needed = dict(
-            session.execute(
-                select(FulfillmentOrderLineItem.sku, func.sum(FulfillmentOrderLineItem.remaining_quantity))
-                .join(FulfillmentOrder)
-                .where(
-                    FulfillmentOrder.state.not_in([str(s) for s in FINAL]), FulfillmentOrderLineItem.sku.is_not(None)
-                )
-                .group_by(FulfillmentOrderLineItem.sku)
-            ).all()
-        )
-    skus = sorted(set(on_hand) | set(reserved) | set(needed))
-    return [
-        StockRow(sku, int(on_hand.get(sku, 0)), int(reserved.get(sku) or 0), int(needed.get(sku) or 0)) for sku in skus
-    ]
+# --- shops -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
