@@ -9,9 +9,11 @@ import click
 from flask import Flask
 
 from app.deps import ctx
-from fulfillment import install, operator, operators, shops, stock
+from fulfillment import install, operators, shops, stock
 from fulfillment.context import ShopNotConnected
 from fulfillment.migrate import upgrade
+from fulfillment.operator.actions import Done
+from fulfillment.operator.forms import InvalidInput
 from fulfillment.shop_domain import InvalidShopDomain
 from fulfillment.store.errors import StoreError
 
@@ -43,10 +45,10 @@ def register(app: Flask) -> None:
         "--shop", help="The shop's domain or id (stock is kept per shop); may be left out when there is one shop."
     )
 
-    def stock_done(action: Callable[[], operator.Done]) -> None:
+    def stock_done(action: Callable[[], Done]) -> None:
         try:
             click.echo(action().summary)
-        except operator.InvalidInput as exc:
+        except InvalidInput as exc:
             raise click.ClickException("; ".join(exc.problems)) from exc
 
     @app.cli.command("set-stock")
@@ -95,7 +97,7 @@ def register(app: Flask) -> None:
         """A shop's stock as a CSV count sheet (sku,on_hand,reserved,available)."""
         try:
             text = stock.export_csv(ctx(), shop)
-        except operator.InvalidInput as exc:
+        except InvalidInput as exc:
             raise click.ClickException("; ".join(exc.problems)) from exc
         if output is None:
             click.echo(text, nl=False)
