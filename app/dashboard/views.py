@@ -12,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.dashboard import bp
 from app.deps import celery, ctx, redis_client
+from app.edge import parse_id
 from fulfillment import operator
 from fulfillment.operator import REJECTION_REASONS, Done, InvalidInput, NotActionable
 from fulfillment.states import FINAL, State
@@ -88,11 +89,19 @@ def _run(record_id: int, action: Callable[[], Done], form_errors_render: bool = 
     return redirect(url_for("dashboard.fulfillment_order", record_id=record_id))
 
 
+# A number from a form or query string is held to the database's integer, so none overflows it on the way in.
+_INT_LIMIT = 2**63 - 1
+
+
 def _int(value: str | None, default: int | None = None) -> int | None:
+    text = str(value).strip()
+    if not text.isascii() or len(text.lstrip("+-")) > 19:
+        return default
     try:
-        return int(str(value).strip())
+        number = int(text)
     except (TypeError, ValueError):
         return default
+    return number if -_INT_LIMIT <= number <= _INT_LIMIT else default
 
 
 # --- the queue ----------------------------------------------------------------------------------------------
@@ -103,7 +112,10 @@ def queue():
     view = request.args.get("view") or "open"
     if view not in operator.QUEUE_VIEWS and view != "all" and view not in {s.value for s in State}:
         view = "open"
-    shop_id = _int(request.args.get("shop"))
+    shop = request.args.get("shop", "")
+    shop_id = parse_id(shop) if shop else None
+    if shop and shop_id is None:
+        abort(400, description="shop must be the id of a shop")
     result = operator.queue(ctx(), view, shop_id)
     return render_template(
         "dashboard/queue.html",
