@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import String, Text, inspect, select, text
 from sqlalchemy.engine import make_url
+from werkzeug.datastructures import MultiDict
 
 from fulfillment import operator
 from fulfillment.config import Config
@@ -819,8 +820,11 @@ class _NoQueue:
         return None
 
 
+FUZZ_API_TOKEN = "fuzz-api-token"
+
+
 @pytest.fixture(scope="module")
-def fuzz_client(make_database, redis_url):
+def fuzz_app(make_database, redis_url):
     from app import create_app
 
     config = Config(
@@ -830,6 +834,7 @@ def fuzz_client(make_database, redis_url):
         shopify_api_key="test-api-key",
         app_url="http://127.0.0.1:9",
         store_base_url="http://127.0.0.1:9",  # nothing listens: no fuzzed request may reach a store
+        operator_api_token=FUZZ_API_TOKEN,
     )
     app = create_app(config)
     app.extensions["celery"] = _NoQueue()
@@ -838,10 +843,16 @@ def fuzz_client(make_database, redis_url):
         session.add(Shop(id=FUZZ_SHOP_ID, domain=FUZZ_SHOP, settings={}))
         session.add(Shop(id=FUZZ_SHOP_ID + 1, domain=GONE_SHOP, settings={}))
     save_token(ctx, FUZZ_SHOP, "shpat_fuzz")
-    yield app.test_client(), ctx
+    yield app, ctx
     client = redis.Redis.from_url(redis_url)
     for shop_id in (FUZZ_SHOP_ID, FUZZ_SHOP_ID + 1):
         client.delete(f"fulfillment:sweep-pending:{shop_id}")
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(fuzz_app):
+    app, ctx = fuzz_app
+    return app.test_client(), ctx
 
 
 def our_shop_is_active(ctx) -> bool:
@@ -993,3 +1004,148 @@ def test_fuzzed_oauth_redirects_never_get_a_5xx(fuzz_client, params, shop, sign)
     response = fuzz_client.get("/auth/callback", query_string=params)
     # No state we issued is among them, so each is refused before any call to a store.
     assert response.status_code in (400, 403), response.get_data(as_text=True)
+
+
+# --- fuzz: nested and numeric extremes, the warehouse API and the dashboard never answer 5xx -------------------
+
+long_digits = st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n)
+numbers = st.one_of(
+    st.integers().map(str),
+    long_digits,
+    long_digits.map(lambda d: "-" + d),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(-(10**30), 10**30), st.integers(-100_000, 100_000)),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-0.0", "0.1e-99999", "1" + "0" * 400 + ".5"]),
+)
+OPENERS = {"[": "]", '{"a":': "}", '{"orders_to_redact":': "}", '{"kind": "FULFILLMENT_REQUEST", "x":': "}"}
+
+
+def _nest(depth: int, opener: str, leaf: str, closed: bool) -> str:
+    return opener * depth + leaf + (OPENERS[opener] * depth if closed else "")
+
+
+nestings = st.builds(
+    _nest, st.integers(min_value=1, max_value=20_000), st.sampled_from(sorted(OPENERS)), numbers, st.booleans()
+)
+extreme_bodies = st.one_of(
+    numbers.map(lambda n: f'{{"kind": "FULFILLMENT_REQUEST", "n": {n}}}'),
+    # Well-formed but for the numbers, for the shop that has uninstalled (whose uninstall needs no store to confirm).
+    numbers.map(lambda n: f'{{"myshopify_domain": "{GONE_SHOP}", "id": {n}}}'),
+    numbers.map(lambda n: f'{{"shop_domain": "{GONE_SHOP}", "shop_id": {n}, "orders_to_redact": [{n}]}}'),
+    numbers.map(lambda n: f'{{"message": {n}}}'),
+    nestings,
+    numbers,
+).map(str.encode)
+
+
+@FUZZ
+@given(body=extreme_bodies, topic=st.sampled_from([*KNOWN_TOPICS, "orders/create"]))
+def test_fuzzed_nested_and_numeric_extremes_on_the_store_endpoints_never_get_a_5xx(fuzz_client, body, topic):
+    client, ctx = fuzz_client
+    if not our_shop_is_active(ctx):
+        save_token(ctx, FUZZ_SHOP, "shpat_fuzz")
+    for response in (
+        _post_webhook(client, body, "valid", FUZZ_SHOP, topic, None),
+        _post_webhook(client, body, "valid", GONE_SHOP, topic, None),
+        _post_notification(client, body, "valid", FUZZ_SHOP, None),
+    ):
+        assert response.status_code < 500, response.get_data(as_text=True)[:300]
+
+
+path_ids = st.one_of(
+    st.integers(min_value=-(10**40), max_value=10**40).map(str),
+    long_digits,
+    st.sampled_from([str(FUZZ_SHOP_ID), "1", "0", "-1", "9223372036854775807", "9223372036854775808"]),
+    st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=30).map(lambda t: quote(t, safe="")),
+)
+
+
+@FUZZ
+@given(
+    record_id=path_ids, body=st.one_of(extreme_bodies, json_bodies, st.binary(max_size=200)), authorized=st.booleans()
+)
+def test_fuzzed_warehouse_api_cancels_never_get_a_5xx(fuzz_client, record_id, body, authorized):
+    client, _ctx = fuzz_client
+    headers = {"Content-Type": "application/json"}
+    if authorized:
+        headers["Authorization"] = f"Bearer {FUZZ_API_TOKEN}"
+    response = client.post(f"/api/fulfillment_orders/{record_id}/cancel", data=body, headers=headers)
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
+    if not authorized:
+        assert response.status_code in (401, 404)
+
+
+@pytest.fixture(scope="module")
+def dashboard_client(fuzz_app):
+    """A test client signed in to the fuzzed app's dashboard, and its CSRF token."""
+    from fulfillment.operators import create_operator
+
+    app, ctx = fuzz_app
+    create_operator(ctx, "fuzz-operator@warehouse.example", "a long fuzz password")
+    client = app.test_client()
+    page = client.get("/dashboard/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = client.post(
+        "/dashboard/login",
+        data={"email": "fuzz-operator@warehouse.example", "password": "a long fuzz password", "csrf_token": token},
+    )
+    assert answer.status_code == 302
+    page = client.get("/dashboard/").get_data(as_text=True)
+    return client, re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+form_values = st.one_of(header_text, long_digits, numbers, st.sampled_from(["", "1", "0", "-5", "accept", "reject"]))
+form_fields = st.sampled_from(
+    [
+        "message",
+        "reason",
+        "line_store_id",
+        "line_message",
+        "package_count",
+        "line_id",
+        "qty-1-1",
+        "tracking-1",
+        "carrier",
+        "decision",
+        "sku",
+        "on_hand",
+        "handling_days",
+        "blocked_countries",
+        "ineligible_skus",
+        "review_requests",
+    ]
+)
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(
+        ["/dashboard/fulfillment-orders/{id}", "/dashboard/shops/{id}/settings", "/dashboard/", "/dashboard/stock"]
+    ),
+    record_id=path_ids,
+    params=st.lists(st.tuples(st.sampled_from(["view", "shop", "packages"]), form_values), max_size=4),
+)
+def test_fuzzed_dashboard_pages_never_get_a_5xx(dashboard_client, path, record_id, params):
+    client, _token = dashboard_client
+    response = client.get(path.format(id=record_id), query_string=[("shop", record_id), *params])
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
+
+
+@FUZZ
+@given(
+    action=st.sampled_from(
+        [
+            "/dashboard/fulfillment-orders/{id}/accept",
+            "/dashboard/fulfillment-orders/{id}/reject",
+            "/dashboard/fulfillment-orders/{id}/pack",
+            "/dashboard/fulfillment-orders/{id}/cancellation",
+            "/dashboard/shops/{id}/settings",
+            "/dashboard/stock",
+        ]
+    ),
+    record_id=path_ids,
+    form=st.lists(st.tuples(form_fields, form_values), max_size=8),
+)
+def test_fuzzed_dashboard_actions_never_get_a_5xx(dashboard_client, action, record_id, form):
+    client, token = dashboard_client
+    response = client.post(action.format(id=record_id), data=MultiDict([*form, ("csrf_token", token)]))
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
