@@ -24,13 +24,14 @@ def begin():
 
 @bp.get("/auth/callback")
 def callback():
-    params = {key: request.args[key] for key in request.args}
+    # Every pair as sent, repeated names included: the store's signature covers them all.
+    query = list(request.args.items(multi=True))
     try:
-        shop_id = install.complete(ctx(), params, install.RedisNonceStore(redis_client()))
+        shop_id = install.complete(ctx(), query, install.RedisNonceStore(redis_client()))
     except install.InstallRefused as exc:
         log.warning("install_refused reason=%r", str(exc))
         return jsonify(error=str(exc)), 403
     except install.InstallFailed as exc:
         # The store did not let us finish; the merchant can start the install again and it picks up from here.
         return jsonify(error=str(exc)), 502
-    return jsonify(installed=params["shop"].lower(), shop_id=shop_id)
+    return jsonify(installed=request.args["shop"].lower(), shop_id=shop_id)

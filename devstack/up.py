@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from urllib.parse import urlsplit
 
 from devstack.merchant import Merchant
 from devstack.processes import ROOT, Stack, pick_port
@@ -118,6 +119,8 @@ def main() -> int:
         env.setdefault("APP_URL", f"http://127.0.0.1:{app_port}")
         env.setdefault("STORE_BASE_URL", f"http://127.0.0.1:{sandbox_port}")
         env["SANDBOX_PUBLIC_URL"] = env["STORE_BASE_URL"]
+        # The sandbox, like the store, takes a callback URL only on the app's own host.
+        env.setdefault("SANDBOX_APP_HOSTS", urlsplit(env["APP_URL"]).hostname or "")
         os.environ.update(env)
 
         from fulfillment.config import Config

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from fulfillment.context import Context
 from fulfillment.models import Shop
-from fulfillment.security import verify_query_string
+from fulfillment.security import QueryParams, query_pairs, verify_query_string
 from fulfillment.shop_domain import InvalidShopDomain, require_shop_domain
 from fulfillment.shops import register_fulfillment_service, save_token
 from fulfillment.store import StoreError
@@ -91,16 +91,26 @@ def authorize_url(ctx: Context, shop: str, nonces: NonceStore) -> str:
     return f"{store_admin_url(ctx, shop)}/oauth/authorize?{query}"
 
 
-def verify_redirect(ctx: Context, params: dict[str, str], nonces: NonceStore) -> str:
+def _first_values(query: QueryParams) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in query_pairs(query):
+        params.setdefault(name, value)
+    return params
+
+
+def verify_redirect(ctx: Context, query: QueryParams, nonces: NonceStore) -> str:
     """Check the store's redirect (shop, signature, age, then our single-use state); returns the shop.
 
-    The state is consumed last, so a forged or stale redirect cannot use up the merchant's real one.
+    The signature covers every parameter the redirect carries, repeated ones included. The state is consumed
+    last, so a forged or stale redirect cannot use up the merchant's real one.
     """
+    pairs = query_pairs(query)
+    params = _first_values(pairs)
     try:
         shop = require_shop_domain(params.get("shop", ""))
     except InvalidShopDomain as exc:
         raise InstallRefused("shop is not a myshopify.com domain") from exc
-    if not verify_query_string(ctx.config.shopify_api_secret, params):
+    if not verify_query_string(ctx.config.shopify_api_secret, pairs):
         raise InstallRefused("the redirect's hmac does not match")
     try:
         issued_at = int(params.get("timestamp", "0"))
@@ -141,10 +151,11 @@ def exchange_code(ctx: Context, shop: str, code: str) -> tuple[str, str]:
     return token, str(grant.get("scope") or "")
 
 
-def complete(ctx: Context, params: dict[str, str], nonces: NonceStore) -> int:
+def complete(ctx: Context, query: QueryParams, nonces: NonceStore) -> int:
     """Verify the store's redirect, trade the code for an offline token, then set the shop up; returns its id."""
-    shop = verify_redirect(ctx, params, nonces)
-    token, scopes = exchange_code(ctx, shop, params["code"])
+    pairs = query_pairs(query)
+    shop = verify_redirect(ctx, pairs, nonces)
+    token, scopes = exchange_code(ctx, shop, _first_values(pairs)["code"])
     missing = sorted(set(SCOPES.split(",")) - set(scopes.split(","))) if scopes else []
     if missing:
         log.warning("install_scopes_missing shop=%s missing=%s", shop, ",".join(missing))

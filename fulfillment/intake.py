@@ -9,6 +9,7 @@ import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import IntegrityError
 
@@ -147,13 +148,15 @@ def authenticate_query(
 ) -> tuple[int, str]:
     """Signed GET callbacks (fetch_stock, fetch_tracking_numbers).
 
-    Accepted signatures: `X-Shopify-Hmac-Sha256` over the raw query string, or an `hmac` query parameter
-    over the other parameters sorted by name (the store's query-string signing).
+    Accepted signatures: `X-Shopify-Hmac-Sha256` (base64) over the raw query string, as the store signs these
+    pulls, or an `hmac` query parameter (hex) over every other parameter by the store's query-string rule
+    (`security.signed_query_message`), repeated `order_names[]` included.
     """
     secret = ctx.config.shopify_api_secret
     signed = verify_body_signature(secret, raw_query, _header(headers, "X-Shopify-Hmac-Sha256"))
     if not signed and "hmac" in params:
-        signed = verify_query_string(secret, params)
+        pairs = parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True)
+        signed = verify_query_string(secret, pairs)
     if not signed:
         raise Refused(401, "request is not signed with the app's secret")
     _check_age(params.get("timestamp"))

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable, Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -32,16 +33,52 @@ def verify_body_signature(secret: str, body: bytes, header_value: str | None) ->
     return hmac.compare_digest(received, expected)
 
 
-def query_string_signature(secret: str, params: Mapping[str, str]) -> str:
-    """Hex HMAC-SHA256 over the query parameters (minus `hmac`) sorted by name, as the OAuth redirect is signed."""
-    message = "&".join(f"{key}={params[key]}" for key in sorted(params) if key not in ("hmac", "signature"))
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+QueryParams = Mapping[str, str] | Iterable[tuple[str, str]]
+"""A query string's parameters, decoded: a mapping, or its (name, value) pairs in order when a name repeats."""
 
 
-def verify_query_string(secret: str, params: Mapping[str, str]) -> bool:
-    received = params.get("hmac") or ""
-    expected = query_string_signature(secret, params)
-    return hmac.compare_digest(received.encode(), expected.encode())
+def query_pairs(params: QueryParams) -> list[tuple[str, str]]:
+    return list(params.items() if isinstance(params, Mapping) else params)
+
+
+def signed_query_message(params: QueryParams) -> str:
+    """The text the store signs for a query string (the OAuth redirect, a signed GET).
+
+    Every parameter but `hmac` is one `name=value` pair of the decoded text. So that no value can pose as a
+    pair of its own, `%` becomes `%25` and `&` becomes `%26` in names and values, and `=` becomes `%3D` in names.
+    A list `name[]=a&name[]=b` is one pair `name=["a", "b"]` (JSON). The pairs are sorted as text and joined
+    with `&`. This is the rule the store documents and its official Python library (`ShopifyAPI`) checks.
+    """
+    single: list[tuple[str, str]] = []
+    lists: dict[str, list[str]] = {}
+    for name, value in query_pairs(params):
+        if name == "hmac":
+            continue
+        if name.endswith("[]"):
+            lists.setdefault(name.removesuffix("[]"), []).append(value)
+        else:
+            single.append((name, value))
+    single += [(name, json.dumps(values)) for name, values in lists.items()]
+    encoded = (
+        f"{name.replace('%', '%25').replace('=', '%3D')}={value.replace('%', '%25')}".replace("&", "%26")
+        for name, value in single
+    )
+    return "&".join(sorted(encoded))
+
+
+def query_string_signature(secret: str, params: QueryParams) -> str:
+    """Hex HMAC-SHA256 of `signed_query_message`, keyed with the app's secret."""
+    return hmac.new(secret.encode(), signed_query_message(params).encode(), hashlib.sha256).hexdigest()
+
+
+def verify_query_string(secret: str, params: QueryParams) -> bool:
+    """True when the query's one `hmac` parameter signs all its other parameters."""
+    pairs = query_pairs(params)
+    received = [value for name, value in pairs if name == "hmac"]
+    if len(received) != 1:
+        return False
+    expected = query_string_signature(secret, pairs)
+    return hmac.compare_digest(received[0].encode(), expected.encode())
 
 
 class TokenCipher:

@@ -38,6 +38,7 @@ from graphql import (
 )
 
 from sandbox import store as st
+from sandbox import webhook_subscriptions as wh
 from sandbox.cost import MAX_QUERY_COST, CostMeter, LeakyBucket, requested_cost
 from sandbox.model import (
     APP,
@@ -59,6 +60,7 @@ from sandbox.model import (
     Shop,
     StoreUserError,
     WebhookSubscription,
+    each_error,
     gid,
     parse_id,
 )
@@ -283,14 +285,28 @@ def q_location(_: Any, info: GraphQLResolveInfo, id: str | None = None) -> Locat
     return _find(shop.locations, id, "Location")
 
 
-def q_webhooks(_: Any, info: GraphQLResolveInfo, topics: list[str] | None = None, **page: Any) -> dict[str, Any]:
+def q_webhooks(
+    _: Any,
+    info: GraphQLResolveInfo,
+    topics: list[str] | None = None,
+    uri: str | None = None,
+    callbackUrl: str | None = None,
+    format: str | None = None,
+    query: str | None = None,
+    sortKey: str | None = None,
+    **page: Any,
+) -> dict[str, Any]:
     ctx = _ctx(info)
-    found = [
-        s
-        for s in ctx.shop.webhook_subscriptions.values()
-        if s.install_id == ctx.actor.install_id and (not topics or s.topic in topics)
-    ]
+    found = wh.list_webhook_subscriptions(ctx.shop, ctx.actor, topics, uri or callbackUrl, format, query)
     return connection(found, **page)
+
+
+def q_webhooks_count(_: Any, info: GraphQLResolveInfo, query: str | None = None, limit: int | None = 10000) -> dict:
+    ctx = _ctx(info)
+    count = len(wh.list_webhook_subscriptions(ctx.shop, ctx.actor, query=query))
+    if limit is not None and count > limit:
+        return {"count": limit, "precision": "AT_LEAST"}
+    return {"count": count, "precision": "EXACT"}
 
 
 NODE_KINDS: dict[str, Callable[[Shop], dict[int, Any]]] = {
@@ -336,7 +352,7 @@ def _app(info: GraphQLResolveInfo, install_id: str | None) -> dict[str, Any] | N
 
 
 def _assigned_location(fo: FulfillmentOrder, info: GraphQLResolveInfo) -> dict[str, Any]:
-    location = _ctx(info).shop.locations[fo.location_id]
+    location = st.location_record(_ctx(info).shop, fo.location_id)
     address = location.address
     return {
         "name": location.name,
@@ -402,7 +418,9 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "locations": q_locations,
         "fulfillment": lambda _, info, id: _find(_ctx(info).shop.fulfillments, id, "Fulfillment"),
         "fulfillmentService": lambda _, info, id: _find(_ctx(info).shop.services, id, "FulfillmentService"),
+        "webhookSubscription": lambda _, info, id: wh.own_subscription(_ctx(info).shop, _ctx(info).actor, id),
         "webhookSubscriptions": q_webhooks,
+        "webhookSubscriptionsCount": q_webhooks_count,
         "node": q_node,
     },
     "Shop": {
@@ -462,6 +480,13 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     "Location": {
         "id": _gid("Location"),
         "fulfillmentService": lambda loc, info: _ctx(info).shop.services.get(loc.fulfillment_service_id or -1),
+        "isFulfillmentService": lambda loc, info: loc.fulfillment_service_id is not None,
+        # A service's location always takes online orders; a merchant's may opt out.
+        "fulfillsOnlineOrders": lambda loc, info: (
+            loc.fulfillment_service_id is not None or getattr(loc, "fulfills_online_orders", True)
+        ),
+        # The store's fallback shipping origin: only the shop's primary location (never a service's).
+        "shipsInventory": lambda loc, info: loc is st.primary_location(_ctx(info).shop),
     },
     "Fulfillment": {
         "id": _gid("Fulfillment"),
@@ -503,18 +528,30 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "processedAt": lambda o, info: o.created_at,
     },
     "FulfillmentService": {
-        "id": _gid("FulfillmentService"),
+        "id": lambda s, info: s.graphql_id,
         "serviceName": lambda s, info: s.name,
         "location": lambda s, info: _ctx(info).shop.locations.get(s.location_id),
         "type": lambda s, info: "THIRD_PARTY",
     },
-    "WebhookSubscription": {"id": _gid("WebhookSubscription"), "callbackUrl": lambda s, info: s.uri},
+    "WebhookSubscription": {
+        "id": _gid("WebhookSubscription"),
+        "legacyResourceId": lambda s, info: str(s.id),  # UnsignedInt64 is written as a string
+        "callbackUrl": lambda s, info: s.uri,
+        "endpoint": lambda s, info: wh.endpoint(s),
+        "apiVersion": lambda s, info: _api_version(info),
+    },
 }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Mutations
 # ---------------------------------------------------------------------------------------------------------
+
+
+def _api_version(info: GraphQLResolveInfo) -> dict[str, Any]:
+    """The version webhooks are sent with: the app's configured one, here the version the request came at."""
+    handle = request.view_args.get("version", "") if request.view_args else ""
+    return {"handle": handle, "displayName": handle, "supported": True}
 
 
 def _user_error(error: StoreUserError) -> dict[str, Any]:
@@ -529,7 +566,7 @@ def mutation(action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
         try:
             payload = action(ctx.shop, ctx.actor, **args)
         except StoreUserError as error:
-            return {"userErrors": [_user_error(error)]}
+            return {"userErrors": [_user_error(e) for e in each_error(error)]}
         except ResourceNotFound as missing:
             raise GraphQLError(str(missing), extensions={"code": "RESOURCE_NOT_FOUND"}) from missing
         payload.setdefault("userErrors", [])
@@ -593,6 +630,10 @@ def _split(shop: Shop, actor: Actor, fulfillmentOrderSplits: list[dict]) -> dict
     }
 
 
+def _config() -> Any:
+    return current_app.extensions["sandbox"].config
+
+
 def _service_create(
     shop: Shop,
     actor: Actor,
@@ -604,9 +645,24 @@ def _service_create(
     **_: Any,
 ) -> dict:
     service = st.create_fulfillment_service(
-        shop, name, callbackUrl, trackingSupport, inventoryManagement, requiresShippingMethod, actor
+        shop,
+        name,
+        callbackUrl,
+        trackingSupport,
+        inventoryManagement,
+        requiresShippingMethod,
+        actor,
+        allowed_hosts=_config().app_hosts,
     )
     return {"fulfillmentService": service}
+
+
+def _service_delete(
+    shop: Shop, actor: Actor, id: str, destinationLocationId: str | None = None, inventoryAction: str | None = None
+) -> dict:
+    # The deleted id is the plain gid, without the `?id=true` the service's own id carries.
+    deleted = st.delete_fulfillment_service(shop, id, destinationLocationId, inventoryAction, actor)
+    return {"deletedId": gid("FulfillmentService", deleted)}
 
 
 def _fulfillment_create(shop: Shop, actor: Actor, fulfillment: dict, message: str | None = None) -> dict:
@@ -624,11 +680,9 @@ def _fulfillment_create(shop: Shop, actor: Actor, fulfillment: dict, message: st
 MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "fulfillmentServiceCreate": _service_create,
     "fulfillmentServiceUpdate": lambda shop, actor, id, **changes: {
-        "fulfillmentService": st.update_fulfillment_service(shop, id, changes, actor)
+        "fulfillmentService": st.update_fulfillment_service(shop, id, changes, actor, _config().app_hosts)
     },
-    "fulfillmentServiceDelete": lambda shop, actor, id, destinationLocationId=None, inventoryAction=None: {
-        "deletedId": gid("FulfillmentService", st.delete_fulfillment_service(shop, id, destinationLocationId, actor))
-    },
+    "fulfillmentServiceDelete": _service_delete,
     "fulfillmentOrderAcceptFulfillmentRequest": lambda shop, actor, id, message=None, estimatedShippedAt=None: {
         "fulfillmentOrder": st.accept_fulfillment_request(shop, id, message, estimatedShippedAt, actor)
     },
@@ -656,10 +710,13 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "fulfillmentOrder": st.close_fulfillment_order(shop, id, message, actor)
     },
     "webhookSubscriptionCreate": lambda shop, actor, topic, webhookSubscription: {
-        "webhookSubscription": st.create_webhook_subscription(shop, topic, webhookSubscription, actor)
+        "webhookSubscription": wh.create_webhook_subscription(shop, topic, webhookSubscription, actor, _config().app_id)
+    },
+    "webhookSubscriptionUpdate": lambda shop, actor, id, webhookSubscription: {
+        "webhookSubscription": wh.update_webhook_subscription(shop, id, webhookSubscription, actor, _config().app_id)
     },
     "webhookSubscriptionDelete": lambda shop, actor, id: {
-        "deletedWebhookSubscriptionId": gid("WebhookSubscription", st.delete_webhook_subscription(shop, id, actor))
+        "deletedWebhookSubscriptionId": gid("WebhookSubscription", wh.delete_webhook_subscription(shop, id, actor))
     },
     "fulfillmentOrderSubmitFulfillmentRequest": _submit,
     "fulfillmentOrderSubmitCancellationRequest": lambda shop, actor, id, message=None: {

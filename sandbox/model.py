@@ -64,6 +64,12 @@ def gid(kind: str, id_: int | str) -> str:
     return f"gid://shopify/{kind}/{id_}"
 
 
+def service_gid(id_: int) -> str:
+    """The store's id for an app's fulfillment service carries `?id=true`, wherever it is read (create, list,
+    update, a location's service); only `fulfillmentServiceDelete`'s `deletedId` goes without it."""
+    return f"{gid('FulfillmentService', id_)}?id=true"
+
+
 def parse_id(value: Any, kind: str) -> int | None:
     """The numeric id in `gid://shopify/<kind>/<n>` or a bare number; None for anything else (another kind)."""
     if isinstance(value, int):
@@ -94,6 +100,19 @@ class StoreUserError(Exception):
         self.message = message
         self.field = field
         self.code = code
+
+
+class UserErrors(StoreUserError):
+    """Several checks of one input failed together: the store reports every one of them, in order."""
+
+    def __init__(self, errors: list[StoreUserError]) -> None:
+        super().__init__(errors[0].message, errors[0].field, errors[0].code)
+        self.errors = errors
+
+
+def each_error(error: StoreUserError) -> list[StoreUserError]:
+    """The refusals one `StoreUserError` stands for (one, or the several of a `UserErrors`)."""
+    return list(error.errors) if isinstance(error, UserErrors) else [error]
 
 
 class InvalidTransition(StoreUserError):
@@ -177,6 +196,10 @@ class FulfillmentService:
     tracking_support: bool = False
     inventory_management: bool = False
     requires_shipping_method: bool = True
+
+    @property
+    def graphql_id(self) -> str:
+        return service_gid(self.id)
 
 
 @dataclass
@@ -344,6 +367,8 @@ class WebhookSubscription:
     name: str | None = None
     filter: str | None = None
     include_fields: list[str] = field(default_factory=list)
+    metafield_namespaces: list[str] = field(default_factory=list)
+    metafields: list[dict[str, str]] = field(default_factory=list)  # {"namespace", "key"}
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
 
@@ -393,6 +418,8 @@ class Shop:
     email: str = ""
     locations: dict[int, Location] = field(default_factory=dict)
     services: dict[int, FulfillmentService] = field(default_factory=dict)
+    # Locations removed with their fulfillment service: no longer served, still named by past fulfillment orders.
+    removed_locations: dict[int, Location] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     fulfillment_orders: dict[int, FulfillmentOrder] = field(default_factory=dict)
     fulfillments: dict[int, Fulfillment] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from sandbox.model import (
     Shop,
     WebhookSubscription,
     gid,
+    service_gid,
 )
 
 
@@ -126,14 +127,14 @@ def location_json(location: Location) -> dict[str, Any]:
         "name": location.name,
         "is_active": location.is_active,
         "fulfillment_service": (
-            gid("FulfillmentService", location.fulfillment_service_id) if location.fulfillment_service_id else None
+            service_gid(location.fulfillment_service_id) if location.fulfillment_service_id else None
         ),
     }
 
 
 def service_json(service: FulfillmentService) -> dict[str, Any]:
     return {
-        "id": gid("FulfillmentService", service.id),
+        "id": service.graphql_id,
         "name": service.name,
         "handle": service.handle,
         "callback_url": service.callback_url,

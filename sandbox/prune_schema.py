@@ -65,7 +65,7 @@ def names(text: str) -> set[str]:
 KEEP: dict[str, set[str] | str] = {
     "QueryRoot": names(
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
-        " fulfillment fulfillmentService webhookSubscriptions node"
+        " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
     ),
     "Mutation": names(
         # the app's side
@@ -73,7 +73,8 @@ KEEP: dict[str, set[str] | str] = {
         " fulfillmentOrderAcceptFulfillmentRequest fulfillmentOrderRejectFulfillmentRequest"
         " fulfillmentOrderAcceptCancellationRequest fulfillmentOrderRejectCancellationRequest"
         " fulfillmentCreate fulfillmentCancel fulfillmentTrackingInfoUpdate fulfillmentEventCreate"
-        " fulfillmentOrderReportProgress fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionDelete"
+        " fulfillmentOrderReportProgress fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionUpdate"
+        " webhookSubscriptionDelete"
         # the merchant's side
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
@@ -100,7 +101,10 @@ KEEP: dict[str, set[str] | str] = {
     "LineItem": names(
         "id sku name title quantity variantTitle vendor requiresShipping currentQuantity unfulfilledQuantity"
     ),
-    "Location": names("id name isActive fulfillmentService createdAt updatedAt"),
+    "Location": names(
+        "id name isActive fulfillmentService createdAt updatedAt isFulfillmentService fulfillsOnlineOrders"
+        " shipsInventory"
+    ),
     "Fulfillment": names(
         "id name status displayStatus createdAt updatedAt deliveredAt inTransitAt estimatedDeliveryAt trackingInfo"
         " fulfillmentLineItems events order location fulfillmentOrders totalQuantity requiresShipping service"
@@ -118,8 +122,17 @@ KEEP: dict[str, set[str] | str] = {
     "FulfillmentService": names(
         "id serviceName handle callbackUrl trackingSupport inventoryManagement requiresShippingMethod location type"
     ),
-    # `uri` is the current field; `callbackUrl` is deprecated in 2026-07 but still served for older clients.
-    "WebhookSubscription": names("id topic uri callbackUrl format createdAt updatedAt filter includeFields name"),
+    # `endpoint` and `callbackUrl` are deprecated in 2026-07 for `uri`, but still served for older clients.
+    "WebhookSubscription": names(
+        "id legacyResourceId topic uri callbackUrl endpoint apiVersion format createdAt updatedAt filter includeFields"
+        " metafieldNamespaces metafields name"
+    ),
+    "WebhookHttpEndpoint": ALL,
+    "WebhookPubSubEndpoint": ALL,
+    "WebhookEventBridgeEndpoint": ALL,
+    "WebhookSubscriptionMetafieldIdentifier": ALL,
+    "ApiVersion": ALL,
+    "Count": ALL,
     "UserError": ALL,
     "PageInfo": ALL,
 }

@@ -14,12 +14,14 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sandbox import payloads
 from sandbox.model import (
@@ -69,10 +71,11 @@ from sandbox.model import (
     OrderLocked,
     ResourceNotFound,
     Shop,
+    StoreUserError,
     TimelineEntry,
     TrackingInfo,
+    UserErrors,
     WebhookDelivery,
-    WebhookSubscription,
     gid,
     now,
     parse_id,
@@ -1483,7 +1486,7 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
     """SUCCESS -> CANCELLED; the items become unfulfilled again (in their fulfillment order if it is still
     open, else in a new OPEN fulfillment order at the same location)."""
     fulfillment = get_fulfillment(shop, fulfillment_id)
-    location = shop.locations[fulfillment.location_id]
+    location = location_record(shop, fulfillment.location_id)
     if actor.is_app and location.fulfillment_service_id is not None:
         service = shop.services.get(location.fulfillment_service_id)
         if service is None or service.install_id != actor.install_id:
@@ -1627,17 +1630,72 @@ def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) ->
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Fulfillment services and webhook subscriptions (app)
+# Fulfillment services (app)
 # ---------------------------------------------------------------------------------------------------------
 
+# Handles the store keeps for its own services: an app may not take them.
+RESERVED_SERVICE_HANDLES = frozenset({"shopify", "amazon", "gift_card", "manual"})
+SERVICE_NOT_FOUND = "Fulfillment service could not be found."
+# fulfillmentServiceDelete's inventoryAction: what becomes of the service's location and its stock.
+KEEP, TRANSFER, DELETE = "KEEP", "TRANSFER", "DELETE"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
-def _handle(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "service"
+
+def service_handle(name: str) -> str:
+    """The handle the store derives from a service name: lower case, accents dropped, spaces and dashes as one
+    dash, other punctuation removed (underscores kept)."""
+    plain = unicodedata.normalize("NFKD", name.strip().lower()).encode("ascii", "ignore").decode()
+    dashed = re.sub(r"[\s-]+", "-", re.sub(r"[^\w\s-]", "", plain))
+    return dashed.strip("-")
 
 
-def _check_url(url: str | None, field: list[str]) -> None:
-    if url is not None and not re.match(r"^https?://[^\s/]+", url):
-        raise InvalidInput("Callback url is not a valid URL.", field)
+def _name_errors(name: str) -> list[StoreUserError]:
+    if not name.strip():
+        return [InvalidInput("Name can't be blank", ["name"])]
+    errors: list[StoreUserError] = []
+    if name[0].isspace():
+        errors.append(InvalidInput("Name cannot begin with a whitespace character", ["name"]))
+    if name[-1].isspace():
+        errors.append(InvalidInput("Name cannot end with a whitespace character", ["name"]))
+    return errors
+
+
+def _name_taken_errors(shop: Shop, name: str, service: FulfillmentService | None) -> list[StoreUserError]:
+    handle = service_handle(name)
+    if handle in RESERVED_SERVICE_HANDLES:
+        return [InvalidInput("Name is reserved", ["name"])]
+    others = [s for s in shop.services.values() if s is not service]
+    if any(s.name.strip().lower() == name.strip().lower() or s.handle == handle for s in others):
+        return [InvalidInput("Name has already been taken", ["name"])]
+    return []
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _callback_errors(shop: Shop, url: str | None, allowed_hosts: tuple[str, ...]) -> list[StoreUserError]:
+    """The store calls a service only on the app's own hosts (its configured ones, sub-domains included) or the
+    shop's domain. Loopback hosts are allowed too: an app run locally has no other address."""
+    if url is None:
+        return []
+    not_allowed = [InvalidInput("Callback url is not allowed", ["callbackUrl"])]
+    try:
+        parts = urlsplit(str(url).strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return not_allowed
+    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+        return [InvalidInput(f"Callback url protocol {parts.scheme.lower()}:// is not supported", ["callbackUrl"])]
+    allowed = host and (
+        host == shop.domain or is_loopback(host) or any(host == h or host.endswith(f".{h}") for h in allowed_hosts)
+    )
+    return [] if allowed else not_allowed
+
+
+def _refuse(errors: list[StoreUserError]) -> None:
+    if errors:
+        raise UserErrors(errors)
 
 
 def create_fulfillment_service(
@@ -1648,22 +1706,22 @@ def create_fulfillment_service(
     inventory_management: bool | None,
     requires_shipping_method: bool | None,
     actor: Actor,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> FulfillmentService:
-    """A service and its own location, named after it."""
+    """A service and its own location, named after it. Every failed check of the input is reported at once."""
     if not actor.is_app:
         raise NotPermitted("Only an app can register a fulfillment service.", ["name"])
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("Name can't be blank", ["name"])
-    if any(s.name.lower() == name.lower() for s in shop.services.values()):
-        raise InvalidInput("Name has already been taken", ["name"])
-    _check_url(callback_url, ["callbackUrl"])
-    home = next(iter(shop.locations.values()))
+    name = name or ""
+    errors = _name_errors(name) + _callback_errors(shop, callback_url, allowed_hosts)
+    if name.strip():
+        errors += _name_taken_errors(shop, name, None)
+    _refuse(errors)
+    home = primary_location(shop)
     location = Location(id=shop.new_id("Location"), name=name, address=Address(**vars(home.address)))
     service = FulfillmentService(
         id=shop.new_id("FulfillmentService"),
         name=name,
-        handle=_handle(name),
+        handle=service_handle(name),
         location_id=location.id,
         install_id=actor.install_id,
         callback_url=callback_url,
@@ -1677,27 +1735,28 @@ def create_fulfillment_service(
     return service
 
 
-def _require_own_service(shop: Shop, service_id: Any, actor: Actor) -> FulfillmentService:
-    service = get_service(shop, service_id)
-    if not actor.is_app or service.install_id != actor.install_id:
-        raise NotPermitted("The fulfillment service belongs to another app.", ["id"])
+def _own_service(shop: Shop, service_id: Any, actor: Actor) -> FulfillmentService:
+    """The caller's service; another app's service is as unknown to it as one that does not exist."""
+    service = shop.services.get(parse_id(service_id, "FulfillmentService") or -1)
+    if service is None or not actor.is_app or service.install_id != actor.install_id:
+        raise InvalidInput(SERVICE_NOT_FOUND, ["id"])
     return service
 
 
 def update_fulfillment_service(
-    shop: Shop, service_id: Any, changes: dict[str, Any], actor: Actor
+    shop: Shop, service_id: Any, changes: dict[str, Any], actor: Actor, allowed_hosts: tuple[str, ...] = ()
 ) -> FulfillmentService:
-    service = _require_own_service(shop, service_id, actor)
+    """Change what is given; the handle stays the one made at creation. `requiresShippingMethod` defaults to
+    true in the schema, so an update that leaves it out sets it back to true, as on the store."""
+    service = _own_service(shop, service_id, actor)
     name = changes.get("name")
-    if name is not None:
-        name = name.strip()
-        if not name:
-            raise InvalidInput("Name can't be blank", ["name"])
-        if any(s.name.lower() == name.lower() and s.id != service.id for s in shop.services.values()):
-            raise InvalidInput("Name has already been taken", ["name"])
-    if "callbackUrl" in changes:
-        _check_url(changes["callbackUrl"], ["callbackUrl"])
-        service.callback_url = changes["callbackUrl"]
+    callback_url = changes.get("callbackUrl", service.callback_url)
+    errors = _name_errors(name) if name is not None else []
+    errors += _callback_errors(shop, callback_url, allowed_hosts)
+    if name is not None and name.strip():
+        errors += _name_taken_errors(shop, name, service)
+    _refuse(errors)
+    service.callback_url = callback_url
     if name is not None:
         service.name = name
         shop.locations[service.location_id].name = name
@@ -1711,10 +1770,27 @@ def update_fulfillment_service(
     return service
 
 
-def delete_fulfillment_service(shop: Shop, service_id: Any, destination_location_id: Any, actor: Actor) -> int:
-    """Remove the service; its location is deactivated and its unfinished, unrequested fulfillment orders move
-    to the destination (or the shop location). Refused while it holds requests."""
-    service = _require_own_service(shop, service_id, actor)
+def delete_fulfillment_service(
+    shop: Shop, service_id: Any, destination_location_id: Any, inventory_action: str | None, actor: Actor
+) -> int:
+    """Remove the service. KEEP leaves its location as a merchant-managed one (with what is assigned there);
+    TRANSFER (the default) moves its unfinished fulfillment orders to the destination (or the shop's primary
+    location) and removes the location; DELETE removes it too, its work going to the primary location.
+    Refused while the service holds requests."""
+    service = _own_service(shop, service_id, actor)
+    action = inventory_action or TRANSFER
+    if action in (KEEP, DELETE) and destination_location_id:
+        raise InvalidInput(
+            "Inventory action Destination location id should not be present when deleting/keeping the"
+            " inventory of the fulfillment service.",
+            ["inventoryAction"],
+        )
+    destination = primary_location(shop)
+    if action == TRANSFER and destination_location_id:
+        found = shop.locations.get(parse_id(destination_location_id, "Location") or -1)
+        if found is None or found.fulfillment_service_id is not None or not found.is_active:
+            raise InvalidInput("Invalid destination location.", None)
+        destination = found
     busy = [
         fo
         for fo in shop.fulfillment_orders.values()
@@ -1724,50 +1800,26 @@ def delete_fulfillment_service(shop: Shop, service_id: Any, destination_location
     ]
     if busy:
         raise InvalidTransition("The fulfillment service still has fulfillment requests in progress.", ["id"])
-    if destination_location_id:
-        destination = get_location(shop, destination_location_id)
-    else:
-        destination = shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
+    location = shop.locations[service.location_id]
+    location.fulfillment_service_id = None
+    del shop.services[service.id]
+    if action == KEEP:
+        return service.id
     for fo in shop.fulfillment_orders.values():
-        if fo.location_id == service.location_id and fo.status not in FINISHED:
+        if fo.location_id == location.id and fo.status not in FINISHED:
             fo.location_id = destination.id
             fo.request_status = UNSUBMITTED
             _touch(fo)
-    location = shop.locations[service.location_id]
     location.is_active = False
-    location.fulfillment_service_id = None
-    del shop.services[service.id]
+    shop.removed_locations[location.id] = shop.locations.pop(location.id)
     return service.id
 
 
-def create_webhook_subscription(
-    shop: Shop, topic: str, subscription: dict[str, Any], actor: Actor
-) -> WebhookSubscription:
-    uri = subscription.get("uri") or subscription.get("callbackUrl")
-    if not uri or not re.match(r"^https?://[^\s/]+", uri):
-        raise InvalidInput("Address is invalid", ["webhookSubscription", "callbackUrl"])
-    if any(
-        s.topic == topic and s.uri == uri and s.install_id == actor.install_id
-        for s in shop.webhook_subscriptions.values()
-    ):
-        raise InvalidInput("Address for this topic has already been taken", ["webhookSubscription", "callbackUrl"])
-    record = WebhookSubscription(
-        id=shop.new_id("WebhookSubscription"),
-        topic=topic,
-        uri=uri,
-        install_id=actor.install_id,
-        format=subscription.get("format") or "JSON",
-        name=subscription.get("name"),
-        filter=subscription.get("filter"),
-        include_fields=list(subscription.get("includeFields") or []),
-    )
-    shop.webhook_subscriptions[record.id] = record
-    return record
+def primary_location(shop: Shop) -> Location:
+    """The shop's first merchant-managed location (its "Shop location"), where work falls back to."""
+    return shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
 
 
-def delete_webhook_subscription(shop: Shop, subscription_id: Any, actor: Actor) -> int:
-    sub = shop.webhook_subscriptions.get(parse_id(subscription_id, "WebhookSubscription") or -1)
-    if sub is None or sub.install_id != actor.install_id:
-        raise ResourceNotFound(str(subscription_id))
-    del shop.webhook_subscriptions[sub.id]
-    return sub.id
+def location_record(shop: Shop, location_id: int) -> Location:
+    """A location by id, also one removed with its service (past fulfillment orders still name it)."""
+    return shop.locations.get(location_id) or shop.removed_locations[location_id]

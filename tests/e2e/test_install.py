@@ -202,6 +202,28 @@ def test_install_through_the_store_page_sets_up_the_shop_and_its_orders_ship(sys
     assert [r.message for r in connected.record(fo_id).merchant_requests] == ["First order after install"]
 
 
+def test_a_store_redirect_whose_values_hold_delimiters_is_verified_and_installs(system):
+    # The store signs every parameter it sends back, the redirect URI's own query too, escaping `&`, `%` and `=`:
+    # values holding them (here a redirect URI with a query of its own) must verify as the store signed them.
+    merchant = new_shop(system)
+    session = requests.Session()
+    authorize_url = start_install(system, merchant.shop, session)
+    own = "?note=a%26b%3Dc%25d&amp=%26&pct=%2526&pct=100%25&ids[]=1&ids[]=2&sp=two+words+%C3%A9"
+    redirect = press_install(authorize_url, session, redirect_uri=f"{system.app_url}/auth/callback{own}")
+    sent = parse_qsl(urlsplit(redirect).query, keep_blank_values=True)
+    assert ("note", "a&b=c%d") in sent and ("pct", "%26") in sent and ("sp", "two words é") in sent
+
+    response = session.get(redirect, allow_redirects=False, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["installed"] == merchant.shop
+
+    # One changed value of the redirect URI's own query, and the same redirect is refused.
+    forged = redirect.replace("pct=100%25", "pct=101%25")
+    assert forged != redirect
+    refused = session.get(forged, allow_redirects=False, timeout=30)
+    assert refused.status_code == 403 and "hmac" in refused.json()["error"]
+
+
 def test_the_install_link_refuses_a_shop_that_is_not_a_myshopify_domain(system):
     for shop in ("evil.example.com", "shop.myshopify.com.evil.example", "", "https://shop.myshopify.com"):
         response = requests.get(f"{system.app_url}/install", params={"shop": shop}, allow_redirects=False, timeout=10)
@@ -210,9 +232,8 @@ def test_the_install_link_refuses_a_shop_that_is_not_a_myshopify_domain(system):
         assert "myshopify.com" in response.json()["error"]
 
 
-# The sandbox makes a new app install at every OAuth code exchange and leaves the app's fulfillment service owned
-# by the first install (after an uninstall too), so a second install through OAuth is refused our own service.
-# The store keeps one installation per app and shop. Strict: these pass once the sandbox does the same.
+# The store keeps one installation per app and shop: installing again through OAuth finds our own service and
+# subscriptions there; after an uninstall they are gone and the install starts afresh.
 
 
 def test_reinstall_updates_the_same_shop_service_and_subscriptions_in_place(system):

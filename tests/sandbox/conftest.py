@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
 
 from sandbox import create_app
 
@@ -151,6 +152,17 @@ def make() -> Iterator[Any]:
 @pytest.fixture
 def h(make: Any) -> Harness:
     return make()
+
+
+@pytest.fixture
+def served(h: Harness) -> Iterator[str]:
+    """The harness's sandbox served over real HTTP on a free local port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, h.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
 
 
 @dataclass

@@ -25,19 +25,19 @@ FULL = prune_schema.DEFAULT_SOURCE
 
 REQUIRED = {
     "QueryRoot": "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
-    " fulfillment fulfillmentService webhookSubscriptions node",
+    " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node",
     "Mutation": "fulfillmentServiceCreate fulfillmentServiceUpdate fulfillmentServiceDelete"
     " fulfillmentOrderAcceptFulfillmentRequest fulfillmentOrderRejectFulfillmentRequest"
     " fulfillmentOrderAcceptCancellationRequest fulfillmentOrderRejectCancellationRequest fulfillmentCreate"
     " fulfillmentCancel fulfillmentTrackingInfoUpdate fulfillmentEventCreate fulfillmentOrderReportProgress"
-    " fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionDelete"
+    " fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionUpdate webhookSubscriptionDelete"
     " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
     " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
     " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule",
     "FulfillmentOrder": "id status requestStatus orderId orderName order createdAt updatedAt fulfillAt"
     " assignedLocation destination fulfillmentHolds supportedActions lineItems merchantRequests fulfillments",
     "FulfillmentOrderAssignedLocation": "name location countryCode address1 city",
-    "Location": "id name isActive fulfillmentService",
+    "Location": "id name isActive fulfillmentService isFulfillmentService fulfillsOnlineOrders shipsInventory",
     "FulfillmentOrderDestination": "id address1 address2 city province countryCode zip firstName lastName email"
     " phone company",
     "FulfillmentHold": "id reason reasonNotes heldByApp",
@@ -54,7 +54,9 @@ REQUIRED = {
     "Order": "id name createdAt displayFulfillmentStatus lineItems fulfillmentOrders fulfillments cancelledAt closed",
     "Shop": "id name myshopifyDomain email",
     "FulfillmentService": "id serviceName handle callbackUrl trackingSupport inventoryManagement location type",
-    "WebhookSubscription": "id topic uri createdAt",
+    "WebhookSubscription": "id topic uri createdAt endpoint apiVersion format filter includeFields"
+    " metafieldNamespaces metafields",
+    "WebhookHttpEndpoint": "callbackUrl",
     "PageInfo": "hasNextPage hasPreviousPage startCursor endCursor",
     "FulfillmentOrderConnection": "edges nodes pageInfo",
     "FulfillmentOrderEdge": "cursor node",

@@ -534,16 +534,16 @@ def test_fulfillment_service_names_are_unique_and_updatable(h):
       userErrors { field message } } }"""
     assert run(h, again, {})["userErrors"] == [{"field": ["name"], "message": "Name has already been taken"}]
     service_id = h.state()["fulfillment_services"][0]["id"]
-    update = """mutation($id: ID!) { fulfillmentServiceUpdate(id: $id, callbackUrl: "https://new.example/cb") {
+    update = """mutation($id: ID!) { fulfillmentServiceUpdate(id: $id, callbackUrl: "https://app.mock.shop/cb") {
       fulfillmentService { callbackUrl serviceName handle type } userErrors { message } } }"""
     result = run(h, update, {"id": service_id})["fulfillmentService"]
     assert result == {
-        "callbackUrl": "https://new.example/cb",
+        "callbackUrl": "https://app.mock.shop/cb",
         "serviceName": "Acme 3PL",
         "handle": "acme-3pl",
         "type": "THIRD_PARTY",
     }
-    assert h.state()["fulfillment_services"][0]["callback_url"] == "https://new.example/cb"
+    assert h.state()["fulfillment_services"][0]["callback_url"] == "https://app.mock.shop/cb"
 
 
 def test_an_empty_line_item_list_means_everything_remaining(h):

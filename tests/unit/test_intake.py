@@ -5,13 +5,15 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
+import shopify
 from sqlalchemy import select
 
 from fulfillment.config import Config
 from fulfillment.context import Context
-from fulfillment.intake import Received, Refused, receive_notification, receive_webhook
+from fulfillment.intake import Received, Refused, authenticate_query, receive_notification, receive_webhook
 from fulfillment.models import Delivery, Shop
 from fulfillment.shops import save_token
 
@@ -240,3 +242,32 @@ def test_webhook_with_malformed_json_is_refused_with_400(ctx, shop_id):
     refused = refusal(receive_webhook, ctx, body, signed(body, X_Shopify_Topic="orders/updated"))
     assert refused.status == 400
     assert "JSON" in refused.reason
+
+
+# Signed GET pulls: <callbackUrl>/fetch_stock, /fetch_tracking_numbers
+
+
+def pull(query: str) -> tuple[bytes, dict[str, str]]:
+    """The raw query and its first value per name, as the web framework hands them over."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        params.setdefault(name, value)
+    return query.encode(), params
+
+
+def test_a_pull_signed_in_the_header_over_the_raw_query_is_taken(ctx, shop_id):
+    raw, params = pull(f"order_names[]=%231001.1&order_names[]=%231002.1&shop={SHOP}")
+    assert authenticate_query(ctx, raw, params, signed(raw)) == (shop_id, SHOP)
+    refused = refusal(authenticate_query, ctx, raw + b"&order_names[]=%231003.1", params, signed(raw))
+    assert refused.status == 401
+
+
+def test_a_pull_signed_with_an_hmac_parameter_covers_every_listed_order_name(ctx, shop_id, monkeypatch):
+    monkeypatch.setattr(shopify.Session, "secret", SECRET)
+    names = ["#1001.1", "#1002.1", "Café & Co %"]
+    signature = shopify.Session.calculate_hmac({"order_names[]": names, "shop": SHOP})
+    query = urlencode([*(("order_names[]", name) for name in names), ("shop", SHOP), ("hmac", signature)])
+    assert authenticate_query(ctx, *pull(query), {}) == (shop_id, SHOP)
+    # A name added after signing is not covered, though the first value of each name is unchanged.
+    refused = refusal(authenticate_query, ctx, *pull(f"{query}&order_names[]=%231003.1"), {})
+    assert refused.status == 401

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
 import time
 
 import pytest
 import responses
+import shopify
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
@@ -127,6 +130,23 @@ def test_a_forged_redirect_is_refused_and_does_not_use_up_the_state(ctx, forge):
     assert install.verify_redirect(ctx, genuine, nonces) == SHOP
 
 
+def test_a_redirect_the_store_signs_with_delimiters_in_its_values_is_accepted(ctx, monkeypatch):
+    # Signed by the store's Python library, with `&`, `%` and `=` in values and a redirect URI query of its own
+    # (`from`); a naive `k=v&...` check would refuse it.
+    monkeypatch.setattr(shopify.Session, "secret", SECRET)
+    nonces = MemoryNonces()
+    query = [
+        ("from", "a&b=c%26"),
+        ("code", "c0de"),
+        ("host", "YWRtaW4=%"),
+        ("shop", SHOP),
+        ("state", nonces.issue(SHOP)),
+        ("timestamp", str(int(time.time()))),
+    ]
+    library_hmac = shopify.Session.calculate_hmac(dict(query))
+    assert install.verify_redirect(ctx, [*query, ("hmac", library_hmac)], nonces) == SHOP
+
+
 def test_a_state_is_good_once_and_only_for_its_shop(ctx):
     nonces = MemoryNonces()
     genuine = redirect(nonces)
@@ -158,6 +178,71 @@ def test_an_unreachable_store_is_an_install_failure(ctx):
     # Nothing registered: the interception refuses the connection.
     with responses.RequestsMock(), pytest.raises(install.InstallFailed, match="could not be reached"):
         install.exchange_code(ctx, SHOP, "c0de")
+
+
+# --- setting the shop up: the store's fulfillment service ids ----------------------------------------------
+
+# The store gives an app's fulfillment service an id with a `?id=true` suffix, in every answer but
+# fulfillmentServiceDelete's `deletedId`; we keep it as given and send it back as given.
+SERVICE_ID = "gid://shopify/FulfillmentService/71889420594?id=true"
+SERVICE_LOCATION = "gid://shopify/Location/112677159218"
+
+
+def store_answers(services: list[dict]) -> tuple[list[dict], object]:
+    """A stand-in for the store's GraphQL endpoint for the set-up calls; returns (requests seen, callback)."""
+    seen: list[dict] = []
+
+    def answer(request):
+        body = json.loads(request.body)
+        name = re.search(r"(?:query|mutation)\s+(\w+)", body["query"]).group(1)
+        seen.append({"operation": name, "variables": body.get("variables") or {}})
+        variables = body.get("variables") or {}
+        service = {
+            "id": variables.get("id", SERVICE_ID),
+            "serviceName": variables.get("name", "Warehouse Fulfillment"),
+            "callbackUrl": variables.get("callbackUrl"),
+            "location": {"id": SERVICE_LOCATION},
+        }
+        data = {
+            "FulfillmentServices": {"shop": {"fulfillmentServices": services}},
+            "FulfillmentServiceCreate": {"fulfillmentServiceCreate": {"fulfillmentService": service, "userErrors": []}},
+            "FulfillmentServiceUpdate": {"fulfillmentServiceUpdate": {"fulfillmentService": service, "userErrors": []}},
+            "WebhookSubscriptions": {
+                "webhookSubscriptions": {"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+            },
+            "WebhookSubscriptionCreate": {
+                "webhookSubscriptionCreate": {
+                    "webhookSubscription": {"id": "gid://shopify/WebhookSubscription/1", "topic": "X", "uri": "u"},
+                    "userErrors": [],
+                }
+            },
+        }[name]
+        return 200, {}, json.dumps({"data": data})
+
+    return seen, answer
+
+
+@pytest.mark.parametrize("installed_before", [False, True])
+def test_set_up_keeps_the_stores_service_id_with_its_suffix(ctx, installed_before):
+    shop_id = save_token(ctx, SHOP, "shpat_unit", install.SCOPES)
+    listed = [{"id": SERVICE_ID, "serviceName": "Warehouse Fulfillment", "callbackUrl": None, "location": None}]
+    seen, answer = store_answers(listed if installed_before else [])
+    with responses.RequestsMock() as intercepted:
+        intercepted.add_callback(
+            responses.POST, re.compile(rf"{STORE}/store/{SHOP}/admin/api/.*/graphql.json"), callback=answer
+        )
+        install.set_up(ctx, shop_id)
+    with ctx.db.transaction() as session:
+        shop = session.get(Shop, shop_id)
+        assert (shop.fulfillment_service_id, shop.location_id) == (SERVICE_ID, SERVICE_LOCATION)
+    names = [b["operation"] for b in seen]
+    if installed_before:
+        # A reinstall updates the service it found, under the id the store listed it with.
+        assert "FulfillmentServiceCreate" not in names
+        (update,) = [b for b in seen if b["operation"] == "FulfillmentServiceUpdate"]
+        assert update["variables"]["id"] == SERVICE_ID
+    else:
+        assert "FulfillmentServiceUpdate" not in names and names.count("FulfillmentServiceCreate") == 1
 
 
 # --- rotating the token key ------------------------------------------------------------------------------
