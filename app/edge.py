@@ -18,14 +18,15 @@ from fulfillment.config import Config
 log = logging.getLogger("app.edge")
 
 MAX_BODY_BYTES = 1024 * 1024
-# The largest id a database row has (a signed 64-bit integer); a longer number in a URL names nothing.
-MAX_ID = 2**63 - 1
+# The largest number an INTEGER column holds (32 bits on PostgreSQL, whose ids are INTEGER): a larger id in a
+# URL names no row, and would fail in the database rather than be found missing.
+MAX_ID = 2**31 - 1
 
 
 class RowIdConverter(IntegerConverter):
-    """`<int:...>` in our routes: 1 to MAX_ID, at most 19 digits, so no id overflows the database's integer."""
+    """`<int:...>` in our routes: 1 to MAX_ID, at most 10 digits, so no id overflows the database's integer."""
 
-    regex = r"\d{1,19}"
+    regex = r"\d{1,10}"
 
     def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
         kwargs.setdefault("min", 1)
@@ -109,7 +110,7 @@ def init_app(app: Flask, config: Config) -> None:
 def parse_id(value: str | None) -> int | None:
     """An id from a query string or form, or None when it is not one (absent, not digits, out of range)."""
     text = (value or "").strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
         return None
     number = int(text)
     return number if 1 <= number <= MAX_ID else None

@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.dashboard import bp
 from app.deps import celery, ctx, redis_client
-from app.edge import parse_id
+from app.edge import MAX_ID, parse_id
 from fulfillment import operator
 from fulfillment.operator import REJECTION_REASONS, Done, InvalidInput, NotActionable
 from fulfillment.states import FINAL, State
@@ -89,19 +89,16 @@ def _run(record_id: int, action: Callable[[], Done], form_errors_render: bool = 
     return redirect(url_for("dashboard.fulfillment_order", record_id=record_id))
 
 
-# A number from a form or query string is held to the database's integer, so none overflows it on the way in.
-_INT_LIMIT = 2**63 - 1
-
-
 def _int(value: str | None, default: int | None = None) -> int | None:
+    """A whole number from a form or query string, held to the database's integer so none overflows it."""
     text = str(value).strip()
-    if not text.isascii() or len(text.lstrip("+-")) > 19:
+    if not text.isascii() or len(text.lstrip("+-")) > 10:
         return default
     try:
         number = int(text)
     except (TypeError, ValueError):
         return default
-    return number if -_INT_LIMIT <= number <= _INT_LIMIT else default
+    return number if -MAX_ID <= number <= MAX_ID else default
 
 
 # --- the queue ----------------------------------------------------------------------------------------------
