@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""The two commands: `python3 dev.py up` runs everything with a demo, `python3 dev.py test` runs the suite.
+"""`python3 dev.py up` runs everything with a demo, `python3 dev.py test` runs the suite, and
+`python3 dev.py flask COMMAND ...` runs an operator command (create-operator, connect-shop, set-stock, migrate, ...)
+with the same development settings as the running stack.
 
 Needs only Python 3.11+: it creates `.venv`, installs the project into it when pyproject.toml changed, and
 runs the rest inside it.
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed-from"
+COMMANDS = {"up": ["devstack.up"], "test": ["devstack.test"], "flask": ["devstack.run", "flask"]}
 
 
 def ensure_venv() -> None:
@@ -35,14 +38,14 @@ def ensure_venv() -> None:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("up", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         print(__doc__)
         return 2
     ensure_venv()
     command, rest = sys.argv[1], sys.argv[2:]
-    module = {"up": "devstack.up", "test": "devstack.test"}[command]
     os.chdir(ROOT)
-    return subprocess.call([str(PYTHON), "-m", module, *rest])
+    # Replaced, not waited on: Ctrl-C and SIGTERM reach the stack's supervisor itself, which stops every process.
+    os.execv(PYTHON, [str(PYTHON), "-m", *COMMANDS[command], *rest])  # noqa: S606 - our own venv
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-"""gunicorn's settings for the web app; gunicorn reads this file from the folder it starts in (the repo root).
+"""gunicorn's settings wherever the web process runs (Procfile, Procfile.dev, dev.py up, the tests): gunicorn
+reads this file from the folder it starts in. Its own lines come out as JSON, like the app's. Options given on
+the command line (`--workers`, `--bind`, ...) still win over these."""
 
-Options given on the command line (`--workers`, `--bind`, ...) still win over these.
-"""
+from fulfillment.logs import gunicorn_logconfig
+
+logconfig_dict = gunicorn_logconfig()
 
 # gevent: a connection waiting on a slow client is a parked greenlet, not a thread. With threads (gthread), a
 # few dozen clients that stop mid-body hold every thread and /healthz stops answering; here each worker keeps

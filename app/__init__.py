@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import redis
 from flask import Flask
 
+from fulfillment import logs
 from fulfillment.config import Config
 from fulfillment.context import Context
 from fulfillment.store.throttle import RedisCostBudget
@@ -15,7 +14,7 @@ from workers.celery_app import make_celery
 
 def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     app = Flask(__name__)
     app.config.update(SECRET_KEY=config.secret_key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=12 * 3600)
@@ -26,7 +25,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["celery"] = make_celery(config)
     app.extensions["redis"] = redis_client
 
-    from app import api, callbacks, cli, dashboard, edge, health, install, limits, metrics, webhooks
+    from app import api, callbacks, cli, dashboard, edge, health, install, limits, metrics, request_log, webhooks
+
+    request_log.init_app(app)
 
     edge.init_app(app, config)
     limiter = limits.init_app(app, config)

@@ -7,7 +7,10 @@ from flask import Flask
 
 from app.deps import ctx
 from fulfillment import install, operators, shops
+from fulfillment.context import ShopNotConnected
 from fulfillment.migrate import upgrade
+from fulfillment.shop_domain import InvalidShopDomain
+from fulfillment.store import StoreError
 
 
 def register(app: Flask) -> None:
@@ -23,7 +26,12 @@ def register(app: Flask) -> None:
     @click.option("--scopes", default="")
     def connect_shop_command(domain: str, token: str, scopes: str) -> None:
         """Register a shop with an access token obtained outside the install flow."""
-        shop_id = shops.connect_shop(ctx(), domain, token, scopes)
+        try:
+            shop_id = shops.connect_shop(ctx(), domain, token, scopes)
+        except InvalidShopDomain as exc:
+            raise click.ClickException(f"{domain!r} is not a myshopify.com domain; nothing was changed") from exc
+        except (StoreError, ShopNotConnected) as exc:
+            raise click.ClickException(f"could not connect {domain}: {exc}; nothing was changed") from exc
         click.echo(f"shop {domain} connected (id {shop_id})")
 
     @app.cli.command("set-stock")

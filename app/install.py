@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, redirect, request
+from flask import Blueprint, jsonify, redirect, render_template, request
 
 from app.deps import ctx, redis_client
 from fulfillment import install
@@ -34,4 +34,13 @@ def callback():
     except install.InstallFailed as exc:
         # The store did not let us finish; the merchant can start the install again and it picks up from here.
         return jsonify(error=str(exc)), 502
-    return jsonify(installed=request.args["shop"].lower(), shop_id=shop_id)
+    shop = request.args["shop"].lower()
+    # A merchant's browser lands here at the end of the install: a page for people, the same facts for programs.
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return render_template(
+            "install/connected.html",
+            shop=shop,
+            service_name=ctx().config.service_name,
+            admin_url=install.store_admin_url(ctx(), shop),
+        )
+    return jsonify(installed=shop, shop_id=shop_id)

@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/chaos.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import MerchantActionRefused, Shop, System, running_system, say
+from bench.common import STANDARD, ConnectedShop, MerchantActionRefused, System, running_system, say
 
 FAULTS = {
     "error_rate": 0.10,
@@ -78,7 +78,7 @@ FINAL_RECORD_STATES = {
 class OrderRun:
     """One order and what its merchant did to it; `expected` is the final state those actions call for."""
 
-    shop: Shop
+    shop: ConnectedShop
     kind: str
     order_id: str = ""
     name: str = ""
@@ -131,7 +131,7 @@ def _refused(run: OrderRun, what: str, exc: MerchantActionRefused) -> None:
 class MerchantActor(threading.Thread):
     """One shop's merchant: places orders at a steady pace, then does to each what its kind says."""
 
-    def __init__(self, shop: Shop, runs: list[OrderRun], interval_s: float, rng: random.Random):
+    def __init__(self, shop: ConnectedShop, runs: list[OrderRun], interval_s: float, rng: random.Random):
         super().__init__(name=f"merchant-{shop.domain}", daemon=True)
         self.shop = shop
         self.runs = runs
@@ -259,12 +259,12 @@ def classify(order: dict, our_location: str) -> tuple[str, bool]:
     return "partial", doubled
 
 
-def our_unfinished_orders(system: System, shop: Shop) -> dict[str, str]:
+def our_unfinished_orders(system: System, shop: ConnectedShop) -> dict[str, str]:
     """Order id -> state, for our records that are not in a final state."""
     return {r.order_id: r.state for r in system.records(shop.shop_id) if r.state not in FINAL_RECORD_STATES}
 
 
-def settle(system: System, shops: list[Shop], runs: list[OrderRun]) -> tuple[int, dict[str, tuple[str, bool]]]:
+def settle(system: System, shops: list[ConnectedShop], runs: list[OrderRun]) -> tuple[int, dict[str, tuple[str, bool]]]:
     """How many orders are final on both sides, and each order's classification."""
     found: dict[str, tuple[str, bool]] = {}
     for shop in shops:
@@ -342,7 +342,8 @@ def run(
             system.set_stock(sku, 100_000)
         system.set_stock(SOLD_OUT, 0)
         connected = [
-            system.connect_shop(f"chaos-{n + 1}-{rng.randrange(16**6):06x}.myshopify.com") for n in range(shops)
+            system.connect_shop(f"chaos-{n + 1}-{rng.randrange(16**6):06x}.myshopify.com", throttle=STANDARD)
+            for n in range(shops)
         ]
         for n, shop in enumerate(connected):
             shop.merchant.set_faults(**faults, seed=seed * 1000 + n)

@@ -28,6 +28,7 @@ an order every few seconds; the quiet shops' p99 accept latency beside the same 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -40,7 +41,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/pipeline.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import STANDARD, Shop, System, percentile, running_system, say, wait_until
+from bench.common import STANDARD, ConnectedShop, System, WaitTimedOut, percentile, running_system, say, wait_for
 
 SETTINGS = {
     "SWEEP_INTERVAL_S": "30",
@@ -57,7 +58,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def place(shop: Shop, count: int) -> list[str]:
+def place(shop: ConnectedShop, count: int) -> list[str]:
     """`count` one-line orders, not yet requested; returns their fulfillment order ids."""
     ids = []
     for n in range(count):
@@ -66,7 +67,7 @@ def place(shop: Shop, count: int) -> list[str]:
     return ids
 
 
-def request_all(shop: Shop, fo_ids: list[str]) -> dict[str, datetime]:
+def request_all(shop: ConnectedShop, fo_ids: list[str]) -> dict[str, datetime]:
     """Submit every request as fast as the merchant can; returns when each was submitted."""
     submitted: dict[str, datetime] = {}
     for fo_id in fo_ids:
@@ -75,7 +76,7 @@ def request_all(shop: Shop, fo_ids: list[str]) -> dict[str, datetime]:
     return submitted
 
 
-def accept_latencies(system: System, shops: list[Shop], submitted: dict[str, datetime]) -> list[float]:
+def accept_latencies(system: System, shops: list[ConnectedShop], submitted: dict[str, datetime]) -> list[float]:
     accepted = system.first_transition_times([s.shop_id for s in shops], "accepted")
     return [(accepted[fo] - at).total_seconds() for fo, at in submitted.items() if fo in accepted]
 
@@ -117,7 +118,8 @@ def backlog(system: System, orders: int, timeout_s: float) -> PipelineResult:
     shop = system.connect_shop("pipeline-backlog.myshopify.com", throttle=STANDARD)
     fo_ids = place(shop, orders)
     # Let the bucket refill from setting up, so the run starts from a full one.
-    wait_until(lambda: shop.throttle_available() >= STANDARD["maximum_available"] - 1, 30, 0.5)
+    with contextlib.suppress(WaitTimedOut):
+        wait_for(lambda: shop.throttle_available() >= STANDARD["maximum_available"] - 1, 30, 0.5)
     state = shop.state()
     cost_before = float(state["cost"]["cost_charged"])
     available_before = float(state["throttle"]["currently_available"])
@@ -128,8 +130,7 @@ def backlog(system: System, orders: int, timeout_s: float) -> PipelineResult:
     def all_shipped() -> bool:
         return system.state_counts([shop.shop_id]).get("shipped", 0) >= len(fo_ids)
 
-    if not wait_until(all_shipped, timeout_s, 0.5):
-        raise RuntimeError(f"not every order shipped within {timeout_s:.0f}s: {system.state_counts([shop.shop_id])}")
+    wait_for(all_shipped, timeout_s, 0.5, f"every order shipped within {timeout_s:.0f}s")
     state = shop.state()
     shipped = system.first_transition_times([shop.shop_id], "shipped")
     finished = max(shipped[fo] for fo in fo_ids)
@@ -147,13 +148,13 @@ def backlog(system: System, orders: int, timeout_s: float) -> PipelineResult:
 
 
 def quiet_load(
-    system: System, shops: list[Shop], per_shop: int, interval_s: float, timeout_s: float
+    system: System, shops: list[ConnectedShop], per_shop: int, interval_s: float, timeout_s: float
 ) -> dict[str, datetime]:
     """Each quiet shop places and requests an order every `interval_s`, staggered; waits until all are accepted."""
     submitted: dict[str, datetime] = {}
     lock = threading.Lock()
 
-    def merchant(index: int, shop: Shop) -> None:
+    def merchant(index: int, shop: ConnectedShop) -> None:
         time.sleep(interval_s * index / len(shops))
         for _ in range(per_shop):
             began = time.monotonic()
@@ -171,8 +172,7 @@ def quiet_load(
         accepted = system.first_transition_times([s.shop_id for s in shops], "accepted")
         return all(fo in accepted for fo in submitted)
 
-    if not wait_until(all_accepted, timeout_s, 0.5):
-        raise RuntimeError("not every quiet order was accepted in time")
+    wait_for(all_accepted, timeout_s, 0.5, "every quiet order accepted")
     return submitted
 
 
@@ -193,7 +193,7 @@ class FairnessResult:
 def fairness(system: System, shops: int, flood: int, per_shop: int, interval_s: float, timeout_s: float):
     quiet = shops - 1
 
-    def connect(prefix: str) -> list[Shop]:
+    def connect(prefix: str) -> list[ConnectedShop]:
         return [system.connect_shop(f"{prefix}-{n + 1}.myshopify.com", throttle=STANDARD) for n in range(quiet)]
 
     alone_shops = connect("quiet-alone")

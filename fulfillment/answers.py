@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -19,15 +20,33 @@ def stock_levels(ctx: Context, sku: str | None = None) -> dict[str, int]:
     return {name: max(0, units) for name, units in levels.items()}
 
 
+# A fulfillment's name: the order's name and which of its fulfillments. The GraphQL API says "#1001-F1" (as
+# recorded), REST and the store's fetch_tracking_numbers pull say "#1001.1"; we keep what fulfillmentCreate said.
+FULFILLMENT_NAME = re.compile(r"^(?P<order>.+?)(?:\.|-F)(?P<number>\d+)$")
+
+
+def fulfillment_name_forms(name: str) -> tuple[str, ...]:
+    """The name as given, then its other spelling ("#1001.1" <-> "#1001-F1") when it is a fulfillment's name."""
+    match = FULFILLMENT_NAME.match(name)
+    if match is None:
+        return (name,)
+    order, number = match.group("order"), match.group("number")
+    return (name, *(form for form in (f"{order}.{number}", f"{order}-F{number}") if form != name))
+
+
 def tracking_numbers(ctx: Context, shop_id: int, fulfillment_names: Iterable[str]) -> dict[str, str]:
-    """Tracking numbers of our shipped packages by the store's fulfillment name (`#1001.1`)."""
-    names = [name for name in fulfillment_names if name]
-    if not names:
+    """Tracking numbers of our shipped packages, keyed by the fulfillment names the store asked about (`#1001.1`),
+    whichever way the store spelled the name when the package shipped."""
+    asked: dict[str, str] = {}  # any spelling -> the name as asked
+    for name in fulfillment_names:
+        for form in fulfillment_name_forms(name) if name else ():
+            asked.setdefault(form, name)
+    if not asked:
         return {}
     with ctx.db.transaction() as session:
         rows = session.execute(
             select(Package.fulfillment_name, Package.tracking_number)
             .join(FulfillmentOrder, Package.fulfillment_order_id == FulfillmentOrder.id)
-            .where(FulfillmentOrder.shop_id == shop_id, Package.fulfillment_name.in_(names))
+            .where(FulfillmentOrder.shop_id == shop_id, Package.fulfillment_name.in_(list(asked)))
         ).all()
-    return {name: number for name, number in rows}
+    return {asked[name]: number for name, number in rows}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fulfillment.context import Context
 from fulfillment.models import Package
 from fulfillment.states import Cause, record_event
+from fulfillment.store import NotFound, UserErrors
 from fulfillment.store import operations as ops
 from fulfillment.workflow import DONE, Next
 
@@ -42,13 +43,22 @@ def post_delivery_event(ctx: Context, package_id: int, status: str | None = None
                 return DONE
             status = path[done]
         record = package.fulfillment_order
-        ops.create_fulfillment_event(
-            ctx.store_for(record.shop),
-            package.store_fulfillment_id,
-            status=status,
-            message=MESSAGES.get(status),
-            happened_at=ctx.clock(),
-        )
+        try:
+            ops.create_fulfillment_event(
+                ctx.store_for(record.shop),
+                package.store_fulfillment_id,
+                status=status,
+                message=MESSAGES.get(status),
+                happened_at=ctx.clock(),
+            )
+        except (NotFound, UserErrors) as exc:
+            # The store no longer has the fulfillment (it answers an unknown one with a userError, as recorded;
+            # a top-level RESOURCE_NOT_FOUND would mean the same): later events would be refused too. A cancelled
+            # fulfillment still takes events, so this is not how a cancellation shows.
+            record_event(
+                session, record, cause=Cause.WORKER, detail=f"package {package.sequence}: {status} refused: {exc}"
+            )
+            return DONE
         package.delivery_status = status
         record_event(session, record, cause=Cause.WORKER, detail=f"package {package.sequence}: {status}")
         return DONE if status in (path[-1], "DELIVERED", "FAILURE") else Next(ctx.config.delivery_event_delay_s)

@@ -133,7 +133,8 @@ class Package(Base):
     carrier: Mapped[str] = mapped_column(String(255))
     tracking_url: Mapped[str | None] = mapped_column(String(1000))
     store_fulfillment_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    fulfillment_name: Mapped[str | None] = mapped_column(String(255), index=True)  # the store's "#1001.1"
+    # The name fulfillmentCreate gave ("#1001-F1"); the store's tracking-number pull asks for "#1001.1".
+    fulfillment_name: Mapped[str | None] = mapped_column(String(255), index=True)
     delivery_status: Mapped[str | None] = mapped_column(String(40))
     shipped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

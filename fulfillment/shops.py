@@ -49,13 +49,16 @@ def save_token(ctx: Context, domain: str, access_token: str, scopes: str = "") -
 def register_fulfillment_service(ctx: Context, shop_id: int) -> str:
     """Make sure the store knows us as a fulfillment service with our callback URL; returns our location id.
 
-    Reinstalling finds the service we created before (by name) and updates its callback URL in place.
+    Reinstalling finds the service we created before (by name, among the apps' services: never the store's
+    built-in manual one, whose location is the merchant's own) and updates its callback URL in place.
     """
     with ctx.db.transaction() as session:
         shop = session.get(Shop, shop_id)
         client = ctx.store_for(shop)
         name = ctx.config.service_name
-        existing = next((s for s in ops.fulfillment_services(client) if s.name == name), None)
+        existing = next(
+            (s for s in ops.fulfillment_services(client) if s.type == "THIRD_PARTY" and s.name == name), None
+        )
         if existing is None:
             service = ops.create_fulfillment_service(
                 client,
@@ -84,6 +87,24 @@ def register_fulfillment_service(ctx: Context, shop_id: int) -> str:
 
 
 def connect_shop(ctx: Context, domain: str, access_token: str, scopes: str = "") -> int:
+    """Store the token and register our fulfillment service; returns the shop's id.
+
+    All or nothing: when the store refuses (a bad token, unreachable), a shop new to us is removed again and a
+    known one keeps the token it had, so no half-connected shop is left for the sweeps to fail on forever.
+    """
+    domain = require_shop_domain(domain)
+    with ctx.db.transaction() as session:
+        known = find_shop(session, domain)
+        before = None if known is None else (known.access_token_ciphertext, known.scopes, known.uninstalled_at)
     shop_id = save_token(ctx, domain, access_token, scopes)
-    register_fulfillment_service(ctx, shop_id)
+    try:
+        register_fulfillment_service(ctx, shop_id)
+    except Exception:
+        with ctx.db.transaction() as session:
+            shop = session.get(Shop, shop_id)
+            if before is None:
+                session.delete(shop)
+            else:
+                shop.access_token_ciphertext, shop.scopes, shop.uninstalled_at = before
+        raise
     return shop_id

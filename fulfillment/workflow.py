@@ -474,20 +474,21 @@ class _Step:
             estimated_shipped_at=decision.estimated_shipped_at,
         )
         self.record.expected_ship_at = decision.estimated_shipped_at
-        # The store's own answer (IN_PROGRESS / ACCEPTED), so the next sweep does not take it for a change.
+        # IN_PROGRESS / ACCEPTED, so the next sweep does not take it for a change. The statuses are what an accepted
+        # request becomes by the store's rules, not the payload's (which may show them from before the change).
         self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
         self.move(State.ACCEPTED, decision.message, Cause.WORKER)
         return Next(self.setting("pick_delay_s", self.ctx.config.pick_delay_s))
 
     def reject(self, decision: policy.Decision) -> Next:
-        ops.reject_fulfillment_request(
+        answer = ops.reject_fulfillment_request(
             self.client,
             self.record.store_id,
             reason=decision.reason or "OTHER",
             message=decision.message,
             line_items=decision.line_item_messages,
         )
-        self.record.store_request_status = "REJECTED"
+        self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
         self.move(State.REJECTED, f"{decision.reason}: {decision.message}", Cause.WORKER)
         return DONE
 
@@ -618,13 +619,13 @@ class _Step:
         shipped = [p for p in self.record.packages if p.state == "shipped"]
         if not shipped:
             message = "Cancelled: nothing had left the warehouse."
-            ops.accept_cancellation_request(self.client, self.record.store_id, message=message)
-            self.record.store_request_status = "CANCELLATION_ACCEPTED"
+            answer = ops.accept_cancellation_request(self.client, self.record.store_id, message=message)
+            self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
             self.move(State.CANCELLED, message, Cause.WORKER)
             return DONE
         message = "Cannot cancel: " + self.shipped_summary(shipped)
-        ops.reject_cancellation_request(self.client, self.record.store_id, message=message)
-        self.record.store_request_status = "CANCELLATION_REJECTED"
+        answer = ops.reject_cancellation_request(self.client, self.record.store_id, message=message)
+        self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
         self.move(self.resume_state(), message, Cause.WORKER)
         # Work goes on as before the request: the next parcel still waits for its carrier pickup.
         return Next(self.setting("package_interval_s", 0.0))

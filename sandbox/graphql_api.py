@@ -9,14 +9,17 @@ attribute. Mutations call the functions of `store.py` and turn their `StoreUserE
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,7 @@ from graphql import (
     validate,
 )
 
+from sandbox import inventory_api
 from sandbox import store as st
 from sandbox import webhook_subscriptions as wh
 from sandbox.cost import MAX_QUERY_COST, CostMeter, LeakyBucket, requested_cost
@@ -44,6 +48,7 @@ from sandbox.model import (
     APP,
     CLOSED,
     FINISHED,
+    ON_HOLD,
     Actor,
     AppInstall,
     Fulfillment,
@@ -116,6 +121,7 @@ class Context:
     actor: Actor
     meter: CostMeter
     api_key: str
+    api_version: str = "unstable"  # the version in the request's URL
 
 
 def _ctx(info: GraphQLResolveInfo) -> Context:
@@ -254,10 +260,17 @@ def q_assigned(
 
 
 def q_fulfillment_orders(
-    _: Any, info: GraphQLResolveInfo, includeClosed: bool | None = False, **page: Any
+    _: Any, info: GraphQLResolveInfo, includeClosed: bool | None = False, query: str | None = None, **page: Any
 ) -> dict[str, Any]:
     shop = _ctx(info).shop
-    found = [fo for fo in shop.fulfillment_orders.values() if includeClosed or fo.status not in FINISHED]
+    # The one search term the sandbox reads: `status:<status>` (any case), which finds closed ones when asked.
+    match = re.search(r"\bstatus:(\w+)", query or "")
+    wanted = match.group(1).upper() if match else None
+    found = [
+        fo
+        for fo in shop.fulfillment_orders.values()
+        if (wanted is None or fo.status == wanted) and (includeClosed or wanted or fo.status not in FINISHED)
+    ]
     return connection(found, **page)
 
 
@@ -398,6 +411,47 @@ def _fulfilled_quantity(shop: Shop, line: LineItem) -> int:
     )
 
 
+def _read_alone(info: GraphQLResolveInfo) -> bool:
+    """Whether this fulfillment order was asked for by id at the root (`fulfillmentOrder(id:)`). The store leaves
+    MERGE out of its supportedActions there, though the same fulfillment order read through its order, `nodes`
+    or a mutation's payload offers it (as recorded)."""
+    path = info.path.as_list()  # [root key, "supportedActions"] for the fulfillment order the root answers
+    if len(path) != 2:
+        return False
+    root_key = path[0]
+    for selection in info.operation.selection_set.selections:
+        key = getattr(selection, "alias", None) or getattr(selection, "name", None)
+        if key is not None and key.value == root_key:
+            return selection.name.value == "fulfillmentOrder"
+    return False
+
+
+def _money_bag(amount: Decimal, currency: str) -> dict[str, Any]:
+    """A MoneyBag in one currency (the sandbox's orders are presented in the shop's currency)."""
+    money = {"amount": st.money(amount), "currencyCode": currency}
+    return {"shopMoney": money, "presentmentMoney": dict(money)}
+
+
+def _may_read_apps(info: GraphQLResolveInfo) -> bool:
+    """Staff may; an app only with the `read_apps` scope, as the store checks for FulfillmentHold.heldByApp."""
+    ctx = _ctx(info)
+    if not ctx.actor.is_app:
+        return True
+    install = ctx.shop.installs.get(ctx.actor.install_id or "")
+    return install is not None and "read_apps" in {s.strip() for s in install.scopes.split(",")}
+
+
+def _access_denied(info: GraphQLResolveInfo) -> None:
+    raise GraphQLError(
+        f"Access denied for {info.field_name} field. Required access: `read_apps` access scope.",
+        extensions={
+            "code": "ACCESS_DENIED",
+            "documentation": "https://shopify.dev/api/usage/access-scopes",
+            "requiredAccess": "`read_apps` access scope.",
+        },
+    )
+
+
 def _gid(kind: str) -> Callable[..., str]:
     return lambda record, info, **_: gid(kind, record.id)
 
@@ -416,18 +470,22 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "orders": lambda _, info, **page: connection(list(_ctx(info).shop.orders.values()), **page),
         "location": q_location,
         "locations": q_locations,
-        "fulfillment": lambda _, info, id: _find(_ctx(info).shop.fulfillments, id, "Fulfillment"),
-        "fulfillmentService": lambda _, info, id: _find(_ctx(info).shop.services, id, "FulfillmentService"),
+        "fulfillment": lambda _, info, id: st.find_fulfillment(_ctx(info).shop, id),
+        "fulfillmentService": lambda _, info, id: st.find_service(_ctx(info).shop, id),
         "webhookSubscription": lambda _, info, id: wh.own_subscription(_ctx(info).shop, _ctx(info).actor, id),
         "webhookSubscriptions": q_webhooks,
         "webhookSubscriptionsCount": q_webhooks_count,
         "node": q_node,
+        "nodes": lambda _, info, ids: [q_node(_, info, i) for i in ids],
+        "manualHoldsFulfillmentOrders": lambda _, info, query=None, **page: connection(
+            [fo for fo in _ctx(info).shop.fulfillment_orders.values() if fo.status == ON_HOLD], **page
+        ),
     },
     "Shop": {
         "id": _gid("Shop"),
         "myshopifyDomain": lambda shop, info: shop.domain,
         "assignedFulfillmentOrders": q_assigned,
-        "fulfillmentServices": lambda shop, info: sorted(shop.services.values(), key=lambda s: s.id),
+        "fulfillmentServices": lambda shop, info: st.fulfillment_services(shop),
     },
     "FulfillmentOrder": {
         "id": _gid("FulfillmentOrder"),
@@ -435,12 +493,13 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "orderName": lambda fo, info: _ctx(info).shop.orders[fo.order_id].name,
         "order": lambda fo, info: _ctx(info).shop.orders[fo.order_id],
         "orderProcessedAt": lambda fo, info: _ctx(info).shop.orders[fo.order_id].created_at,
-        "fulfillBy": lambda fo, info: None,
         "assignedLocation": _assigned_location,
         "destination": _destination,
         "fulfillmentHolds": lambda fo, info: fo.holds,
         "supportedActions": lambda fo, info: [
-            {"action": a, "externalUrl": None} for a in st.supported_actions(_ctx(info).shop, fo)
+            {"action": a, "externalUrl": None}
+            for a in st.supported_actions(_ctx(info).shop, fo)
+            if a != "MERGE" or not _read_alone(info)
         ],
         "lineItems": lambda fo, info, **page: connection(fo.line_items, **page),
         "merchantRequests": lambda fo, info, kind=None, **page: connection(
@@ -466,7 +525,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "FulfillmentHold": {
         "id": _gid("FulfillmentHold"),
-        "heldByApp": lambda h, info: _app(info, h.held_by_install),
+        "heldByApp": lambda h, info: _app(info, h.held_by_install) if _may_read_apps(info) else _access_denied(info),
         "heldByRequestingApp": lambda h, info: (
             h.held_by_install is not None and h.held_by_install == _ctx(info).actor.install_id
         ),
@@ -476,6 +535,11 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "id": _gid("LineItem"),
         "currentQuantity": lambda li, info: li.quantity,
         "unfulfilledQuantity": lambda li, info: li.quantity - _fulfilled_quantity(_ctx(info).shop, li),
+        "fulfillableQuantity": lambda li, info: st.fulfillable_quantity(_ctx(info).shop, li),
+        "taxLines": lambda li, info, first=None: [],  # the sandbox charges no tax
+        "originalUnitPriceSet": lambda li, info: _money_bag(
+            Decimal(li.price), _ctx(info).shop.orders[li.order_id].currency
+        ),
     },
     "Location": {
         "id": _gid("Location"),
@@ -490,6 +554,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "Fulfillment": {
         "id": _gid("Fulfillment"),
+        "name": lambda f, info: f.graphql_name,
         "trackingInfo": lambda f, info, first=None: f.tracking[:first] if first else f.tracking,
         "fulfillmentLineItems": lambda f, info, **page: connection(f.line_items, **page),
         "events": lambda f, info, sortKey=None, **page: connection(f.events, **page),
@@ -500,9 +565,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         ),
         "totalQuantity": lambda f, info: f.total_quantity(),
         "requiresShipping": lambda f, info: True,
-        "service": lambda f, info: next(
-            (s for s in _ctx(info).shop.services.values() if s.location_id == f.location_id), None
-        ),
+        "service": lambda f, info: st.service_at(_ctx(info).shop, f.location_id),
     },
     "FulfillmentLineItem": {
         "id": _gid("FulfillmentLineItem"),
@@ -526,12 +589,20 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         ][: first or None],
         "closed": lambda o, info: o.closed_at is not None,
         "processedAt": lambda o, info: o.created_at,
+        "displayFinancialStatus": lambda o, info: st.display_financial_status(o),
+        "totalPriceSet": lambda o, info: _money_bag(st.order_total(o), o.currency),
+        "currentTotalPriceSet": lambda o, info: _money_bag(st.order_total(o), o.currency),
+        "totalRefundedSet": lambda o, info: _money_bag(Decimal(0), o.currency),
+        "currencyCode": lambda o, info: o.currency,
+        "presentmentCurrencyCode": lambda o, info: o.currency,
+        # The sandbox takes no returns: an order answers none.
+        "returns": lambda o, info, **page: connection([], **page),
+        "returnStatus": lambda o, info: "NO_RETURN",
     },
     "FulfillmentService": {
         "id": lambda s, info: s.graphql_id,
         "serviceName": lambda s, info: s.name,
         "location": lambda s, info: _ctx(info).shop.locations.get(s.location_id),
-        "type": lambda s, info: "THIRD_PARTY",
     },
     "WebhookSubscription": {
         "id": _gid("WebhookSubscription"),
@@ -589,6 +660,34 @@ def _submit(
         "submittedFulfillmentOrder": result.submitted,
         "unsubmittedFulfillmentOrder": result.unsubmitted,
     }
+
+
+def _submit_cancellation(shop: Shop, actor: Actor, id: str, message: str | None = None) -> dict:
+    before = st.get_fulfillment_order(shop, id).request_status
+    fo = st.submit_cancellation_request(shop, id, message, actor)
+    # The store's payload shows the request status from before the change (recorded: ACCEPTED); reads after it
+    # show CANCELLATION_REQUESTED, as documented.
+    return {"fulfillmentOrder": dataclasses.replace(fo, request_status=before)}
+
+
+def _order_cancel(
+    shop: Shop, actor: Actor, orderId: str, reason: str, restock: bool, staffNote: str | None = None, **_: Any
+) -> dict:
+    try:
+        st.cancel_order(shop, orderId, reason, staffNote)
+    except StoreUserError as error:
+        plain = {"field": error.field, "message": error.message}
+        return {"job": None, "orderCancelUserErrors": [{**plain, "code": error.code}], "userErrors": [plain]}
+    except ResourceNotFound:
+        plain = {"field": ["orderId"], "message": "Order does not exist"}
+        return {"job": None, "orderCancelUserErrors": [{**plain, "code": "NOT_FOUND"}], "userErrors": [plain]}
+    # The store cancels in a background job; the sandbox has already done it.
+    return {"job": {"id": gid("Job", str(uuid.uuid4())), "done": False}, "orderCancelUserErrors": []}
+
+
+def _return_not_found(shop: Shop, actor: Actor, *, field: list[str], **_: Any) -> dict:
+    st.find_return(shop, None, field)
+    return {}
 
 
 def _cancel(shop: Shop, actor: Actor, id: str) -> dict:
@@ -673,8 +772,15 @@ def _fulfillment_create(shop: Shop, actor: Actor, fulfillment: dict, message: st
         fulfillment.get("notifyCustomer"),
         message,
         actor,
+        origin_address=fulfillment.get("originAddress"),
     )
     return {"fulfillment": created}
+
+
+def _tracking_update(
+    shop: Shop, actor: Actor, fulfillmentId: str, trackingInfoInput: dict, notifyCustomer: bool | None = None
+) -> dict:
+    return {"fulfillment": st.update_tracking(shop, fulfillmentId, trackingInfoInput, notifyCustomer, actor)}
 
 
 MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -696,10 +802,10 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "fulfillmentOrder": st.reject_cancellation_request(shop, id, message, actor)
     },
     "fulfillmentCreate": _fulfillment_create,
+    "fulfillmentCreateV2": _fulfillment_create,  # deprecated, still served; the same input
     "fulfillmentCancel": lambda shop, actor, id: {"fulfillment": st.cancel_fulfillment(shop, id, actor)},
-    "fulfillmentTrackingInfoUpdate": lambda shop, actor, fulfillmentId, trackingInfoInput, notifyCustomer=None: {
-        "fulfillment": st.update_tracking(shop, fulfillmentId, trackingInfoInput, notifyCustomer, actor)
-    },
+    "fulfillmentTrackingInfoUpdate": _tracking_update,
+    "fulfillmentTrackingInfoUpdateV2": _tracking_update,
     "fulfillmentEventCreate": lambda shop, actor, fulfillmentEvent: {
         "fulfillmentEvent": st.create_fulfillment_event(shop, fulfillmentEvent, actor)
     },
@@ -719,9 +825,7 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         "deletedWebhookSubscriptionId": gid("WebhookSubscription", wh.delete_webhook_subscription(shop, id, actor))
     },
     "fulfillmentOrderSubmitFulfillmentRequest": _submit,
-    "fulfillmentOrderSubmitCancellationRequest": lambda shop, actor, id, message=None: {
-        "fulfillmentOrder": st.submit_cancellation_request(shop, id, message, actor)
-    },
+    "fulfillmentOrderSubmitCancellationRequest": _submit_cancellation,
     "fulfillmentOrderCancel": _cancel,
     "fulfillmentOrderMove": _move,
     "fulfillmentOrderHold": _hold,
@@ -738,9 +842,34 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "fulfillmentOrderReschedule": lambda shop, actor, id, fulfillAt: {
         "fulfillmentOrder": st.reschedule_fulfillment_order(shop, id, fulfillAt, actor)
     },
+    "fulfillmentOrdersSetFulfillmentDeadline": lambda shop, actor, fulfillmentOrderIds, fulfillmentDeadline: {
+        "success": bool(st.set_fulfillment_deadline(shop, fulfillmentOrderIds, fulfillmentDeadline, actor))
+    },
+    "orderCancel": _order_cancel,
+    "fulfillmentOrdersReroute": lambda shop, actor, fulfillmentOrderIds, includedLocationIds=None, **rest: {
+        "movedFulfillmentOrders": st.reroute_fulfillment_orders(
+            shop, fulfillmentOrderIds, includedLocationIds, rest.get("excludedLocationIds"), actor
+        )
+    },
+    **{
+        name: functools.partial(_return_not_found, field=field)
+        for name, field in (
+            ("returnApproveRequest", ["input", "id"]),
+            ("returnDeclineRequest", ["input", "id"]),
+            ("returnCancel", ["id"]),
+            ("returnClose", ["id"]),
+            ("returnReopen", ["id"]),
+            ("returnProcess", ["input", "returnId"]),
+            ("removeFromReturn", ["returnId"]),
+        )
+    },
+    "fulfillmentOrderLineItemsPreparedForPickup": lambda shop, actor, input: (
+        st.prepared_for_pickup(shop, input.get("lineItemsByFulfillmentOrder") or [], actor) or {}
+    ),
 }
 RESOLVERS["Mutation"] = {name: mutation(action) for name, action in MUTATIONS.items()}
 RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url
+inventory_api.register(RESOLVERS, TYPE_NAMES, NODE_KINDS, connection)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -831,7 +960,7 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
         error = {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}
         return jsonify({"errors": [error], "extensions": _cost_extension(requested, None, bucket)})
     meter = CostMeter(operation.operation == OperationType.MUTATION)
-    context = Context(shop=shop, actor=owner.actor, meter=meter, api_key=sandbox.config.api_key)
+    context = Context(shop=shop, actor=owner.actor, meter=meter, api_key=sandbox.config.api_key, api_version=version)
     with store.transaction(shop):
         result = execute(
             schema,

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from sandbox import inventory as inv
 from sandbox import payloads
 from sandbox import store as st
 from sandbox.model import MERCHANT_ACTOR, FulfillmentOrder, ResourceNotFound, Shop, StoreUserError
@@ -44,7 +45,8 @@ def _shop(name: str) -> Shop:
 
 @bp.errorhandler(StoreUserError)
 def _user_error(error: StoreUserError) -> Any:
-    return jsonify({"user_errors": [{"field": error.field, "message": error.message, "code": error.code}]}), 422
+    errors = getattr(error, "errors", [error])  # some refusals carry several
+    return jsonify({"user_errors": [{"field": e.field, "message": e.message, "code": e.code} for e in errors]}), 422
 
 
 @bp.errorhandler(ResourceNotFound)
@@ -289,6 +291,7 @@ def create_order(shop_name: str) -> Any:
             body.get("note"),
             bool(body.get("paid", True)),
             _datetime(body.get("fulfill_at")),
+            {k: body[k] for k in ("email", "phone", "tags", "currency", "financial_status") if k in body},
         )
         return jsonify(_order_json(shop, order)), 201
 
@@ -311,6 +314,7 @@ ORDER_ACTIONS = {
     "edit": lambda shop, order_id, body: st.edit_order(shop, order_id, body),
     "refund": lambda shop, order_id, body: st.refund_order(shop, order_id, body),
     "pay": lambda shop, order_id, body: st.pay_order(shop, order_id),
+    "cancel": lambda shop, order_id, body: st.cancel_order(shop, order_id, body.get("reason"), body.get("staff_note")),
 }
 
 
@@ -336,9 +340,10 @@ def _tracking(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _mark_fulfilled(shop: Shop, fo_id: str, body: dict[str, Any]) -> list[Any]:
+    fo = st.get_fulfillment_order(shop, fo_id)  # an unknown id in the path is a 404 here, not a userError
     fulfillment = st.create_fulfillment(
         shop,
-        [{"fulfillmentOrderId": fo_id, "fulfillmentOrderLineItems": body.get("line_items")}],
+        [{"fulfillmentOrderId": fo.id, "fulfillmentOrderLineItems": body.get("line_items")}],
         _tracking(body),
         body.get("notify_customer"),
         body.get("message"),
@@ -440,3 +445,147 @@ def fulfillment_order_action(shop_name: str, fo_id: str, action: str) -> Any:
             "display_fulfillment_status": st.display_fulfillment_status(shop, order),
         }
         return jsonify(answer)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Locations, products and inventory: what the merchant does in the admin
+# ---------------------------------------------------------------------------------------------------------
+
+
+@bp.post("/shops/<shop_name>/locations")
+def add_location(shop_name: str) -> Any:
+    shop = _shop(shop_name)
+    body = _body()
+    with _store().transaction(shop):
+        location = inv.add_location(
+            shop, body.get("name") or "", body.get("address"), body.get("fulfills_online_orders", True)
+        )
+        return jsonify(payloads.merchant_location_json(location)), 201
+
+
+@bp.get("/shops/<shop_name>/locations")
+def list_locations(shop_name: str) -> Any:
+    shop = _shop(shop_name)
+    with _store().lock:
+        return jsonify({"locations": [payloads.merchant_location_json(loc) for loc in shop.locations.values()]})
+
+
+@bp.patch("/shops/<shop_name>/locations/<path:location_id>")
+def edit_location(shop_name: str, location_id: str) -> Any:
+    shop = _shop(shop_name)
+    body = _body()
+    changes = {k: body[k] for k in ("name", "address") if k in body}
+    if "fulfills_online_orders" in body:
+        changes["fulfillsOnlineOrders"] = bool(body["fulfills_online_orders"])
+    with _store().transaction(shop):
+        return jsonify(payloads.merchant_location_json(inv.edit_location(shop, location_id, changes)))
+
+
+@bp.post("/shops/<shop_name>/locations/<path:location_id>/activate")
+def activate_location(shop_name: str, location_id: str) -> Any:
+    shop = _shop(shop_name)
+    with _store().transaction(shop):
+        location = inv.activate_location(shop, location_id)
+        return jsonify(payloads.merchant_location_json(location))
+
+
+@bp.post("/shops/<shop_name>/locations/<path:location_id>/deactivate")
+def deactivate_location(shop_name: str, location_id: str) -> Any:
+    shop = _shop(shop_name)
+    destination = _body().get("destination_location_id")
+    with _store().transaction(shop):
+        return jsonify(payloads.merchant_location_json(inv.deactivate_location(shop, location_id, destination)))
+
+
+@bp.delete("/shops/<shop_name>/locations/<path:location_id>")
+def delete_location(shop_name: str, location_id: str) -> Any:
+    shop = _shop(shop_name)
+    with _store().transaction(shop):
+        return jsonify({"deleted_location_id": payloads.gid("Location", inv.delete_location(shop, location_id))})
+
+
+@bp.post("/shops/<shop_name>/products")
+def create_product(shop_name: str) -> Any:
+    shop = _shop(shop_name)
+    body = _body()
+    with _store().transaction(shop):
+        product = inv.create_product(shop, body.get("title") or "", body.get("variants"), body.get("status", "ACTIVE"))
+        return jsonify(payloads.product_json(shop, product)), 201
+
+
+@bp.get("/shops/<shop_name>/products")
+def list_products(shop_name: str) -> Any:
+    shop = _shop(shop_name)
+    with _store().lock:
+        return jsonify({"products": [payloads.product_json(shop, p) for p in shop.products.values()]})
+
+
+@bp.get("/shops/<shop_name>/inventory_items/<path:item_id>")
+def show_inventory_item(shop_name: str, item_id: str) -> Any:
+    shop = _shop(shop_name)
+    with _store().lock:
+        item = inv.find_item(shop, item_id)
+        if item is None:
+            raise ResourceNotFound(item_id)
+        return jsonify(payloads.inventory_item_json(shop, item))
+
+
+@bp.patch("/shops/<shop_name>/inventory_items/<path:item_id>")
+def update_inventory_item(shop_name: str, item_id: str) -> Any:
+    shop = _shop(shop_name)
+    with _store().transaction(shop):
+        return jsonify(payloads.inventory_item_json(shop, inv.update_inventory_item(shop, item_id, _body())))
+
+
+@bp.post("/shops/<shop_name>/inventory_items/<path:item_id>/activate")
+def activate_inventory_item(shop_name: str, item_id: str) -> Any:
+    shop = _shop(shop_name)
+    body = _body()
+    with _store().transaction(shop):
+        level, errors = inv.activate_inventory(shop, item_id, body.get("location_id"), body.get("available"))
+        if errors:
+            raise inv.Refused(errors)
+        assert level is not None
+        return jsonify(payloads.inventory_level_json(shop, level))
+
+
+def _quantity_change(shop: Shop, body: dict[str, Any]) -> Any:
+    """The merchant's own edit at any location: no compare-and-swap (the admin shows the live number); an item
+    not stocked there yet is stocked first, as the admin does when a quantity is entered."""
+    entry = {"inventoryItemId": body.get("inventory_item_id"), "locationId": body.get("location_id")}
+    item, location = inv.find_item(shop, entry["inventoryItemId"]), inv.find_location(shop, entry["locationId"])
+    level = item.levels.get(location.id) if item is not None and location is not None else None
+    if item is not None and location is not None and (level is None or not level.is_active):
+        _, errors = inv.activate_inventory(shop, item.id, location.id)
+        if errors:
+            raise inv.Refused(errors)
+    reason = body.get("reason") or "correction"
+    if "delta" in body:
+        data = {
+            "name": body.get("name") or "available",
+            "reason": reason,
+            "changes": [{**entry, "delta": int(body["delta"])}],
+        }
+        if body.get("ledger_document_uri"):
+            data["changes"][0]["ledgerDocumentUri"] = body["ledger_document_uri"]
+        return inv.adjust_quantities(shop, MERCHANT_ACTOR, data)
+    quantity = {
+        **entry,
+        "quantity": int(body.get("quantity", 0)),
+        "changeFromQuantity": body.get("change_from_quantity"),
+    }
+    return inv.set_quantities(
+        shop, MERCHANT_ACTOR, {"name": body.get("name") or "available", "reason": reason, "quantities": [quantity]}
+    )
+
+
+@bp.post("/shops/<shop_name>/inventory")
+def edit_quantity(shop_name: str) -> Any:
+    """`{inventory_item_id, location_id, quantity | delta, name?, reason?}`: set or adjust one quantity."""
+    shop = _shop(shop_name)
+    body = _body()
+    with _store().transaction(shop):
+        _quantity_change(shop, body)
+        item = inv.find_item(shop, body.get("inventory_item_id"))
+        assert item is not None
+        return jsonify(payloads.inventory_item_json(shop, item))

@@ -181,13 +181,15 @@ class Location:
     address: Address
     fulfillment_service_id: int | None = None
     is_active: bool = True
+    fulfills_online_orders: bool = True
+    deactivated_at: datetime | None = None
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
 
 
 @dataclass
 class FulfillmentService:
-    id: int
+    id: int | str  # a number, or MANUAL_SERVICE_ID for the store's own
     name: str
     handle: str
     location_id: int
@@ -196,10 +198,31 @@ class FulfillmentService:
     tracking_support: bool = False
     inventory_management: bool = False
     requires_shipping_method: bool = True
+    type: str = "THIRD_PARTY"  # FulfillmentServiceType
 
     @property
     def graphql_id(self) -> str:
-        return service_gid(self.id)
+        # The built-in manual service's id is a word and has no `?id=true` (as recorded).
+        return gid("FulfillmentService", self.id) if self.id == MANUAL_SERVICE_ID else service_gid(int(self.id))
+
+
+# The built-in service every shop has for what the merchant fulfils at their own locations
+# (gid://shopify/FulfillmentService/manual, as recorded).
+MANUAL_SERVICE_ID = "manual"
+
+
+def new_manual_service(location_id: int) -> FulfillmentService:
+    """The shop's built-in "Manual" service, at its primary location (recorded: no callback, no tracking or
+    inventory support, requires a shipping method)."""
+    return FulfillmentService(
+        id=MANUAL_SERVICE_ID,
+        name="Manual",
+        handle="manual",
+        location_id=location_id,
+        install_id=None,
+        requires_shipping_method=True,
+        type="MANUAL",
+    )
 
 
 @dataclass
@@ -212,6 +235,7 @@ class LineItem:
     variant_title: str | None = None
     vendor: str | None = None
     requires_shipping: bool = True
+    price: str = "0.00"  # unit price in the order's currency, a decimal string as the store writes it
 
     @property
     def name(self) -> str:
@@ -234,7 +258,7 @@ class MerchantRequest:
     request_options: dict[str, Any]
     sent_at: datetime
     fulfillment_order_id: int
-    response_data: dict[str, Any] | None = None
+    response_data: dict[str, Any] | None = None  # recorded answers show null, even after the service answered
 
 
 @dataclass
@@ -258,7 +282,11 @@ class FulfillmentOrder:
     holds: list[FulfillmentHold] = field(default_factory=list)
     fulfillment_ids: list[int] = field(default_factory=list)
     progress_reported: bool = False
+    # Fulfillment orders split off when some items were held: released holds merge them back.
+    hold_remainders: list[int] = field(default_factory=list)
+    status_before_hold: str | None = None  # what releasing the last hold returns to
     fulfill_at: datetime | None = None
+    fulfill_by: datetime | None = None
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
 
@@ -278,10 +306,11 @@ class TrackingInfo:
 
 @dataclass
 class FulfillmentLineItem:
+    """One line of a fulfillment: all of an order line item it ships, from however many fulfillment orders."""
+
     id: int
     line_item_id: int
     quantity: int
-    fulfillment_order_id: int
 
 
 @dataclass
@@ -311,6 +340,9 @@ class Fulfillment:
     fulfillment_order_ids: list[int]
     tracking: list[TrackingInfo]
     created_by: str
+    # What it took from each fulfillment order: fo id -> order line item id -> quantity (a cancel gives it back).
+    taken: dict[int, dict[int, int]] = field(default_factory=dict)
+    origin_address: dict[str, Any] | None = None  # FulfillmentOriginAddress, when the fulfillment gave one
     status: str = "SUCCESS"
     display_status: str = "FULFILLED"
     events: list[FulfillmentEvent] = field(default_factory=list)
@@ -323,6 +355,13 @@ class Fulfillment:
 
     def total_quantity(self) -> int:
         return sum(li.quantity for li in self.line_items)
+
+    @property
+    def graphql_name(self) -> str:
+        """The name the Admin GraphQL API shows ("#1001-F1", as recorded). REST payloads and the service's
+        tracking-number pull keep `name`, the REST form ("#1001.1")."""
+        order_name, _, number = self.name.rpartition(".")
+        return f"{order_name}-F{number}"
 
 
 @dataclass
@@ -341,6 +380,13 @@ class Order:
     shipping_address: Address
     note: str | None = None
     paid: bool = True
+    email: str | None = None
+    phone: str | None = None
+    tags: list[str] = field(default_factory=list)
+    currency: str = "USD"
+    # Order.displayFinancialStatus when the merchant set one; else derived from `paid`.
+    financial_status: str | None = None
+    cancel_reason: str | None = None
     fulfillment_order_ids: list[int] = field(default_factory=list)
     fulfillment_ids: list[int] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
@@ -355,6 +401,92 @@ class Order:
 
     def line_item(self, id_: int) -> LineItem | None:
         return next((li for li in self.line_items if li.id == id_), None)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Products and inventory
+# ---------------------------------------------------------------------------------------------------------
+
+# The quantity names of an inventory level that make up `on_hand` (with `available`); `incoming` is not on hand.
+ON_HAND_PARTS = ("available", "committed", "damaged", "quality_control", "reserved", "safety_stock")
+QUANTITY_NAMES = (*ON_HAND_PARTS, "incoming")
+
+
+@dataclass
+class InventoryLevel:
+    """One inventory item stocked at one location. The quantities set or adjusted by name; what orders commit
+    comes on top of them (`inventory.quantity` reads both), and `on_hand` is the sum of its parts."""
+
+    item_id: int
+    location_id: int
+    quantities: dict[str, int] = field(default_factory=lambda: dict.fromkeys(QUANTITY_NAMES, 0))
+    is_active: bool = True
+    # The store dates only `available` (and `committed`, `incoming`, `reserved` once they moved); the rest are null.
+    quantity_updated_at: dict[str, datetime] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class InventoryItem:
+    id: int
+    variant_id: int
+    sku: str | None = None
+    tracked: bool = False
+    requires_shipping: bool = True
+    levels: dict[int, InventoryLevel] = field(default_factory=dict)  # location id -> level
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class ProductVariant:
+    id: int
+    product_id: int
+    inventory_item_id: int
+    title: str = "Default Title"
+    sku: str | None = None
+    price: str = "0.00"
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class Product:
+    id: int
+    title: str
+    handle: str
+    status: str = "ACTIVE"
+    variant_ids: list[int] = field(default_factory=list)
+    created_at: datetime = field(default_factory=now)
+    updated_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class InventoryChange:
+    name: str
+    delta: int
+    item_id: int
+    location_id: int
+    ledger_document_uri: str | None = None
+
+
+@dataclass
+class InventoryAdjustmentGroup:
+    id: int
+    reason: str
+    reference_document_uri: str | None
+    changes: list[InventoryChange]
+    install_id: str | None = None
+    created_at: datetime = field(default_factory=now)
+
+
+@dataclass
+class IdempotentCall:
+    """What one `@idempotent(key:)` call did: a repeat with the same arguments gets the same answer."""
+
+    fingerprint: str
+    payload: dict[str, Any]
 
 
 @dataclass
@@ -417,7 +549,8 @@ class Shop:
     name: str = ""
     email: str = ""
     locations: dict[int, Location] = field(default_factory=dict)
-    services: dict[int, FulfillmentService] = field(default_factory=dict)
+    services: dict[int, FulfillmentService] = field(default_factory=dict)  # the apps' services
+    manual_service: FulfillmentService | None = None  # the built-in one, at the primary location
     # Locations removed with their fulfillment service: no longer served, still named by past fulfillment orders.
     removed_locations: dict[int, Location] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
@@ -425,6 +558,13 @@ class Shop:
     fulfillments: dict[int, Fulfillment] = field(default_factory=dict)
     webhook_subscriptions: dict[int, WebhookSubscription] = field(default_factory=dict)
     line_items: dict[int, LineItem] = field(default_factory=dict)  # index of every order's line items
+    # Catalogue and inventory: products, their variants and each variant's inventory item.
+    products: dict[int, Product] = field(default_factory=dict)
+    variants: dict[int, ProductVariant] = field(default_factory=dict)
+    inventory_items: dict[int, InventoryItem] = field(default_factory=dict)
+    adjustment_groups: dict[int, InventoryAdjustmentGroup] = field(default_factory=dict)
+    # (caller, mutation, key) -> what the call answered.
+    idempotent_calls: dict[tuple[str, str, str], IdempotentCall] = field(default_factory=dict)
     # Stock levels the services reported through fetch_stock: location id -> sku -> quantity.
     stock: dict[int, dict[str, int]] = field(default_factory=dict)
     installs: dict[str, AppInstall] = field(default_factory=dict)

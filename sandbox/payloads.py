@@ -6,13 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sandbox import inventory
 from sandbox.model import (
+    QUANTITY_NAMES,
     Fulfillment,
     FulfillmentOrder,
     FulfillmentService,
+    InventoryItem,
+    InventoryLevel,
     Location,
     MerchantRequest,
     Order,
+    Product,
     Shop,
     WebhookSubscription,
     gid,
@@ -234,9 +239,21 @@ def order_json(shop: Shop, order: Order, display_status: str, actions: dict[int,
         "display_fulfillment_status": display_status,
         "paid": order.paid,
         "note": order.note,
+        "email": order.email,
+        "phone": order.phone,
+        "tags": list(order.tags),
+        "currency": order.currency,
+        "cancelled_at": iso(order.cancelled_at),
+        "cancel_reason": order.cancel_reason,
         "created_at": iso(order.created_at),
         "line_items": [
-            {"id": gid("LineItem", li.id), "sku": li.sku, "title": li.title, "quantity": li.quantity}
+            {
+                "id": gid("LineItem", li.id),
+                "sku": li.sku,
+                "title": li.title,
+                "quantity": li.quantity,
+                "price": li.price,
+            }
             for li in order.line_items
         ],
         "fulfillment_orders": [
@@ -254,5 +271,61 @@ def order_json(shop: Shop, order: Order, display_status: str, actions: dict[int,
                 else None,
             }
             for t in order.timeline
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Locations, products and inventory (the merchant API's views)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def merchant_location_json(location: Location) -> dict[str, Any]:
+    address = location.address
+    return {
+        **location_json(location),
+        "fulfills_online_orders": location.fulfills_online_orders,
+        "deactivated_at": iso(location.deactivated_at),
+        "address": {k: v for k, v in vars(address).items() if v is not None},
+    }
+
+
+def inventory_level_json(shop: Shop, level: InventoryLevel) -> dict[str, Any]:
+    names = (*QUANTITY_NAMES, "on_hand")
+    return {
+        "id": f"gid://shopify/InventoryLevel/{level.location_id}?inventory_item_id={level.item_id}",
+        "location_id": gid("Location", level.location_id),
+        "is_active": level.is_active,
+        "quantities": {name: inventory.quantity(shop, level, name) for name in names},
+    }
+
+
+def inventory_item_json(shop: Shop, item: InventoryItem) -> dict[str, Any]:
+    return {
+        "id": gid("InventoryItem", item.id),
+        "variant_id": gid("ProductVariant", item.variant_id),
+        "sku": item.sku,
+        "tracked": item.tracked,
+        "requires_shipping": item.requires_shipping,
+        "levels": [inventory_level_json(shop, level) for level in item.levels.values()],
+    }
+
+
+def product_json(shop: Shop, product: Product) -> dict[str, Any]:
+    variants = [shop.variants[i] for i in product.variant_ids]
+    return {
+        "id": gid("Product", product.id),
+        "title": product.title,
+        "handle": product.handle,
+        "status": product.status,
+        "variants": [
+            {
+                "id": gid("ProductVariant", v.id),
+                "title": v.title,
+                "sku": v.sku,
+                "price": v.price,
+                "inventory_item": inventory_item_json(shop, shop.inventory_items[v.inventory_item_id]),
+            }
+            for v in variants
         ],
     }

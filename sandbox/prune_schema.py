@@ -66,19 +66,31 @@ KEEP: dict[str, set[str] | str] = {
     "QueryRoot": names(
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
         " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
+        " nodes manualHoldsFulfillmentOrders"
+        # products and inventory
+        " inventoryItem inventoryItems inventoryLevel product productVariant productVariants"
     ),
     "Mutation": names(
         # the app's side
         "fulfillmentServiceCreate fulfillmentServiceUpdate fulfillmentServiceDelete"
         " fulfillmentOrderAcceptFulfillmentRequest fulfillmentOrderRejectFulfillmentRequest"
         " fulfillmentOrderAcceptCancellationRequest fulfillmentOrderRejectCancellationRequest"
-        " fulfillmentCreate fulfillmentCancel fulfillmentTrackingInfoUpdate fulfillmentEventCreate"
+        " fulfillmentCreate fulfillmentCreateV2 fulfillmentCancel fulfillmentTrackingInfoUpdate"
+        " fulfillmentTrackingInfoUpdateV2 fulfillmentEventCreate"
         " fulfillmentOrderReportProgress fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionUpdate"
         " webhookSubscriptionDelete"
         # the merchant's side
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
-        " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule"
+        " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule fulfillmentOrdersSetFulfillmentDeadline"
+        " fulfillmentOrderLineItemsPreparedForPickup fulfillmentOrdersReroute orderCancel"
+        # returns: the sandbox makes none, so these answer "Return not found."
+        " returnApproveRequest returnDeclineRequest returnCancel returnClose returnReopen returnProcess"
+        " removeFromReturn"
+        # locations and inventory
+        " inventorySetQuantities inventoryAdjustQuantities inventorySetOnHandQuantities inventoryMoveQuantities"
+        " inventoryActivate inventoryDeactivate locationActivate locationDeactivate locationDelete locationAdd"
+        " locationEdit"
     ),
     "Node": names("id"),
     "Shop": names("id name myshopifyDomain email assignedFulfillmentOrders fulfillmentServices"),
@@ -100,15 +112,37 @@ KEEP: dict[str, set[str] | str] = {
     "FulfillmentOrderMergeResult": ALL,
     "LineItem": names(
         "id sku name title quantity variantTitle vendor requiresShipping currentQuantity unfulfilledQuantity"
+        " fulfillableQuantity originalUnitPriceSet taxLines"
     ),
+    "TaxLine": names("title rate ratePercentage priceSet channelLiable"),
     "Location": names(
-        "id name isActive fulfillmentService createdAt updatedAt isFulfillmentService fulfillsOnlineOrders"
-        " shipsInventory"
+        "id name isActive fulfillmentService createdAt updatedAt legacyResourceId isFulfillmentService isPrimary"
+        " shipsInventory fulfillsOnlineOrders activatable deactivatable deletable deactivatedAt hasActiveInventory"
+        " hasUnfulfilledOrders addressVerified address inventoryLevel inventoryLevels"
+    ),
+    "LocationAddress": ALL,
+    "InventoryItem": names(
+        "id legacyResourceId sku tracked requiresShipping createdAt updatedAt variant variants inventoryLevel"
+        " inventoryLevels duplicateSkuCount inventoryHistoryUrl countryCodeOfOrigin provinceCodeOfOrigin"
+        " harmonizedSystemCode"
+    ),
+    "InventoryLevel": names("id isActive item location quantities createdAt updatedAt canDeactivate deactivationAlert"),
+    "InventoryQuantity": ALL,
+    "InventoryAdjustmentGroup": names("id createdAt reason referenceDocumentUri changes app"),
+    "InventoryChange": ALL,
+    "Product": names(
+        "id legacyResourceId title handle status tracksInventory totalInventory variants createdAt updatedAt"
+    ),
+    "ProductVariant": names(
+        "id legacyResourceId title sku displayName price inventoryItem inventoryQuantity product barcode"
+        " inventoryPolicy createdAt updatedAt"
     ),
     "Fulfillment": names(
         "id name status displayStatus createdAt updatedAt deliveredAt inTransitAt estimatedDeliveryAt trackingInfo"
         " fulfillmentLineItems events order location fulfillmentOrders totalQuantity requiresShipping service"
+        " originAddress"
     ),
+    "FulfillmentOriginAddress": ALL,
     "FulfillmentTrackingInfo": ALL,
     "FulfillmentLineItem": names("id quantity lineItem"),
     "FulfillmentEvent": names(
@@ -117,8 +151,20 @@ KEEP: dict[str, set[str] | str] = {
     ),
     "Order": names(
         "id name createdAt updatedAt displayFulfillmentStatus lineItems fulfillmentOrders fulfillments cancelledAt"
-        " closed closedAt note processedAt"
+        " closed closedAt note processedAt displayFinancialStatus totalPriceSet currentTotalPriceSet totalRefundedSet"
+        " tags email phone cancelReason currencyCode presentmentCurrencyCode returns returnStatus"
     ),
+    "MoneyBag": ALL,
+    "MoneyV2": ALL,
+    "Job": names("id done"),
+    # Orders answer their returns; the sandbox makes none, so the connection is always empty.
+    "Return": names("id name status closedAt totalQuantity returnLineItems order decline reverseFulfillmentOrders"),
+    "ReturnDecline": names("reason note"),
+    "ReverseFulfillmentOrder": names("id status order lineItems"),
+    "ReverseFulfillmentOrderLineItem": names("id totalQuantity dispositions fulfillmentLineItem"),
+    "ReverseFulfillmentOrderDisposition": names("id type quantity location"),
+    "ReturnLineItemType": names("id quantity processedQuantity unprocessedQuantity"),
+    "ReturnLineItem": names("id quantity processedQuantity unprocessedQuantity fulfillmentLineItem"),
     "FulfillmentService": names(
         "id serviceName handle callbackUrl trackingSupport inventoryManagement requiresShippingMethod location type"
     ),
@@ -140,6 +186,8 @@ KEEP: dict[str, set[str] | str] = {
 # Types whose every field is part of the contract of a connection or a mutation payload.
 WHOLE_SUFFIXES = ("Connection", "Edge", "Payload", "UserError", "Error")
 KEPT_DIRECTIVES = {"deprecated"}
+# Directives a client may write in a document, defined in the pruned schema (without their descriptions).
+CLIENT_DIRECTIVES = ("idempotent",)
 
 
 class PruneError(Exception):
@@ -177,6 +225,11 @@ def reachable(schema: GraphQLSchema) -> dict[str, list[str] | None]:
         if isinstance(type_, GraphQLObjectType | GraphQLInterfaceType):
             names = kept_fields(type_)
             kept[type_.name] = names
+            if isinstance(type_, GraphQLInterfaceType) and type_.name != "Node":
+                # Fragments on an implementation (`... on ReturnLineItem`) need it, though no field returns it.
+                for implementation in schema.get_implementations(type_).objects:
+                    if implementation.name in KEEP:
+                        visit(implementation)
             # Interfaces in KEEP stay on the types that implement them, even if no kept field returns them.
             for interface in type_.interfaces:
                 if interface.name in KEEP:
@@ -287,6 +340,12 @@ def prune_built(full: GraphQLSchema) -> str:
             ),
         )
     ]
+    for directive_name in CLIENT_DIRECTIVES:
+        directive = full.get_directive(directive_name)
+        if directive is not None and directive.ast_node is not None:
+            node = directive.ast_node
+            arguments = tuple(_input_value(a) for a in node.arguments or ())
+            definitions.append(_replace(node, description=None, arguments=arguments))
     builtin_scalars = {"String", "Int", "Float", "Boolean", "ID"}
     for name, fields in kept.items():
         type_ = full.type_map[name]

@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox import payloads
+from sandbox import inventory, payloads
+from sandbox.inventory import primary_location
 from sandbox.model import (
     ACCEPTED,
     APP,
@@ -36,6 +38,7 @@ from sandbox.model import (
     FULFILLMENT_REQUEST,
     IN_PROGRESS,
     INCOMPLETE,
+    MANUAL_SERVICE_ID,
     MERCHANT,
     MERCHANT_ACTOR,
     ON_HOLD,
@@ -77,6 +80,7 @@ from sandbox.model import (
     UserErrors,
     WebhookDelivery,
     gid,
+    new_manual_service,
     now,
     parse_id,
 )
@@ -171,6 +175,7 @@ class Store:
                 address=Address(address1="1 Main Street", city="Oslo", country_code="NO", zip="0150"),
             )
             shop.locations[home.id] = home
+            shop.manual_service = new_manual_service(home.id)
             self.shops[domain] = shop
             self.tokens[shop.merchant_token] = TokenOwner(domain, MERCHANT_ACTOR)
             return shop, True
@@ -224,11 +229,9 @@ def get_order(shop: Shop, id_: Any) -> Order:
     return order
 
 
-def get_fulfillment(shop: Shop, id_: Any) -> Fulfillment:
-    fulfillment = shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
-    if fulfillment is None:
-        raise ResourceNotFound(str(id_))
-    return fulfillment
+def find_fulfillment(shop: Shop, id_: Any) -> Fulfillment | None:
+    """A fulfillment by id (None when unknown: the fulfillment mutations answer that with a userError)."""
+    return shop.fulfillments.get(parse_id(id_, "Fulfillment") or -1)
 
 
 def get_location(shop: Shop, id_: Any) -> Location:
@@ -243,6 +246,30 @@ def get_service(shop: Shop, id_: Any) -> FulfillmentService:
     if service is None:
         raise ResourceNotFound(str(id_))
     return service
+
+
+def fulfillment_services(shop: Shop) -> list[FulfillmentService]:
+    """shop.fulfillmentServices: the built-in manual service first, then the apps' services (as recorded)."""
+    apps = sorted(shop.services.values(), key=lambda s: int(s.id))
+    return [shop.manual_service, *apps] if shop.manual_service else apps
+
+
+def find_service(shop: Shop, id_: Any) -> FulfillmentService | None:
+    """A fulfillment service by id, the manual one (gid://shopify/FulfillmentService/manual) included."""
+    if isinstance(id_, str) and id_.split("?", 1)[0] == gid("FulfillmentService", MANUAL_SERVICE_ID):
+        return shop.manual_service
+    return shop.services.get(parse_id(id_, "FulfillmentService") or -1)
+
+
+def service_at(shop: Shop, location_id: int) -> FulfillmentService | None:
+    """The service that fulfils at a location: the app's whose location it is, else (a merchant location) the
+    built-in manual service."""
+    if location_id in shop.removed_locations:
+        return None  # its service was deleted with it
+    location = shop.locations.get(location_id)
+    if location is not None and location.fulfillment_service_id is not None:
+        return shop.services.get(location.fulfillment_service_id)
+    return shop.manual_service
 
 
 def service_of(shop: Shop, fo: FulfillmentOrder) -> FulfillmentService | None:
@@ -300,17 +327,25 @@ def supported_actions(shop: Shop, fo: FulfillmentOrder) -> list[str]:
         return actions
     if rs == CANCELLATION_REQUESTED:
         return ["CANCEL_FULFILLMENT_ORDER"]
-    actions = ["CREATE_FULFILLMENT"]
+    # As recorded (and in the store's order): a hold is offered also on INCOMPLETE and progress-reported ones; a
+    # split only when more than one item is left to divide; a merchant-managed one with reported progress may
+    # report again or be marked as open.
     if at_service:
-        actions.append("REQUEST_FULFILLMENT")
-    if not fo.progress_reported:
-        actions.append("MOVE")
+        actions = ["REQUEST_FULFILLMENT", "CREATE_FULFILLMENT", "HOLD"]
+        if not fo.progress_reported:
+            actions.append("MOVE")
+    else:
+        actions = ["CREATE_FULFILLMENT", "REPORT_PROGRESS"]
+        if not fo.progress_reported:
+            actions.append("MOVE")
+        actions.append("HOLD")
+        if fo.progress_reported:
+            actions.append("MARK_AS_OPEN")
     if fo.status == OPEN:
-        actions += ["HOLD", "SPLIT"]
+        if fo.remaining() > 1:
+            actions.append("SPLIT")
         if merge_partners(shop, fo):
             actions.append("MERGE")
-    if not at_service:
-        actions.append("MARK_AS_OPEN" if fo.progress_reported else "REPORT_PROGRESS")
     return actions
 
 
@@ -406,9 +441,8 @@ def _require_service_app(shop: Shop, fo: FulfillmentOrder, actor: Actor) -> Fulf
     service = service_of(shop, fo)
     if service is None:
         raise NotPermitted(
-            "The fulfillment order is not assigned to a fulfillment service location (the location must be of"
-            " api type).",
-            ["id"],
+            "The fulfillment order's assigned fulfillment service must be of api type",
+            None,
             "FULFILLMENT_ORDER_INVALID_FULFILLMENT_SERVICE_OWNERSHIP",
         )
     if not actor.is_app or service.install_id != actor.install_id:
@@ -450,9 +484,15 @@ def _requested_quantities(fo: FulfillmentOrder, items: list[dict[str, Any]] | No
 
 
 def _new_fulfillment_order(
-    shop: Shop, order: Order, location_id: int, quantities: dict[int, int], status: str = OPEN
+    shop: Shop,
+    order: Order,
+    location_id: int,
+    quantities: dict[int, int],
+    status: str = OPEN,
+    like: FulfillmentOrder | None = None,
 ) -> FulfillmentOrder:
-    """A fresh fulfillment order for `quantities` (order line item id -> quantity)."""
+    """A fresh fulfillment order for `quantities` (order line item id -> quantity). One made from another (`like`)
+    keeps its fulfillAt and fulfillBy, as the store's split-off fulfillment orders do."""
     fo = FulfillmentOrder(
         id=shop.new_id("FulfillmentOrder"),
         order_id=order.id,
@@ -463,10 +503,17 @@ def _new_fulfillment_order(
             for line_item_id, qty in quantities.items()
             if qty > 0
         ],
+        fulfill_at=like.fulfill_at if like else _order_hour(order),
+        fulfill_by=like.fulfill_by if like else None,
     )
     shop.fulfillment_orders[fo.id] = fo
     order.fulfillment_order_ids.append(fo.id)
     return fo
+
+
+def _order_hour(order: Order) -> datetime:
+    """When an unscheduled fulfillment order may be fulfilled: the store answers the hour the order was placed."""
+    return order.created_at.replace(minute=0, second=0, microsecond=0)
 
 
 def _take(fo: FulfillmentOrder, quantities: dict[int, int], keep_empty: bool = False) -> dict[int, int]:
@@ -505,12 +552,18 @@ def create_order(
     note: str | None = None,
     paid: bool = True,
     fulfill_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Order:
     """Place an order: one fulfillment order per location. Line items without a location go to the shop's first
     fulfillment-service location, else to the shop location. Paid orders of auto-fulfil shops are requested
-    at once."""
+    at once. `details`: the customer's `email` and `phone`, `tags`, `currency`, and a `financial_status` to
+    show instead of the one derived from `paid`."""
     if not line_items:
         raise InvalidInput("An order needs at least one line item.", ["line_items"])
+    details = details or {}
+    financial_status = details.get("financial_status")
+    if financial_status is not None and financial_status not in FINANCIAL_STATUSES:
+        raise InvalidInput(f"Financial status must be one of {', '.join(FINANCIAL_STATUSES)}", ["financial_status"])
     default_location = _default_location(shop)
     address = Address(**{k: v for k, v in (shipping_address or {}).items() if k in Address.__dataclass_fields__})
     lines: list[tuple[LineItem, int]] = []
@@ -523,6 +576,7 @@ def create_order(
         if item.get("location_id"):
             location_id = get_location(shop, item["location_id"]).id
         sku = item.get("sku")
+        price = _price(item.get("price"), ["line_items", str(index), "price"])
         line = LineItem(
             id=shop.new_id("LineItem"),
             order_id=order_id,
@@ -532,6 +586,7 @@ def create_order(
             variant_title=item.get("variant_title"),
             vendor=item.get("vendor"),
             requires_shipping=bool(item.get("requires_shipping", True)),
+            price=price,
         )
         lines.append((line, location_id))
     order = Order(
@@ -541,6 +596,11 @@ def create_order(
         shipping_address=address,
         note=note,
         paid=paid,
+        email=details.get("email"),
+        phone=details.get("phone"),
+        tags=sorted(str(t) for t in details.get("tags") or []),  # the store answers tags sorted
+        currency=str(details.get("currency") or "USD"),
+        financial_status=financial_status,
     )
     shop.next_order_number += 1
     shop.orders[order.id] = order
@@ -551,11 +611,64 @@ def create_order(
     scheduled = fulfill_at is not None and fulfill_at > now()
     for location_id, quantities in by_location.items():
         fo = _new_fulfillment_order(shop, order, location_id, quantities, SCHEDULED if scheduled else OPEN)
-        fo.fulfill_at = fulfill_at
+        fo.fulfill_at = fulfill_at or fo.fulfill_at
     _timeline(shop, order, "order_placed", f"Order {order.name} was placed{' and paid' if paid else ''}.")
     if paid:
         _auto_fulfill(shop, order)
     return order
+
+
+FINANCIAL_STATUSES = (
+    "PENDING",
+    "AUTHORIZED",
+    "PARTIALLY_PAID",
+    "PARTIALLY_REFUNDED",
+    "VOIDED",
+    "PAID",
+    "REFUNDED",
+    "EXPIRED",
+)
+
+
+def _price(value: Any, field: list[str]) -> str:
+    """A unit price as a decimal string (the store's Decimal); "0.00" when none was given."""
+    if value is None or value == "":
+        return "0.00"
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise InvalidInput("Price must be a decimal number.", field) from exc
+    if not amount.is_finite() or amount < 0:
+        raise InvalidInput("Price must be a decimal number of at least 0.", field)
+    return str(amount)
+
+
+def money(amount: Decimal) -> str:
+    """A Decimal as the store writes money amounts: no trailing zeros, but always a fraction ("36.0")."""
+    text = f"{amount.normalize():f}"
+    return text if "." in text else f"{text}.0"
+
+
+def order_total(order: Order) -> Decimal:
+    return sum((Decimal(li.price) * li.quantity for li in order.line_items), Decimal(0))
+
+
+def display_financial_status(order: Order) -> str:
+    """Order.displayFinancialStatus: the merchant's, else PAID / PENDING from the payment."""
+    return order.financial_status or ("PAID" if order.paid else "PENDING")
+
+
+def fulfillable_quantity(shop: Shop, line: LineItem) -> int:
+    """LineItem.fulfillableQuantity: what is left to fulfil in fulfillment orders that may be worked on now
+    (held and scheduled ones do not count, as the store answers)."""
+    order = shop.orders[line.order_id]
+    return sum(
+        li.remaining_quantity
+        for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids)
+        if fo.status not in FINISHED and fo.status not in (ON_HOLD, SCHEDULED)
+        for li in fo.line_items
+        if li.line_item_id == line.id
+    )
 
 
 def _default_location(shop: Shop) -> int:
@@ -613,6 +726,68 @@ def refund_order(shop: Shop, order_id: Any, refund: dict[str, Any]) -> Order:
     return order
 
 
+ORDER_CANCEL_REASONS = ("CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "STAFF", "OTHER")
+
+
+def cancel_order(shop: Shop, order_id: Any, reason: str | None, staff_note: str | None = None) -> Order:
+    """Cancel the whole order (orderCancel). Refused while something is fulfilled (cancel the fulfillments
+    first, as the store asks) or while a fulfillment service works on it (it must accept a cancellation request
+    first). Its open fulfillment orders close; a request a service has not accepted yet is withdrawn, and the
+    service learns it from the FULFILLMENT_ORDERS_CANCELLED webhook or its next poll."""
+    order = get_order(shop, order_id)
+    reason = reason or "OTHER"
+    if reason not in ORDER_CANCEL_REASONS:
+        raise InvalidInput(f"Reason must be one of {', '.join(ORDER_CANCEL_REASONS)}", ["reason"], "INVALID")
+    if order.cancelled_at is not None:
+        raise InvalidTransition("Order has already been cancelled", ["orderId"], "INVALID")
+    if any(shop.fulfillments[i].status == "SUCCESS" for i in order.fulfillment_ids):
+        raise InvalidTransition("Cannot cancel an order that has outstanding fulfillments", ["orderId"], "INVALID")
+    fos = [shop.fulfillment_orders[i] for i in order.fulfillment_order_ids]
+    busy = next((fo for fo in fos if fo.status not in FINISHED and fo.request_status in SERVICE_WORKING), None)
+    if busy is not None:
+        raise InvalidTransition(
+            f"Cannot cancel an order while {_service_name(shop, busy)} is fulfilling it"
+            f" ({gid('FulfillmentOrder', busy.id)} is {busy.request_status}): request a cancellation first.",
+            ["orderId"],
+            "INVALID",
+        )
+    at = now()
+    for fo in fos:
+        if fo.status in FINISHED:
+            continue
+        fo.status = CLOSED
+        _touch(fo)
+        _emit_webhook(
+            shop,
+            "FULFILLMENT_ORDERS_CANCELLED",
+            {"fulfillment_order": payloads.fulfillment_order_brief(fo), "replacement_fulfillment_order": None},
+        )
+    order.cancelled_at = at
+    order.closed_at = at
+    order.cancel_reason = reason
+    note = f": {staff_note}" if staff_note else ""
+    _timeline(shop, order, "order_cancelled", f"The order was cancelled ({reason}){note}.")
+    return order
+
+
+# Request statuses under which a fulfillment service has accepted the work and may have started it.
+SERVICE_WORKING = frozenset({ACCEPTED, CANCELLATION_REQUESTED, CANCELLATION_REJECTED})
+
+
+def set_fulfillment_deadline(shop: Shop, fo_ids: list[Any], deadline: datetime, actor: Actor) -> list[FulfillmentOrder]:
+    """fulfillmentOrdersSetFulfillmentDeadline: the fulfillBy of each fulfillment order, all or none."""
+    fos = [get_fulfillment_order(shop, i) for i in fo_ids]
+    for fo in fos:
+        if fo.status in FINISHED:
+            raise InvalidTransition(
+                f"The fulfillment order {gid('FulfillmentOrder', fo.id)} is closed.", ["fulfillmentOrderIds"]
+            )
+    for fo in fos:
+        fo.fulfill_by = deadline
+        _touch(fo)
+    return fos
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Fulfillment requests (merchant -> service)
 # ---------------------------------------------------------------------------------------------------------
@@ -659,13 +834,13 @@ def submit_fulfillment_request(
         by_line = {li.line_item_id: quantities[li.id] for li in fo.line_items if li.id in quantities}
         moved = _take(fo, _all_remaining(fo), keep_empty=True)
         fo.status = CLOSED
-        fo = _new_fulfillment_order(shop, order, fo.location_id, moved)
+        fo = _new_fulfillment_order(shop, order, fo.location_id, moved, like=fo)
         quantities = {li.id: by_line[li.line_item_id] for li in fo.line_items if by_line.get(li.line_item_id)}
     unsubmitted = None
     rest = {li.id: li.remaining_quantity - quantities.get(li.id, 0) for li in fo.line_items}
     rest = {k: v for k, v in rest.items() if v > 0}
     if rest:
-        unsubmitted = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, rest))
+        unsubmitted = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, rest), like=fo)
     fo.status = OPEN
     fo.request_status = SUBMITTED
     request = MerchantRequest(
@@ -719,7 +894,6 @@ def accept_fulfillment_request(
         )
     fo.status = IN_PROGRESS
     fo.request_status = ACCEPTED
-    _answer_last_request(fo, FULFILLMENT_REQUEST, {"accepted": True, "message": message})
     _touch(fo)
     eta = f" Expected to ship {payloads.iso(estimated_shipped_at)}." if estimated_shipped_at else ""
     text = f"{service.name} accepted the fulfillment request{': ' + message if message else '.'}{eta}"
@@ -765,7 +939,6 @@ def reject_fulfillment_request(
         sku = shop.line_items[line.line_item_id].sku
         details.append(f"{sku or gid('LineItem', line.line_item_id)}: {item.get('message') or 'unavailable'}")
     fo.request_status = REJECTED
-    _answer_last_request(fo, FULFILLMENT_REQUEST, {"accepted": False, "reason": reason, "message": message})
     _touch(fo)
     text = f"{service.name} rejected the fulfillment request ({reason or 'OTHER'})"
     text += f": {message}" if message else "."
@@ -778,13 +951,6 @@ def reject_fulfillment_request(
         {"fulfillment_order": payloads.fulfillment_order_brief(fo), "reason": reason, "message": message},
     )
     return fo
-
-
-def _answer_last_request(fo: FulfillmentOrder, kind: str, data: dict[str, Any]) -> None:
-    for request in reversed(fo.merchant_requests):
-        if request.kind == kind:
-            request.response_data = data
-            return
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -820,7 +986,7 @@ def submit_cancellation_request(shop: Shop, fo_id: Any, message: str | None, act
         id=shop.new_id("FulfillmentOrderMerchantRequest"),
         kind=CANCELLATION_REQUEST,
         message=message,
-        request_options={"notify_customer": False},
+        request_options={},  # the store records no options for a cancellation request
         sent_at=now(),
         fulfillment_order_id=fo.id,
     )
@@ -860,8 +1026,7 @@ def accept_cancellation_request(shop: Shop, fo_id: Any, message: str | None, act
     left = _take(fo, _all_remaining(fo), keep_empty=True)
     fo.status = CLOSED
     fo.request_status = CANCELLATION_ACCEPTED
-    _answer_last_request(fo, CANCELLATION_REQUEST, {"accepted": True, "message": message})
-    replacement = _new_fulfillment_order(shop, order, fo.location_id, left) if left else None
+    replacement = _new_fulfillment_order(shop, order, fo.location_id, left, like=fo) if left else None
     _touch(fo)
     _timeline(
         shop,
@@ -892,7 +1057,6 @@ def reject_cancellation_request(shop: Shop, fo_id: Any, message: str | None, act
             ["id"],
         )
     fo.request_status = CANCELLATION_REJECTED
-    _answer_last_request(fo, CANCELLATION_REQUEST, {"accepted": False, "message": message})
     _touch(fo)
     _timeline(
         shop,
@@ -909,30 +1073,34 @@ def reject_cancellation_request(shop: Shop, fo_id: Any, message: str | None, act
     return fo
 
 
+# Request statuses from which the merchant may cancel: nothing the service has accepted is thrown away.
+CANCELABLE_REQUESTS = frozenset({UNSUBMITTED, SUBMITTED, REJECTED, CANCELLATION_REQUESTED, CLOSED})
+
+
 def cancel_fulfillment_order(shop: Shop, fo_id: Any, actor: Actor) -> tuple[FulfillmentOrder, FulfillmentOrder]:
-    """Withdraw a SUBMITTED request (N6) or reset a CANCELLATION_REQUESTED one (N8): the original closes and a
-    replacement OPEN / UNSUBMITTED fulfillment order carries the remaining work. The service is not told."""
+    """The original closes and a replacement OPEN / UNSUBMITTED fulfillment order carries the remaining work: on
+    an open unsubmitted one (as recorded), on a SUBMITTED request (withdrawn, N6) or a CANCELLATION_REQUESTED one
+    (reset, N8). The service is not told."""
     fo = get_fulfillment_order(shop, fo_id)
     _legacy_no_cancel(shop, fo)
     if fo.progress_reported and service_of(shop, fo) is None:
         raise InvalidTransition(
-            "The fulfillment order has manually reported progress: mark it as open first.",
+            "Cannot cancel fulfillment order that has had progress reported. Mark as unfulfilled first.",
             ["id"],
             "FULFILLMENT_ORDER_HAS_MANUALLY_REPORTED_PROGRESS",
         )
-    if fo.status in FINISHED or fo.request_status not in (SUBMITTED, CANCELLATION_REQUESTED):
-        raise InvalidTransition(
-            f"Cannot cancel a fulfillment order with status {fo.status} and request status {fo.request_status}:"
-            " only submitted requests and requested cancellations can be cancelled.",
-            ["id"],
-        )
+    if fo.status in FINISHED or fo.request_status not in CANCELABLE_REQUESTS or fo.remaining() == 0:
+        raise InvalidTransition("Fulfillment order is not in cancelable request state and can't be canceled.", None)
     order = shop.orders[fo.order_id]
     was = fo.request_status
-    left = _take(fo, _all_remaining(fo), keep_empty=True)
+    # A withdrawn or reset request stays on record with its lines at 0; an unrequested one closes empty.
+    left = _take(fo, _all_remaining(fo), keep_empty=was != UNSUBMITTED)
     fo.status = CLOSED
-    replacement = _new_fulfillment_order(shop, order, fo.location_id, left)
+    replacement = _new_fulfillment_order(shop, order, fo.location_id, left, like=fo)
     _touch(fo)
-    if was == SUBMITTED:
+    if was not in (SUBMITTED, CANCELLATION_REQUESTED):
+        _timeline(shop, order, "fulfillment_order_cancelled", "The fulfillment order was cancelled and replaced.", fo)
+    elif was == SUBMITTED:
         _timeline(
             shop,
             order,
@@ -977,20 +1145,21 @@ def move_fulfillment_order(
     """Change the assigned location. The whole fulfillment order keeps its id; some items (or an order with
     fulfilled items) move to a new fulfillment order. Refused while a service holds the request."""
     fo = get_fulfillment_order(shop, fo_id)
-    location = get_location(shop, new_location_id)
+    location = shop.locations.get(parse_id(new_location_id, "Location") or -1)
+    if location is None:
+        raise InvalidInput("Location not found.", ["id"])
     if not location.is_active:
         raise InvalidInput("The destination location is not active.", ["newLocationId"])
     if fo.status in FINISHED:
-        raise InvalidTransition("Cannot move a closed fulfillment order.", ["id"])
+        raise InvalidTransition("Cannot change location.", None)
     if fo.request_status in REQUEST_IN_SERVICE_HANDS:
-        raise InvalidTransition(
-            f"Cannot move a fulfillment order with request status {fo.request_status}: the fulfillment service"
-            " must accept a cancellation request first.",
-            ["id"],
-        )
+        # Once submitted to a 3PL the service has the work: it must give it back (cancellation) first.
+        raise InvalidTransition("Cannot move submitted fulfillment order that is at a 3PL fulfillment service.", None)
     if fo.progress_reported:
         raise InvalidTransition(
-            "Cannot move a fulfillment order that has had progress manually reported: mark it as open first.",
+            "Cannot move a fulfillment order that has had progress reported. To move a fulfillment order that has"
+            " had progress reported, the fulfillment order must first be marked as open resolving the ongoing"
+            " progress state.",
             ["id"],
             "CANNOT_MOVE_FULFILLMENT_ORDER_WITH_REPORTED_PROGRESS",
         )
@@ -1009,7 +1178,7 @@ def move_fulfillment_order(
         fo.request_status = UNSUBMITTED
         moved = fo
     else:
-        moved = _new_fulfillment_order(shop, order, location.id, _take(fo, quantities))
+        moved = _new_fulfillment_order(shop, order, location.id, _take(fo, quantities), like=fo)
         if fo.remaining() == 0:
             fo.status = CLOSED
     _touch(fo, moved)
@@ -1027,7 +1196,8 @@ def move_fulfillment_order(
             else [],
         },
     )
-    return MoveResult(fo, moved, None)
+    # As recorded: a partial move answers the original, still holding the rest, as the remaining one too.
+    return MoveResult(fo, moved, fo if moved is not fo and fo.status not in FINISHED else None)
 
 
 @dataclass
@@ -1037,10 +1207,17 @@ class HoldResult:
     remaining: FulfillmentOrder | None
 
 
+HOLDABLE = frozenset({OPEN, ON_HOLD, INCOMPLETE, IN_PROGRESS})
+
+
 def hold_fulfillment_order(shop: Shop, fo_id: Any, hold: dict[str, Any], actor: Actor) -> HoldResult:
-    """OPEN (or already ON_HOLD) -> ON_HOLD with one more hold. Holding some items splits the rest off."""
+    """-> ON_HOLD with one more hold (from OPEN, ON_HOLD, INCOMPLETE or IN_PROGRESS while no service has the
+    request). Holding some items splits the rest off; releasing the last hold merges them back. The input is
+    checked first, then the state, then the app's hold limit."""
     fo = get_fulfillment_order(shop, fo_id)
-    if fo.status not in (OPEN, ON_HOLD) or fo.request_status not in SUBMITTABLE_REQUESTS:
+    items = hold.get("fulfillmentOrderLineItems") or None
+    quantities = _requested_quantities(fo, items, "fulfillmentHold.fulfillmentOrderLineItems")
+    if fo.status not in HOLDABLE or fo.request_status not in SUBMITTABLE_REQUESTS:
         raise InvalidTransition(
             f"Cannot place a hold on a fulfillment order with status {fo.status} and request status"
             f" {fo.request_status}.",
@@ -1057,12 +1234,11 @@ def hold_fulfillment_order(shop: Shop, fo_id: Any, hold: dict[str, Any], actor: 
         )
     if len(mine) >= MAX_HOLDS_PER_APP:
         raise InvalidInput(
-            f"A fulfillment order can have at most {MAX_HOLDS_PER_APP} active holds per app.",
+            "The maximum number of fulfillment holds for this fulfillment order has been reached for this app. An"
+            f" app can only have up to {MAX_HOLDS_PER_APP} holds on a single fulfillment order at any one time.",
             ["id"],
             "FULFILLMENT_ORDER_HOLD_LIMIT_REACHED",
         )
-    items = hold.get("fulfillmentOrderLineItems") or None
-    quantities = _requested_quantities(fo, items, "fulfillmentHold.fulfillmentOrderLineItems")
     order = shop.orders[fo.order_id]
     remaining = None
     rest = {k: v - quantities.get(k, 0) for k, v in _all_remaining(fo).items()}
@@ -1074,7 +1250,8 @@ def hold_fulfillment_order(shop: Shop, fo_id: Any, hold: dict[str, Any], actor: 
                 ["fulfillmentHold", "fulfillmentOrderLineItems"],
                 "FULFILLMENT_ORDER_NOT_SPLITTABLE",
             )
-        remaining = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, rest))
+        remaining = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, rest), like=fo)
+        fo.hold_remainders.append(remaining.id)
     new_hold = FulfillmentHold(
         id=shop.new_id("FulfillmentHold"),
         reason=hold.get("reason") or "OTHER",
@@ -1083,6 +1260,8 @@ def hold_fulfillment_order(shop: Shop, fo_id: Any, hold: dict[str, Any], actor: 
         held_by_install=actor.install_id,
     )
     fo.holds.append(new_hold)
+    if fo.status != ON_HOLD:
+        fo.status_before_hold = fo.status
     fo.status = ON_HOLD
     _touch(fo, remaining)
     notes = f": {new_hold.reason_notes}" if new_hold.reason_notes else ""
@@ -1107,7 +1286,8 @@ def hold_fulfillment_order(shop: Shop, fo_id: Any, hold: dict[str, Any], actor: 
 
 
 def release_hold(shop: Shop, fo_id: Any, hold_ids: list[Any] | None, actor: Actor) -> FulfillmentOrder:
-    """ON_HOLD -> OPEN once no hold is left."""
+    """ON_HOLD -> what it was before once no hold is left; what the hold split off comes back (as recorded: the
+    split-off fulfillment order closes with quantities 0)."""
     fo = get_fulfillment_order(shop, fo_id)
     if fo.status != ON_HOLD:
         raise InvalidTransition("The fulfillment order is not on hold.", ["id"])
@@ -1115,9 +1295,12 @@ def release_hold(shop: Shop, fo_id: Any, hold_ids: list[Any] | None, actor: Acto
     if wanted is not None and not wanted <= {h.id for h in fo.holds}:
         raise InvalidInput("Some hold ids do not belong to this fulfillment order.", ["holdIds"], "INVALID_ACCESS")
     fo.holds = [h for h in fo.holds if wanted is not None and h.id not in wanted]
+    touched: list[FulfillmentOrder] = []
     if not fo.holds:
-        fo.status = OPEN
-    _touch(fo)
+        fo.status = fo.status_before_hold or OPEN
+        fo.status_before_hold = None
+        touched = _merge_back(shop, fo)
+    _touch(fo, *touched)
     _timeline(
         shop,
         shop.orders[fo.order_id],
@@ -1127,6 +1310,33 @@ def release_hold(shop: Shop, fo_id: Any, hold_ids: list[Any] | None, actor: Acto
     )
     _emit_webhook(shop, "FULFILLMENT_ORDERS_HOLD_RELEASED", {"fulfillment_order": payloads.fulfillment_order_brief(fo)})
     return fo
+
+
+def _merge_back(shop: Shop, fo: FulfillmentOrder) -> list[FulfillmentOrder]:
+    """Fold the fulfillment orders a partial hold split off back into `fo`, where they are still untouched."""
+    folded = []
+    for other_id in fo.hold_remainders:
+        other = shop.fulfillment_orders.get(other_id)
+        if other is None or not _mergeable(other) or other.location_id != fo.location_id or other.progress_reported:
+            continue
+        if _has_fulfilled_items(other):
+            continue
+        for line_item_id, qty in _take(other, _all_remaining(other), keep_empty=True).items():
+            _add_quantity(shop, fo, line_item_id, qty)
+        other.status = CLOSED
+        folded.append(other)
+    fo.hold_remainders = []
+    return folded
+
+
+def _add_quantity(shop: Shop, fo: FulfillmentOrder, line_item_id: int, qty: int) -> None:
+    """Add unfulfilled items of an order line to `fo`, on its existing line for that order line if it has one."""
+    line = next((li for li in fo.line_items if li.line_item_id == line_item_id), None)
+    if line is None:
+        fo.line_items.append(FulfillmentOrderLineItem(shop.new_id("FulfillmentOrderLineItem"), line_item_id, qty, qty))
+    else:
+        line.total_quantity += qty
+        line.remaining_quantity += qty
 
 
 @dataclass
@@ -1153,7 +1363,9 @@ def split_fulfillment_orders(shop: Shop, splits: list[dict[str, Any]], actor: Ac
                 ["fulfillmentOrderSplits", str(index), "fulfillmentOrderLineItems"],
                 "NO_LINE_ITEMS_PROVIDED_TO_SPLIT",
             )
-        quantities = _requested_quantities(fo, items, "fulfillmentOrderLineItems")
+        quantities = _intent_quantities(
+            fo, items, ["fulfillmentOrderSplits", str(index), "fulfillmentOrderLineItems"], "split"
+        )
         if quantities == _all_remaining(fo):
             raise InvalidInput(
                 "Splitting must leave at least one item in the fulfillment order.",
@@ -1164,7 +1376,7 @@ def split_fulfillment_orders(shop: Shop, splits: list[dict[str, Any]], actor: Ac
     results = []
     for fo, quantities in checked:
         order = shop.orders[fo.order_id]
-        new = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, quantities), fo.status)
+        new = _new_fulfillment_order(shop, order, fo.location_id, _take(fo, quantities), fo.status, like=fo)
         new.holds = [
             FulfillmentHold(shop.new_id("FulfillmentHold"), h.reason, h.reason_notes, h.handle, h.held_by_install)
             for h in fo.holds
@@ -1190,8 +1402,9 @@ def split_fulfillment_orders(shop: Shop, splits: list[dict[str, Any]], actor: Ac
 
 
 def merge_fulfillment_orders(shop: Shop, merges: list[dict[str, Any]], actor: Actor) -> list[FulfillmentOrder]:
-    """Each merge input: fulfillment orders of one order at one location, OPEN and unrequested, merged into a new
-    fulfillment order; the originals close when nothing is left in them."""
+    """Each merge input: fulfillment orders of one order at one location, OPEN and unrequested. What they hold
+    moves into the first one (it keeps its id, as recorded); the others close with their lines at 0 when nothing
+    is left in them. Every input is checked before anything changes."""
     checked = []
     for index, merge in enumerate(merges):
         intents = merge.get("mergeIntents") or []
@@ -1199,15 +1412,17 @@ def merge_fulfillment_orders(shop: Shop, merges: list[dict[str, Any]], actor: Ac
         if len(intents) < 2:
             raise InvalidInput("At least two fulfillment orders are needed to merge.", field, "GREATER_THAN")
         parts = []
-        for intent in intents:
-            fo = get_fulfillment_order(shop, intent.get("fulfillmentOrderId"))
+        for number, intent in enumerate(intents):
+            fo = shop.fulfillment_orders.get(parse_id(intent.get("fulfillmentOrderId"), "FulfillmentOrder") or -1)
+            if fo is None:
+                raise InvalidInput("Fulfillment order does not exist.", None, "FULFILLMENT_ORDER_NOT_FOUND")
+            quantities = _intent_quantities(
+                fo, intent.get("fulfillmentOrderLineItems"), [*field, str(number), "fulfillmentOrderLineItems"], "merge"
+            )
+            parts.append((fo, quantities))
+        for fo, _ in parts:
             if not _mergeable(fo):
-                raise InvalidTransition(
-                    f"Cannot merge fulfillment order {gid('FulfillmentOrder', fo.id)} with status {fo.status} and"
-                    f" request status {fo.request_status}.",
-                    field,
-                )
-            parts.append((fo, _requested_quantities(fo, intent.get("fulfillmentOrderLineItems"), "mergeIntents")))
+                raise InvalidTransition(f"Fulfillment order: {fo.id} is currently not in a mergeable state.", None)
         first = parts[0][0]
         if any(fo.order_id != first.order_id or fo.location_id != first.location_id for fo, _ in parts):
             raise InvalidInput("Fulfillment orders to merge must belong to one order and one location.", field)
@@ -1216,22 +1431,21 @@ def merge_fulfillment_orders(shop: Shop, merges: list[dict[str, Any]], actor: Ac
         checked.append(parts)
     results = []
     for parts in checked:
-        first = parts[0][0]
-        order = shop.orders[first.order_id]
-        merged: dict[int, int] = {}
-        for fo, quantities in parts:
-            for line_item_id, qty in _take(fo, quantities).items():
-                merged[line_item_id] = merged.get(line_item_id, 0) + qty
+        into = parts[0][0]
+        order = shop.orders[into.order_id]
+        for fo, quantities in parts[1:]:
+            for line_item_id, qty in _take(fo, quantities, keep_empty=True).items():
+                _add_quantity(shop, into, line_item_id, qty)
             if fo.remaining() == 0:
                 fo.status = CLOSED
             _touch(fo)
-        new = _new_fulfillment_order(shop, order, first.location_id, merged)
+        _touch(into)
         _timeline(
             shop,
             order,
             "fulfillment_orders_merged",
-            f"{len(parts)} fulfillment orders were merged into {gid('FulfillmentOrder', new.id)}.",
-            new,
+            f"{len(parts)} fulfillment orders were merged into {gid('FulfillmentOrder', into.id)}.",
+            into,
         )
         _emit_webhook(
             shop,
@@ -1244,11 +1458,37 @@ def merge_fulfillment_orders(shop: Shop, merges: list[dict[str, Any]], actor: Ac
                     }
                     for fo, q in parts
                 ],
-                "fulfillment_order": payloads.fulfillment_order_brief(new),
+                "fulfillment_order": payloads.fulfillment_order_brief(into),
             },
         )
-        results.append(new)
+        results.append(into)
     return results
+
+
+def _intent_quantities(
+    fo: FulfillmentOrder, items: list[dict[str, Any]] | None, field: list[str], verb: str
+) -> dict[int, int]:
+    """fo line item id -> quantity for a split or merge (all remaining when no items are given), refused with the
+    store's wording for these two mutations."""
+    if not items:
+        return _all_remaining(fo)
+    quantities: dict[int, int] = {}
+    for index, item in enumerate(items):
+        li_id = parse_id(item.get("id"), "FulfillmentOrderLineItem")
+        line = fo.line_item(li_id) if li_id is not None else None
+        if line is None:
+            raise InvalidInput("Fulfillment order line item does not exist.", None)
+        quantity = int(item.get("quantity") or 0)
+        if quantity <= 0:
+            raise InvalidInput(
+                f"You must select at least one item to {verb} into a new fulfillment order.",
+                [*field, str(index), "quantity"],
+                "GREATER_THAN",
+            )
+        if quantity + quantities.get(line.id, 0) > line.remaining_quantity:
+            raise InvalidInput("Invalid fulfillment order line item quantity requested.", None)
+        quantities[line.id] = quantities.get(line.id, 0) + quantity
+    return quantities
 
 
 def open_fulfillment_order(shop: Shop, fo_id: Any, actor: Actor) -> FulfillmentOrder:
@@ -1260,7 +1500,7 @@ def open_fulfillment_order(shop: Shop, fo_id: Any, actor: Actor) -> FulfillmentO
         fo.progress_reported = False
         fo.status = OPEN if not _has_fulfilled_items(fo) else IN_PROGRESS
     else:
-        raise InvalidTransition(f"Cannot mark a fulfillment order with status {fo.status} as open.", ["id"])
+        raise InvalidTransition(f"Expected fulfillment order status to be valid but it was {fo.status.lower()}.", None)
     _touch(fo)
     _timeline(shop, shop.orders[fo.order_id], "fulfillment_order_opened", "The fulfillment order was opened.", fo)
     return fo
@@ -1269,7 +1509,7 @@ def open_fulfillment_order(shop: Shop, fo_id: Any, actor: Actor) -> FulfillmentO
 def reschedule_fulfillment_order(shop: Shop, fo_id: Any, fulfill_at: datetime, actor: Actor) -> FulfillmentOrder:
     fo = get_fulfillment_order(shop, fo_id)
     if fo.status != SCHEDULED:
-        raise InvalidTransition("Only scheduled fulfillment orders can be rescheduled.", ["id"])
+        raise InvalidTransition("Fulfillment order must be scheduled.", None)
     if fulfill_at <= now():
         raise InvalidInput("The fulfill at date must be in the future.", ["fulfillAt"])
     fo.fulfill_at = fulfill_at
@@ -1282,6 +1522,43 @@ def reschedule_fulfillment_order(shop: Shop, fo_id: Any, fulfill_at: datetime, a
         fo,
     )
     return fo
+
+
+def reroute_fulfillment_orders(
+    shop: Shop, fo_ids: list[Any], included: list[Any] | None, excluded: list[Any] | None, actor: Actor
+) -> list[FulfillmentOrder]:
+    """fulfillmentOrdersReroute, with the sandbox's one routing rule: a fulfillment order already at a location
+    it may use stays; else it moves, whole, to the first active location it may use (none named: it stays)."""
+    fos = [get_fulfillment_order(shop, i) for i in fo_ids]
+    banned = {get_location(shop, i).id for i in excluded or []}
+    allowed = [loc for loc in (get_location(shop, i) for i in included or []) if loc.is_active and loc.id not in banned]
+    moved = []
+    for fo in fos:
+        if not allowed or fo.location_id in {loc.id for loc in allowed}:
+            continue
+        moved.append(move_fulfillment_order(shop, fo.id, allowed[0].id, None, actor).moved)
+    return moved
+
+
+def find_return(shop: Shop, return_id: Any, field: list[str]) -> None:
+    """The return mutations' lookup: the sandbox takes no returns, so every id names none (as the store answers
+    an unknown one)."""
+    raise InvalidInput("Return not found.", field, "NOT_FOUND")
+
+
+def prepared_for_pickup(shop: Shop, groups: list[dict[str, Any]], actor: Actor) -> None:
+    """fulfillmentOrderLineItemsPreparedForPickup: the sandbox offers no local pickup, so no fulfillment order
+    can be ready for one; each is refused as the store refuses a shipping one (recorded)."""
+    errors = [
+        StoreUserError(
+            f"Invalid fulfillment_order_id provided {parse_id(group.get('fulfillmentOrderId'), 'FulfillmentOrder')}",
+            ["input", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderId"],
+            "FULFILLMENT_ORDER_INVALID",
+        )
+        for index, group in enumerate(groups)
+    ]
+    if errors:
+        raise UserErrors(errors)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1297,16 +1574,11 @@ def report_progress(shop: Shop, fo_id: Any, reason_notes: str | None, actor: Act
         _require_service_app(shop, fo, actor)
         if fo.status != IN_PROGRESS or fo.request_status not in (ACCEPTED, CANCELLATION_REJECTED):
             raise InvalidTransition(
-                f"Cannot report progress on a fulfillment order with status {fo.status} and request status"
-                f" {fo.request_status}.",
-                ["id"],
-                "FULFILLMENT_ORDER_STATUS_INVALID",
+                "Cannot report progress on a fulfillment order in this state.", None, "FULFILLMENT_ORDER_STATUS_INVALID"
             )
     elif fo.status not in (OPEN, IN_PROGRESS):
         raise InvalidTransition(
-            f"Cannot report progress on a fulfillment order with status {fo.status}.",
-            ["id"],
-            "FULFILLMENT_ORDER_STATUS_INVALID",
+            "Cannot report progress on a fulfillment order in this state.", None, "FULFILLMENT_ORDER_STATUS_INVALID"
         )
     fo.progress_reported = True
     fo.status = IN_PROGRESS
@@ -1383,36 +1655,61 @@ def create_fulfillment(
     notify_customer: bool | None,
     message: str | None,
     actor: Actor,
+    origin_address: dict[str, Any] | None = None,
 ) -> Fulfillment:
-    """One package: a fulfillment for items of fulfillment orders of one order at one location. By the app: its
-    fulfillment orders must be accepted. By the merchant ("mark as fulfilled", N10): refused while a service
-    holds the request. Not idempotent, like the store's."""
-    if not line_items_by_fulfillment_order:
+    """One package: a fulfillment for items of fulfillment orders of one order at one location. By the app: at
+    its own location once the request is accepted, or at a merchant location with the merchant-managed scope.
+    By the merchant ("mark as fulfilled", N10): refused while a service holds the request. Not idempotent, like
+    the store's.
+
+    The checks come in the recorded order: quantities first (input), then unknown fulfillment orders, one order,
+    one location, then each group's state and lines."""
+    groups = line_items_by_fulfillment_order
+    if not groups:
         raise InvalidInput(
             "At least one fulfillment order is required.", ["fulfillment", "lineItemsByFulfillmentOrder"]
         )
-    plan: list[tuple[FulfillmentOrder, dict[int, int]]] = []
-    for index, group in enumerate(line_items_by_fulfillment_order):
-        fo = get_fulfillment_order(shop, group.get("fulfillmentOrderId"))
-        field = ["fulfillment", "lineItemsByFulfillmentOrder", str(index)]
-        _check_fulfillable(shop, fo, actor, field)
-        quantities = _requested_quantities(fo, group.get("fulfillmentOrderLineItems"), "fulfillmentOrderLineItems")
-        if not quantities:
-            raise InvalidInput("The fulfillment order has no remaining items to fulfill.", field)
-        plan.append((fo, quantities))
-    first = plan[0][0]
-    if any(fo.order_id != first.order_id for fo, _ in plan):
+    for index, group in enumerate(groups):
+        for line, item in enumerate(group.get("fulfillmentOrderLineItems") or []):
+            if _quantity(item) <= 0:
+                raise InvalidInput(
+                    "Quantity must be greater than 0",
+                    ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderLineItems", str(line)]
+                    + ["quantity"],
+                )
+    fos: list[FulfillmentOrder] = []
+    for group in groups:
+        fo = shop.fulfillment_orders.get(parse_id(group.get("fulfillmentOrderId"), "FulfillmentOrder") or -1)
+        if fo is None:
+            raise InvalidInput("Fulfillment order does not exist.", ["fulfillment"])
+        fos.append(fo)
+    order_ids = sorted({fo.order_id for fo in fos})
+    if len(order_ids) > 1:
         raise InvalidInput(
-            "All fulfillment orders of one fulfillment must belong to the same order.",
-            ["fulfillment", "lineItemsByFulfillmentOrder"],
+            f"All fulfillment orders must belong to the same order. Multiple orders with ids {_id_list(order_ids)}"
+            " were found.",
+            ["fulfillment"],
         )
-    if any(fo.location_id != first.location_id for fo, _ in plan):
+    location_ids = sorted({fo.location_id for fo in fos})
+    if len(location_ids) > 1:
         raise InvalidInput(
-            "All fulfillment orders of one fulfillment must be assigned to the same location.",
-            ["fulfillment", "lineItemsByFulfillmentOrder"],
+            "All fulfillment orders must be assigned to a single location. Multiple locations with ids"
+            f" {_id_list(location_ids)} were found.",
+            ["fulfillment"],
         )
-    if len({fo.id for fo, _ in plan}) != len(plan):
+    if len({fo.id for fo in fos}) != len(fos):
         raise InvalidInput("A fulfillment order appears twice.", ["fulfillment", "lineItemsByFulfillmentOrder"])
+    plan: list[tuple[FulfillmentOrder, dict[int, int]]] = []
+    for index, (fo, group) in enumerate(zip(fos, groups, strict=True)):
+        _check_fulfillable(shop, fo, actor, ["fulfillment", "lineItemsByFulfillmentOrder", str(index)])
+        quantities = _fulfillment_quantities(fo, group.get("fulfillmentOrderLineItems"))
+        if not quantities:
+            raise InvalidInput(
+                "The fulfillment order has no remaining items to fulfill.",
+                ["fulfillment", "lineItemsByFulfillmentOrder", str(index)],
+            )
+        plan.append((fo, quantities))
+    first = fos[0]
     order = shop.orders[first.order_id]
     tracking_info = _tracking_list(tracking)
     fulfillment = Fulfillment(
@@ -1421,26 +1718,36 @@ def create_fulfillment(
         order_id=order.id,
         location_id=first.location_id,
         line_items=[],
-        fulfillment_order_ids=[fo.id for fo, _ in plan],
+        fulfillment_order_ids=[fo.id for fo in fos],
         tracking=tracking_info,
         created_by=actor.role,
         notify_customer=bool(notify_customer),
         display_status="MARKED_AS_FULFILLED" if actor.role == MERCHANT and not tracking_info else "FULFILLED",
+        origin_address=dict(origin_address) if origin_address else None,
     )
+    shipped: dict[int, int] = {}  # order line item id -> quantity, over every fulfillment order
     for fo, quantities in plan:
+        taken = fulfillment.taken.setdefault(fo.id, {})
         for li in fo.line_items:
             qty = quantities.get(li.id, 0)
             if qty:
                 li.remaining_quantity -= qty
-                fulfillment.line_items.append(
-                    FulfillmentLineItem(shop.new_id("FulfillmentLineItem"), li.line_item_id, qty, fo.id)
-                )
+                taken[li.line_item_id] = taken.get(li.line_item_id, 0) + qty
+                shipped[li.line_item_id] = shipped.get(li.line_item_id, 0) + qty
         fo.fulfillment_ids.append(fulfillment.id)
         fo.status = CLOSED if fo.remaining() == 0 else IN_PROGRESS
         _touch(fo)
+    # One line per order line item, however many fulfillment orders it came from (as recorded).
+    fulfillment.line_items = [
+        FulfillmentLineItem(shop.new_id("FulfillmentLineItem"), line_item_id, qty)
+        for line_item_id, qty in shipped.items()
+    ]
     shop.fulfillments[fulfillment.id] = fulfillment
     order.fulfillment_ids.append(fulfillment.id)
-    who = _service_name(shop, first) if actor.is_app else "Staff"
+    inventory.ship(shop, fulfillment.location_id, _shipped(shop, fulfillment))
+    if display_fulfillment_status(shop, order) == "FULFILLED" and order.closed_at is None:
+        order.closed_at = now()  # the recorded store closes (archives) an order once everything shipped
+    who = "Staff" if not actor.is_app else _service_name(shop, first) if service_of(shop, first) else "An app"
     text = f"{who} fulfilled {fulfillment.total_quantity()} item(s) as {fulfillment.name}"
     if tracking_info:
         t = tracking_info[0]
@@ -1449,6 +1756,51 @@ def create_fulfillment(
     _timeline(shop, order, "fulfillment_created", text, first)
     _emit_webhook(shop, "FULFILLMENTS_CREATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
+
+
+def _shipped(shop: Shop, fulfillment: Fulfillment) -> list[tuple[str | None, int]]:
+    """(SKU, quantity) of what a fulfillment took from its location's stock."""
+    return [(shop.line_items[fli.line_item_id].sku, fli.quantity) for fli in fulfillment.line_items]
+
+
+def _quantity(item: Any) -> int:
+    """The quantity of a `{id, quantity}` line (0 when it has none that is a number: refused as not positive)."""
+    value = item.get("quantity") if isinstance(item, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _id_list(ids: list[int]) -> str:
+    """Ids as the store lists them in a message: `[1, 2]`."""
+    return "[" + ", ".join(str(i) for i in ids) + "]"
+
+
+def _fulfillment_quantities(fo: FulfillmentOrder, items: list[dict[str, Any]] | None) -> dict[int, int]:
+    """fo line item id -> quantity for one group of a fulfillment; everything remaining when `items` is None or
+    empty (the store reads an empty list as "everything"). Messages as recorded for fulfillmentCreate."""
+    if not items:
+        return _all_remaining(fo)
+    quantities: dict[int, int] = {}
+    for item in items:
+        li_id = parse_id(item.get("id"), "FulfillmentOrderLineItem")
+        line = fo.line_item(li_id) if li_id is not None else None
+        if line is None:
+            raise InvalidInput("Fulfillment order line item does not exist.", ["fulfillment"])
+        if line.id in quantities:
+            raise InvalidInput("Line items must be unique.", ["fulfillment"])
+        quantity = _quantity(item)
+        if quantity > line.remaining_quantity:
+            raise InvalidInput("Invalid fulfillment order line item quantity requested.", ["fulfillment"])
+        quantities[line.id] = quantity
+    return quantities
+
+
+def has_scope(shop: Shop, actor: Actor, scope: str) -> bool:
+    """Whether the calling app was installed with `scope` (a write scope implies its read scope)."""
+    install = shop.installs.get(actor.install_id or "")
+    if install is None:
+        return False
+    granted = {s.strip() for s in install.scopes.split(",")}
+    return scope in granted or (scope.startswith("read_") and f"write_{scope[5:]}" in granted)
 
 
 def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: list[str]) -> None:
@@ -1471,9 +1823,10 @@ def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: li
                 field,
             )
         return
-    if actor.is_app:
+    # At a merchant location: the merchant, or an app the merchant let fulfil there (the recorded store let an
+    # app with the merchant-managed scope do it).
+    if actor.is_app and not has_scope(shop, actor, "write_merchant_managed_fulfillment_orders"):
         raise NotPermitted("The app can only fulfill fulfillment orders assigned to its own locations.", field)
-    # The merchant marking items as fulfilled (N10).
     if fo.request_status in REQUEST_IN_SERVICE_HANDS:
         raise NotPermitted(
             f"The fulfillment order has a fulfillment request in progress with {_service_name(shop, fo)}"
@@ -1483,36 +1836,44 @@ def _check_fulfillable(shop: Shop, fo: FulfillmentOrder, actor: Actor, field: li
 
 
 def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfillment:
-    """SUCCESS -> CANCELLED; the items become unfulfilled again (in their fulfillment order if it is still
-    open, else in a new OPEN fulfillment order at the same location)."""
-    fulfillment = get_fulfillment(shop, fulfillment_id)
+    """SUCCESS -> CANCELLED; the items become unfulfilled again: in their fulfillment order if it is still open,
+    else the closed one gets its remaining quantities back (as recorded) and a new OPEN fulfillment order at the
+    same location takes the work. Cancelling a cancelled fulfillment changes nothing and is no error (as
+    recorded)."""
+    fulfillment = find_fulfillment(shop, fulfillment_id)
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment not found.", ["id"])
     location = location_record(shop, fulfillment.location_id)
     if actor.is_app and location.fulfillment_service_id is not None:
         service = shop.services.get(location.fulfillment_service_id)
         if service is None or service.install_id != actor.install_id:
             raise NotPermitted("The fulfillment belongs to another fulfillment service.", ["id"])
+    if fulfillment.status == "CANCELLED":
+        return fulfillment
     if fulfillment.status != "SUCCESS":
         raise InvalidTransition(f"Cannot cancel a fulfillment with status {fulfillment.status}.", ["id"])
     order = shop.orders[fulfillment.order_id]
     reopened: dict[int, dict[int, int]] = {}
-    for fli in fulfillment.line_items:
-        fo = shop.fulfillment_orders[fli.fulfillment_order_id]
-        line = next((li for li in fo.line_items if li.line_item_id == fli.line_item_id), None)
-        if fo.status not in FINISHED and line is not None:
-            line.remaining_quantity += fli.quantity
-            if fo.request_status == UNSUBMITTED and not fo.progress_reported and not _has_fulfilled_items(fo):
-                fo.status = OPEN  # a merchant-fulfilled order that has nothing shipped any more
-            _touch(fo)
-        else:
-            reopened.setdefault(fo.location_id, {})
-            reopened[fo.location_id][fli.line_item_id] = (
-                reopened[fo.location_id].get(fli.line_item_id, 0) + fli.quantity
-            )
+    for fo_id, quantities in fulfillment.taken.items():
+        fo = shop.fulfillment_orders[fo_id]
+        for line_item_id, qty in quantities.items():
+            line = next((li for li in fo.line_items if li.line_item_id == line_item_id), None)
+            if line is not None:
+                line.remaining_quantity = min(line.total_quantity, line.remaining_quantity + qty)
+            if fo.status in FINISHED or line is None:
+                at = reopened.setdefault(fo.location_id, {})
+                at[line_item_id] = at.get(line_item_id, 0) + qty
+        unshipped = not fo.progress_reported and not _has_fulfilled_items(fo)
+        if fo.status not in FINISHED and fo.request_status == UNSUBMITTED and unshipped:
+            fo.status = OPEN  # a merchant-fulfilled order that has nothing shipped any more
+        _touch(fo)
     for location_id, quantities in reopened.items():
         _new_fulfillment_order(shop, order, location_id, quantities)
+    inventory.restock(shop, fulfillment.location_id, _shipped(shop, fulfillment))
     fulfillment.status = "CANCELLED"
     fulfillment.display_status = "CANCELED"
     fulfillment.updated_at = now()
+    order.closed_at = None  # open again: it has work again (as recorded)
     _timeline(shop, order, "fulfillment_cancelled", f"Fulfillment {fulfillment.name} was cancelled.")
     _emit_webhook(shop, "FULFILLMENTS_UPDATE", payloads.fulfillment_rest(shop, fulfillment))
     return fulfillment
@@ -1521,9 +1882,11 @@ def cancel_fulfillment(shop: Shop, fulfillment_id: Any, actor: Actor) -> Fulfill
 def update_tracking(
     shop: Shop, fulfillment_id: Any, tracking: dict[str, Any], notify_customer: bool | None, actor: Actor
 ) -> Fulfillment:
-    fulfillment = get_fulfillment(shop, fulfillment_id)
-    if fulfillment.status != "SUCCESS":
-        raise InvalidTransition("Cannot update tracking of a cancelled fulfillment.", ["fulfillmentId"])
+    """Replace the tracking of a fulfillment, cancelled ones too (as recorded: the store takes it and the
+    fulfillment stays cancelled)."""
+    fulfillment = find_fulfillment(shop, fulfillment_id)
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment does not exist.", ["fulfillmentId"])
     fulfillment.tracking = _tracking_list(tracking)
     fulfillment.notify_customer = fulfillment.notify_customer or bool(notify_customer)
     fulfillment.updated_at = now()
@@ -1579,10 +1942,11 @@ def record_stock(shop: Shop, service: FulfillmentService, levels: dict[str, Any]
 
 
 def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) -> FulfillmentEvent:
-    """Append a shipment event; the fulfillment's displayStatus follows, IN_TRANSIT and DELIVERED stamp times."""
-    fulfillment = get_fulfillment(shop, event.get("fulfillmentId"))
-    if fulfillment.status != "SUCCESS":
-        raise InvalidTransition("Cannot add events to a cancelled fulfillment.", ["fulfillmentEvent", "fulfillmentId"])
+    """Append a shipment event; the fulfillment's displayStatus follows, IN_TRANSIT and DELIVERED stamp times. A
+    cancelled fulfillment takes events too (as recorded) but stays cancelled."""
+    fulfillment = find_fulfillment(shop, event.get("fulfillmentId"))
+    if fulfillment is None:
+        raise InvalidInput("Fulfillment does not exist.", ["fulfillmentEvent", "fulfillmentId"])
     happened = event.get("happenedAt") or now()
     record = FulfillmentEvent(
         id=shop.new_id("FulfillmentEvent"),
@@ -1599,7 +1963,8 @@ def create_fulfillment_event(shop: Shop, event: dict[str, Any], actor: Actor) ->
         longitude=event.get("longitude"),
     )
     fulfillment.events.append(record)
-    fulfillment.display_status = record.status
+    if fulfillment.status == "SUCCESS":
+        fulfillment.display_status = record.status
     if record.status == "IN_TRANSIT" and fulfillment.in_transit_at is None:
         fulfillment.in_transit_at = happened
     if record.status == "DELIVERED":
@@ -1813,11 +2178,6 @@ def delete_fulfillment_service(
     location.is_active = False
     shop.removed_locations[location.id] = shop.locations.pop(location.id)
     return service.id
-
-
-def primary_location(shop: Shop) -> Location:
-    """The shop's first merchant-managed location (its "Shop location"), where work falls back to."""
-    return shop.locations[min(i for i, loc in shop.locations.items() if loc.fulfillment_service_id is None)]
 
 
 def location_record(shop: Shop, location_id: int) -> Location:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,23 +18,11 @@ import pytest
 import redis
 from sqlalchemy.engine import make_url
 
-from devstack.merchant import Merchant
-from devstack.processes import Stack, free_port
+from devstack.processes import Stack
+from devstack.system import ConnectedShop, System, start_system
 
 TEST_REDIS_DB = 11
 API_SECRET = "test-api-secret"
-
-
-def wait_for(check: Callable[[], object], timeout: float = 60, interval: float = 0.3, what: str = "condition"):
-    """Poll until `check()` returns something truthy; return it. Waiting is not timing: no duration is asserted."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
 
 
 @pytest.fixture(scope="session")
@@ -94,149 +80,41 @@ def make_database(database_server_url, tmp_path_factory) -> Iterator[Callable[[]
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@dataclass
-class System:
-    """The whole system running for end-to-end tests: sandbox store, web, a Celery worker, real Redis."""
-
-    stack: Stack
-    env: dict[str, str]
-    app_url: str
-    sandbox_url: str
-    _context: object = None
-
-    def config(self):
-        from fulfillment.config import Config
-
-        return Config.from_env(self.env)
-
-    def celery(self):
-        from workers.celery_app import make_celery
-
-        return make_celery(self.config())
-
-    def context(self):
-        """One Context (one engine) for the whole session, so tests do not pile up connections."""
-        from fulfillment.context import Context
-
-        if self._context is None:
-            self._context = Context.from_config(self.config())
-        return self._context
+TEST_SETTINGS = {
+    "SHOPIFY_API_KEY": "test-api-key",
+    "SHOPIFY_API_SECRET": API_SECRET,
+    "SECRET_KEY": "test-secret-key",
+    "PICK_DELAY_S": "0.2",
+    "PACK_DELAY_S": "0.2",
+    "SWEEP_INTERVAL_S": "5",
+    "DELIVERY_EVENT_DELAY_S": "0.3",
+    "OPERATOR_API_TOKEN": "test-operator-token",
+    "SIMULATOR_MAX_UNITS_PER_PACKAGE": "4",
+}
 
 
 @pytest.fixture(scope="session")
 def system(redis_url, make_database, tmp_path_factory) -> Iterator[System]:
-    app_port, sandbox_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": make_database(),
-        "REDIS_URL": redis_url,
-        "APP_URL": f"http://127.0.0.1:{app_port}",
-        "STORE_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
-        "SANDBOX_PUBLIC_URL": f"http://127.0.0.1:{sandbox_port}",
-        "SHOPIFY_API_KEY": "test-api-key",
-        "SHOPIFY_API_SECRET": API_SECRET,
-        "SECRET_KEY": "test-secret-key",
-        "PICK_DELAY_S": "0.2",
-        "PACK_DELAY_S": "0.2",
-        "SWEEP_INTERVAL_S": "5",
-        "DELIVERY_EVENT_DELAY_S": "0.3",
-        "OPERATOR_API_TOKEN": "test-operator-token",
-        "SIMULATOR_MAX_UNITS_PER_PACKAGE": "4",
-        "PYTHONUNBUFFERED": "1",
-    }
-    logs = tmp_path_factory.mktemp("system-logs")
-    stack = Stack(env, logs)
+    """The whole system for end-to-end tests: sandbox store, web, one Celery worker, beat, real Redis."""
+    workdir = tmp_path_factory.mktemp("system")
+    running = start_system(workdir, TEST_SETTINGS, database_url=make_database(), redis_url=redis_url)
     try:
-        stack.sandbox(sandbox_port)
-        stack.web(app_port)
-        stack.worker(concurrency=2)
-        stack.beat(logs / "celerybeat-schedule")
-        yield System(stack, env, env["APP_URL"], env["STORE_BASE_URL"])
+        yield running
     finally:
-        stack.stop()
-        print(f"\nsystem logs in {logs}")
+        running.stop(keep_files=True)
+        print(f"\nsystem logs in {workdir / 'log'}")
 
 
 _shop_numbers = itertools.count(1)
 
 
-@dataclass
-class ConnectedShop:
-    domain: str
-    merchant: Merchant
-    shop_id: int
-    location_id: str
-    system: System
-
-    def set_stock(self, sku: str, on_hand: int) -> None:
-        ctx = self.system.context()
-        with ctx.db.transaction() as session:
-            ctx.warehouse(session).set_stock(sku, on_hand)
-
-    def configure(self, **settings) -> None:
-        """Change the shop's settings (what the dashboard's settings page saves)."""
-        from fulfillment.models import Shop
-
-        ctx = self.system.context()
-        with ctx.db.transaction() as session:
-            shop = session.get(Shop, self.shop_id)
-            shop.settings = {**(shop.settings or {}), **settings}
-        self.system.celery().send_task("workers.tasks.sweep_shop", args=(self.shop_id, "operator"))
-
-    def record(self, store_id: str):
-        """Our record of a fulfillment order, with its line items, notes, packages and log loaded."""
-        from sqlalchemy import select
-        from sqlalchemy.orm import selectinload
-
-        from fulfillment.models import FulfillmentOrder, Package
-
-        ctx = self.system.context()
-        with ctx.db.transaction() as session:
-            return session.scalar(
-                select(FulfillmentOrder)
-                .where(FulfillmentOrder.shop_id == self.shop_id, FulfillmentOrder.store_id == store_id)
-                .options(
-                    selectinload(FulfillmentOrder.line_items),
-                    selectinload(FulfillmentOrder.merchant_requests),
-                    selectinload(FulfillmentOrder.state_changes),
-                    selectinload(FulfillmentOrder.packages).selectinload(Package.items),
-                )
-            )
-
-    def available(self, sku: str) -> int:
-        ctx = self.system.context()
-        with ctx.db.transaction() as session:
-            return ctx.warehouse(session).available([sku])[sku]
-
-    def place_order(self, line_items: list[dict], **fields) -> dict:
-        fields.setdefault(
-            "shipping_address",
-            {
-                "first_name": "Ada",
-                "last_name": "Lovelace",
-                "address1": "1 Test Street",
-                "city": "Oslo",
-                "province": "",
-                "country_code": "NO",
-                "zip": "0150",
-            },
-        )
-        fields.setdefault("paid", True)
-        items = [{"location_id": self.location_id, **item} for item in line_items]
-        return self.merchant.create_order(items, **fields)
-
-
 @pytest.fixture
 def connected_shop(system, request) -> ConnectedShop:
-    """A fresh shop on the sandbox with our app installed and registered as its fulfillment service."""
-    from fulfillment.shops import connect_shop
+    """A fresh shop on the sandbox with our app installed and registered as its fulfillment service.
 
+    No webhook subscriptions: these tests see the callbacks and the sweeps alone at work."""
     domain = f"shop-{next(_shop_numbers)}-{uuid.uuid4().hex[:6]}.myshopify.com"
-    merchant = Merchant(system.sandbox_url, domain)
-    merchant.create_shop(plan="standard", **getattr(request, "param", {}))
-    token = merchant.install_app()
-    shop_id = connect_shop(system.context(), domain, token)
-    return ConnectedShop(domain, merchant, shop_id, merchant.service_location_id(), system)
+    return system.connect_shop(domain, subscribe_webhooks=False, **getattr(request, "param", {}))
 
 
 def pytest_collection_modifyitems(items):

@@ -8,7 +8,7 @@ from celery import Celery
 from celery.signals import beat_init
 
 from fulfillment.config import Config
-from workers import signals
+from workers import logs, signals
 from workers.broker import TRANSPORT
 
 TASKS = "workers.tasks"
@@ -33,6 +33,7 @@ def make_celery(config: Config) -> Celery:
         worker_hijack_root_logger=False,
     )
     signals.connect()  # task outcomes for /metrics
+    logs.connect()
     return app
 
 

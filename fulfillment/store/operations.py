@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -146,6 +146,9 @@ class FulfillmentService:
     location_id: str | None
     callback_url: str | None
     name: str
+    # FulfillmentServiceType: THIRD_PARTY for apps' services; every shop also lists its built-in MANUAL one
+    # (gid://shopify/FulfillmentService/manual, at the merchant's own "Shop location").
+    type: str = "THIRD_PARTY"
 
 
 @dataclass(frozen=True)
@@ -514,7 +517,7 @@ mutation FulfillmentServiceUpdate(
 FULFILLMENT_SERVICES = _document("""
 query FulfillmentServices {
   shop {
-    fulfillmentServices { id serviceName callbackUrl location { id } }
+    fulfillmentServices { id serviceName callbackUrl type location { id } }
   }
 }
 """)
@@ -696,11 +699,29 @@ def _returned(payload: Mapping[str, Any], key: str, operation: str) -> Mapping[s
     return value
 
 
+# What each of the app's answers leaves a fulfillment order as, by the store's documented rules (status, request
+# status). A payload may show the statuses from before the change: the store answered a cancellation request with
+# the request still ACCEPTED, and read it back as CANCELLATION_REQUESTED. So a mutation that succeeded reports
+# these, and the payload gives only the rest (id, location, holds).
+AFTER_ACCEPT = ("IN_PROGRESS", "ACCEPTED")
+AFTER_REJECT = ("OPEN", "REJECTED")
+AFTER_CANCELLATION_ACCEPTED = ("CLOSED", "CANCELLATION_ACCEPTED")
+AFTER_CANCELLATION_REJECTED = ("IN_PROGRESS", "CANCELLATION_REJECTED")
+AFTER_CLOSE = ("INCOMPLETE", "CLOSED")
+
+
 def _state_mutation(
-    client: StoreClient, document: str, root: str, variables: Mapping[str, Any]
+    client: StoreClient,
+    document: str,
+    root: str,
+    variables: Mapping[str, Any],
+    after: tuple[str, str] | None = None,
 ) -> FulfillmentOrderState:
     payload = _payload(client.execute(document, variables), root, root)
-    return _state(_returned(payload, "fulfillmentOrder", root))
+    state = _state(_returned(payload, "fulfillmentOrder", root))
+    if after is None:
+        return state
+    return replace(state, status=after[0], request_status=after[1])
 
 
 def _tracking_input(tracking: TrackingInfo) -> dict[str, Any]:
@@ -821,7 +842,8 @@ def fulfillment_order_state(client: StoreClient, id: str) -> FulfillmentOrderSta
 
 
 def fulfillment_services(client: StoreClient) -> list[FulfillmentService]:
-    """Every fulfillment service installed on the shop (ours and others': filter by name or callback)."""
+    """Every fulfillment service of the shop: ours, other apps', and the store's built-in manual one (filter by
+    type, then name or callback)."""
     data = client.execute(FULFILLMENT_SERVICES)
     return [_fulfillment_service(n) for n in data["shop"]["fulfillmentServices"]]
 
@@ -850,6 +872,7 @@ def _fulfillment_service(node: Mapping[str, Any]) -> FulfillmentService:
         location_id=(node.get("location") or {}).get("id"),
         callback_url=node.get("callbackUrl"),
         name=node["serviceName"],
+        type=node.get("type") or "THIRD_PARTY",
     )
 
 
@@ -870,6 +893,7 @@ def accept_fulfillment_request(
         ACCEPT_FULFILLMENT_REQUEST,
         "fulfillmentOrderAcceptFulfillmentRequest",
         {"id": id, "message": message, "estimatedShippedAt": _iso(estimated_shipped_at)},
+        AFTER_ACCEPT,
     )
 
 
@@ -893,6 +917,7 @@ def reject_fulfillment_request(
             "message": message,
             "lineItems": [{"fulfillmentOrderLineItemId": li, "message": m} for li, m in line_items] or None,
         },
+        AFTER_REJECT,
     )
 
 
@@ -902,6 +927,7 @@ def accept_cancellation_request(client: StoreClient, id: str, *, message: str | 
         ACCEPT_CANCELLATION_REQUEST,
         "fulfillmentOrderAcceptCancellationRequest",
         {"id": id, "message": message},
+        AFTER_CANCELLATION_ACCEPTED,
     )
 
 
@@ -911,6 +937,7 @@ def reject_cancellation_request(client: StoreClient, id: str, *, message: str | 
         REJECT_CANCELLATION_REQUEST,
         "fulfillmentOrderRejectCancellationRequest",
         {"id": id, "message": message},
+        AFTER_CANCELLATION_REJECTED,
     )
 
 
@@ -925,7 +952,9 @@ def report_progress(client: StoreClient, id: str, *, reason_notes: str | None) -
 
 def close_fulfillment_order(client: StoreClient, id: str, *, message: str | None) -> FulfillmentOrderState:
     """Give an accepted, in-progress fulfillment order back to the merchant as INCOMPLETE."""
-    return _state_mutation(client, CLOSE_FULFILLMENT_ORDER, "fulfillmentOrderClose", {"id": id, "message": message})
+    return _state_mutation(
+        client, CLOSE_FULFILLMENT_ORDER, "fulfillmentOrderClose", {"id": id, "message": message}, AFTER_CLOSE
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.wait import wait_for
 from fulfillment import operator
 from fulfillment.operators import create_operator
-from tests.conftest import wait_for
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

@@ -22,12 +22,14 @@ import requests
 from sqlalchemy import select
 
 from devstack.merchant import Merchant
+from devstack.system import ConnectedShop
+from devstack.wait import wait_for
 from fulfillment.install import SCOPES
 from fulfillment.models import FulfillmentOrder, MerchantRequest, Shop
 from fulfillment.shops import find_shop
 from fulfillment.store import operations as ops
 from fulfillment.webhooks import SUBSCRIBED_TOPICS
-from tests.conftest import API_SECRET, ConnectedShop, wait_for
+from tests.conftest import API_SECRET
 from workers.queue import INFLIGHT_KEY
 
 # --- driving the install as the merchant's browser would -----------------------------------------------------
@@ -200,6 +202,18 @@ def test_install_through_the_store_page_sets_up_the_shop_and_its_orders_ship(sys
     done = merchant.order(order["id"])
     assert done["fulfillments"] and done["fulfillments"][0]["tracking_info"][0]["number"]
     assert [r.message for r in connected.record(fo_id).merchant_requests] == ["First order after install"]
+
+
+def test_a_merchant_s_browser_ends_the_install_on_a_page_that_says_the_shop_is_connected(system):
+    merchant = new_shop(system)
+    browser = requests.Session()
+    browser.headers["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    redirect = press_install(start_install(system, merchant.shop, browser), browser)
+    page = browser.get(redirect, allow_redirects=False, timeout=30)
+    assert page.status_code == 200, page.text
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert f"{merchant.shop} is connected" in page.text
+    assert our_shop(system, merchant.shop).active
 
 
 def test_a_store_redirect_whose_values_hold_delimiters_is_verified_and_installs(system):

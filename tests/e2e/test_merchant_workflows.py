@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from devstack.merchant import MerchantActionRefused
-from tests.conftest import API_SECRET, wait_for
+from devstack.wait import wait_for
+from tests.conftest import API_SECRET
 
 LEGACY = {"workflow": "legacy"}
 

@@ -12,8 +12,8 @@ import requests
 from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.wait import wait_for
 from fulfillment.metrics import MetricsCollector, queue_depth, record_http_request, record_task_outcome
-from tests.conftest import wait_for
 from workers.broker import TRANSPORT
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.conftest import wait_for
+from devstack.wait import wait_for
 
 
 def shipped_once(shop, order_id: str, timeout: float = 120) -> dict:

@@ -29,13 +29,14 @@ from sqlalchemy import String, Text, inspect, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.datastructures import MultiDict
 
+from devstack.wait import wait_for
 from fulfillment import operator
 from fulfillment.config import Config
 from fulfillment.context import Context
 from fulfillment.models import Delivery, FulfillmentOrder, Shop
 from fulfillment.security import TokenCipher
 from fulfillment.shops import connect_shop, save_token
-from tests.conftest import API_SECRET, wait_for
+from tests.conftest import API_SECRET
 from tests.e2e.test_install import (
     new_shop,
     numeric,
@@ -484,14 +485,7 @@ def still_connected(shop) -> bool:
 
 
 def another_connected_shop(system):
-    from devstack.merchant import Merchant
-    from tests.conftest import ConnectedShop
-
-    domain = f"probe-{uuid.uuid4().hex[:8]}.myshopify.com"
-    merchant = Merchant(system.sandbox_url, domain)
-    merchant.create_shop(plan="standard")
-    shop_id = connect_shop(system.context(), domain, merchant.install_app())
-    return ConnectedShop(domain, merchant, shop_id, merchant.service_location_id(), system)
+    return system.connect_shop(f"probe-{uuid.uuid4().hex[:8]}.myshopify.com", subscribe_webhooks=False)
 
 
 def test_a_signed_ping_replayed_as_app_uninstalled_is_refused_and_the_shop_keeps_working(connected_shop):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from devstack.wait import wait_for
 from fulfillment.models import FulfillmentOrder
-from tests.conftest import wait_for
 
 
 def _fulfillment_order(order: dict) -> dict:

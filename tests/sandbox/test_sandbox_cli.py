@@ -31,3 +31,13 @@ def test_commands_map_to_rest_calls():
     assert parse("reset", "1001")[1].endswith("/1001/cancel")
     assert parse("mark-fulfilled", "1001", "--tracking-number", "T")[2]["tracking_number"] == "T"
     assert parse("show-order", "gid://shopify/Order/5") == ("GET", "/shops/demo.myshopify.com/orders/5", None)
+    assert parse("cancel-order", "gid://shopify/Order/5", "--reason", "CUSTOMER") == (
+        "POST",
+        "/shops/demo.myshopify.com/orders/5/cancel",
+        {"reason": "CUSTOMER", "staff_note": None},
+    )
+
+
+def test_the_shop_is_the_local_demo_s_unless_told(monkeypatch):
+    monkeypatch.delenv("SANDBOX_SHOP", raising=False)
+    assert build_parser().parse_args(["show-order", "1"]).shop == "demo-shop.myshopify.com"

@@ -29,7 +29,8 @@ REQUIRED = {
     "Mutation": "fulfillmentServiceCreate fulfillmentServiceUpdate fulfillmentServiceDelete"
     " fulfillmentOrderAcceptFulfillmentRequest fulfillmentOrderRejectFulfillmentRequest"
     " fulfillmentOrderAcceptCancellationRequest fulfillmentOrderRejectCancellationRequest fulfillmentCreate"
-    " fulfillmentCancel fulfillmentTrackingInfoUpdate fulfillmentEventCreate fulfillmentOrderReportProgress"
+    " fulfillmentCreateV2 fulfillmentCancel fulfillmentTrackingInfoUpdate fulfillmentTrackingInfoUpdateV2"
+    " fulfillmentEventCreate fulfillmentOrderReportProgress"
     " fulfillmentOrderClose webhookSubscriptionCreate webhookSubscriptionUpdate webhookSubscriptionDelete"
     " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
     " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
@@ -47,7 +48,8 @@ REQUIRED = {
     "LineItem": "id sku name title quantity",
     "FulfillmentOrderMerchantRequest": "id kind message requestOptions sentAt",
     "Fulfillment": "id name status displayStatus createdAt updatedAt deliveredAt inTransitAt estimatedDeliveryAt"
-    " trackingInfo fulfillmentLineItems events order location fulfillmentOrders totalQuantity",
+    " trackingInfo fulfillmentLineItems events order location fulfillmentOrders totalQuantity service originAddress",
+    "FulfillmentOriginAddress": "address1 address2 city countryCode provinceCode zip",
     "FulfillmentTrackingInfo": "company number url",
     "FulfillmentLineItem": "id quantity lineItem",
     "FulfillmentEvent": "id status message happenedAt",
@@ -96,7 +98,15 @@ def test_pruned_schema_holds_every_field_the_app_uses(pruned):
 def test_pruned_schema_has_no_descriptions_and_only_the_deprecated_directive(pruned):
     text = PRUNED.read_text()
     assert '"""' not in text
-    assert {d.name for d in pruned.directives} <= {"deprecated", "include", "skip", "specifiedBy", "oneOf"}
+    # `@idempotent` is the one the store's clients write in their documents.
+    assert {d.name for d in pruned.directives} <= {
+        "deprecated",
+        "include",
+        "skip",
+        "specifiedBy",
+        "oneOf",
+        "idempotent",
+    }
     assert all(
         t.description is None
         for t in pruned.type_map.values()

@@ -286,9 +286,11 @@ def test_shop_info_and_fulfillment_services():
                             "location": {"id": LOCATION},
                         },
                         {
-                            "id": "gid://shopify/FulfillmentService/4",
+                            "id": "gid://shopify/FulfillmentService/manual",
                             "serviceName": "Manual",
-                            "location": None,
+                            "callbackUrl": None,
+                            "type": "MANUAL",
+                            "location": {"id": "gid://shopify/Location/1"},
                         },
                     ]
                 }
@@ -298,7 +300,9 @@ def test_shop_info_and_fulfillment_services():
     assert ops.shop_info(store) == ShopInfo("gid://shopify/Shop/1", "Acme", "acme.myshopify.com")
     assert ops.fulfillment_services(store) == [
         FulfillmentService("gid://shopify/FulfillmentService/3", LOCATION, "https://app.example/cb", "Acme 3PL"),
-        FulfillmentService("gid://shopify/FulfillmentService/4", None, None, "Manual"),
+        FulfillmentService(
+            "gid://shopify/FulfillmentService/manual", "gid://shopify/Location/1", None, "Manual", "MANUAL"
+        ),
     ]
 
 
@@ -320,7 +324,7 @@ def test_webhook_subscriptions_walks_every_page():
 
 
 @pytest.mark.parametrize(
-    ("call", "operation", "root", "expected_variables"),
+    ("call", "operation", "root", "expected_variables", "after"),
     [
         (
             lambda s: ops.accept_fulfillment_request(
@@ -329,12 +333,14 @@ def test_webhook_subscriptions_walks_every_page():
             "FulfillmentOrderAcceptFulfillmentRequest",
             "fulfillmentOrderAcceptFulfillmentRequest",
             {"id": FO, "message": "ok", "estimatedShippedAt": "2026-07-02T08:00:00+00:00"},
+            ("IN_PROGRESS", "ACCEPTED"),
         ),
         (
             lambda s: ops.reject_fulfillment_request(s, FO, reason="OTHER", message="no"),
             "FulfillmentOrderRejectFulfillmentRequest",
             "fulfillmentOrderRejectFulfillmentRequest",
             {"id": FO, "reason": "OTHER", "message": "no", "lineItems": None},
+            ("OPEN", "REJECTED"),
         ),
         (
             lambda s: ops.reject_fulfillment_request(
@@ -348,38 +354,53 @@ def test_webhook_subscriptions_walks_every_page():
                 "message": "no",
                 "lineItems": [{"fulfillmentOrderLineItemId": "foli-1", "message": "unknown SKU"}],
             },
+            ("OPEN", "REJECTED"),
         ),
         (
             lambda s: ops.accept_cancellation_request(s, FO, message="stopped"),
             "FulfillmentOrderAcceptCancellationRequest",
             "fulfillmentOrderAcceptCancellationRequest",
             {"id": FO, "message": "stopped"},
+            ("CLOSED", "CANCELLATION_ACCEPTED"),
         ),
         (
             lambda s: ops.reject_cancellation_request(s, FO, message="shipped"),
             "FulfillmentOrderRejectCancellationRequest",
             "fulfillmentOrderRejectCancellationRequest",
             {"id": FO, "message": "shipped"},
+            ("IN_PROGRESS", "CANCELLATION_REJECTED"),
         ),
         (
             lambda s: ops.report_progress(s, FO, reason_notes="picking"),
             "FulfillmentOrderReportProgress",
             "fulfillmentOrderReportProgress",
             {"id": FO, "progressReport": {"reasonNotes": "picking"}},
+            ("IN_PROGRESS", "ACCEPTED"),  # progress changes no status: the payload's
         ),
         (
             lambda s: ops.close_fulfillment_order(s, FO, message="no stock"),
             "FulfillmentOrderClose",
             "fulfillmentOrderClose",
             {"id": FO, "message": "no stock"},
+            ("INCOMPLETE", "CLOSED"),
         ),
     ],
 )
-def test_fulfillment_order_mutations_return_the_new_state(call, operation, root, expected_variables):
+def test_fulfillment_order_mutations_return_the_new_state(call, operation, root, expected_variables, after):
     store = FakeStore(**{operation: [{root: {"fulfillmentOrder": state_node(), "userErrors": []}}]})
     state = call(store)
-    assert state == FulfillmentOrderState(FO, "IN_PROGRESS", "ACCEPTED", LOCATION, (), ("CREATE_FULFILLMENT",))
+    assert state == FulfillmentOrderState(FO, *after, LOCATION, (), ("CREATE_FULFILLMENT",))
     assert store.variables(operation) == [expected_variables]
+
+
+def test_a_payload_showing_the_status_from_before_the_change_is_not_taken_for_the_new_state():
+    # The store has answered a request with the request status it had before the change (and read back the new
+    # one): what an answered mutation leaves behind comes from the store's rules, not from the payload.
+    stale = {"fulfillmentOrder": state_node("OPEN", "SUBMITTED"), "userErrors": []}
+    store = FakeStore(FulfillmentOrderAcceptFulfillmentRequest=[{"fulfillmentOrderAcceptFulfillmentRequest": stale}])
+    state = ops.accept_fulfillment_request(store, FO, message=None, estimated_shipped_at=None)
+    assert (state.status, state.request_status) == ("IN_PROGRESS", "ACCEPTED")
+    assert state.assigned_location_id == LOCATION
 
 
 def test_user_errors_are_raised():

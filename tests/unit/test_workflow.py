@@ -27,6 +27,7 @@ LISTED_AS = {
     "FULFILLMENT_ACCEPTED": {"ACCEPTED", "CANCELLATION_REJECTED"},
 }
 LINE_ID = "gid://shopify/FulfillmentOrderLineItem/11"
+REAL_ACCEPT = ops.accept_fulfillment_request  # before any test replaces it with the fake store's
 
 
 class FakeStore:
@@ -317,6 +318,35 @@ def test_after_accepting_the_next_sweep_sees_nothing_new(ctx, store):
     assert workflow.sweep_shop(ctx, 1).due == []  # the store's answer to the accept is what we recorded
 
 
+def test_an_accept_answered_with_the_status_from_before_is_not_taken_for_a_change(ctx, store, monkeypatch):
+    # The store's payload may show the statuses from before the change (recorded for a cancellation request). The
+    # app keeps what an accepted request becomes, so the next sweep finds nothing new to look at.
+    class StaleAnswer:
+        def execute(self, document, variables=None, **_kw):
+            store.calls.append("accept")
+            store.status, store.request_status = "IN_PROGRESS", "ACCEPTED"
+            node = {
+                "id": FO_ID,
+                "status": "OPEN",
+                "requestStatus": "SUBMITTED",
+                "assignedLocation": {"location": {"id": LOCATION}},
+                "fulfillmentHolds": [],
+            }
+            return {"fulfillmentOrderAcceptFulfillmentRequest": {"fulfillmentOrder": node, "userErrors": []}}
+
+    monkeypatch.setattr(ops, "accept_fulfillment_request", lambda _c, id, **kw: REAL_ACCEPT(StaleAnswer(), id, **kw))
+    rid = record_id(ctx)
+    workflow.advance(ctx, rid)
+    record = load(ctx, rid)
+    assert store.calls == ["accept"]
+    assert (record.state, record.store_status, record.store_request_status) == (
+        State.ACCEPTED,
+        "IN_PROGRESS",
+        "ACCEPTED",
+    )
+    assert workflow.sweep_shop(ctx, 1).due == []
+
+
 def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_look_up(ctx, store, monkeypatch):
     from fulfillment.store import Throttled
 
@@ -370,3 +400,22 @@ def test_a_step_the_store_prompted_rereads_even_inside_the_warehouse(ctx, store,
     assert workflow.advance(ctx, rid, Cause.POLL).done
     assert answered == ["acceptCancellation"]
     assert load(ctx, rid).state == State.CANCELLED
+
+
+def test_a_delivery_event_the_store_refuses_ends_the_carrier_path(ctx, store, monkeypatch):
+    from fulfillment import delivery
+    from fulfillment.store import UserError, UserErrors
+
+    rid = record_id(ctx)
+    run_until_done(ctx, rid)
+    (package,) = load(ctx, rid).packages
+    refused = UserErrors([UserError(("fulfillmentEvent", "fulfillmentId"), "Fulfillment does not exist.")])
+
+    def gone(*_args, **_kw):
+        raise refused
+
+    monkeypatch.setattr(ops, "create_fulfillment_event", gone)
+    assert delivery.post_delivery_event(ctx, package.id).done
+    record = load(ctx, rid)
+    assert "IN_TRANSIT refused" in record.state_changes[-1].detail
+    assert record.packages[0].delivery_status is None  # nothing was posted

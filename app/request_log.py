@@ -1,0 +1,46 @@
+"""Each web request's log lines carry its request id (the caller's X-Request-Id when it is a plain token, else a
+new one, sent back in the answer's X-Request-Id), and every request ends with one line saying how it went."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from fulfillment import logs
+
+log = logging.getLogger("app.request")
+_ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _begin() -> None:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _ACCEPTED_ID.match(given) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+        g.request_log_token = logs.bind(request_id=g.request_id)
+
+    @app.after_request
+    def _end(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers["X-Request-Id"] = g.request_id
+            elapsed_ms = (time.perf_counter() - g.request_started) * 1000
+            # The path only: query strings can carry what we must not log.
+            log.info(
+                "request method=%s path=%s status=%s duration_ms=%.1f",
+                request.method,
+                request.path,
+                response.status_code,
+                elapsed_ms,
+            )
+        return response
+
+    @app.teardown_request
+    def _forget(_exc: BaseException | None) -> None:
+        token = g.pop("request_log_token", None)
+        if token is not None:
+            logs.unbind(token)
