@@ -1,5 +1,5 @@
 """What a warehouse operator does from the dashboard: decide requests, pack by hand, answer cancellations,
-set stock and per-shop settings; and the read models the dashboard shows.
+change per-shop settings; and the read models the dashboard shows (stock in and out is `fulfillment.stock`).
 
 Each action on a fulfillment order first re-reads it on the store and reconciles our record, exactly as a
 worker step does (`workflow._Step`), and acts only if the order is still where the operator saw it; otherwise
@@ -23,12 +23,9 @@ from fulfillment import policy
 from fulfillment.context import Context
 from fulfillment.models import (
     FulfillmentOrder,
-    FulfillmentOrderLineItem,
     Package,
     PackageItem,
-    Reservation,
     Shop,
-    StockLevel,
 )
 from fulfillment.states import FINAL, Cause, State, is_final
 from fulfillment.store import StoreClient
@@ -354,72 +351,6 @@ def answer_cancellation(ctx: Context, record_id: int, accept: bool, message: str
     return Done(f"Cancellation of {name} refused; work goes on.", True)
 
 
-# --- stock --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StockRow:
-    sku: str
-    on_hand: int
-    reserved: int
-    needed: int  # units on open fulfillment orders not yet shipped
-
-    @property
-    def available(self) -> int:
-        return self.on_hand - self.reserved
-
-
-def stock(ctx: Context) -> list[StockRow]:
-    """Every SKU we hold or have been asked for, with what is on the shelf, held and wanted."""
-    with ctx.db.transaction() as session:
-        on_hand = dict(session.execute(select(StockLevel.sku, StockLevel.on_hand)).all())
-        reserved = dict(
-            session.execute(
-                select(Reservation.sku, func.sum(Reservation.quantity))
-                .where(Reservation.state == "held")
-                .group_by(Reservation.sku)
-            ).all()
-        )
-        needed = dict(
-            session.execute(
-                select(FulfillmentOrderLineItem.sku, func.sum(FulfillmentOrderLineItem.remaining_quantity))
-                .join(FulfillmentOrder)
-                .where(
-                    FulfillmentOrder.state.not_in([str(s) for s in FINAL]), FulfillmentOrderLineItem.sku.is_not(None)
-                )
-                .group_by(FulfillmentOrderLineItem.sku)
-            ).all()
-        )
-    skus = sorted(set(on_hand) | set(reserved) | set(needed))
-    return [
-        StockRow(sku, int(on_hand.get(sku, 0)), int(reserved.get(sku) or 0), int(needed.get(sku) or 0)) for sku in skus
-    ]
-
-
-def parse_stock(sku: str | None, on_hand: str | int | None) -> tuple[str, int]:
-    problems = []
-    sku = (sku or "").strip()
-    if not sku or len(sku) > 255:
-        problems.append("a SKU has 1 to 255 characters")
-    try:
-        units = int(str(on_hand).strip())
-    except ValueError:
-        units = -1
-    if units < 0 or units > 10_000_000:
-        problems.append("units on hand must be a whole number from 0")
-    if problems:
-        raise InvalidInput(problems)
-    return sku, units
-
-
-def set_stock(ctx: Context, sku: str, on_hand: str | int, operator_email: str) -> Done:
-    sku, units = parse_stock(sku, on_hand)
-    with ctx.db.transaction() as session:
-        ctx.warehouse(session).set_stock(sku, units)
-    log.info("stock_set operator=%s sku=%s on_hand=%s", operator_email, sku, units)
-    return Done(f"{sku}: {units} on hand.")
-
-
 # --- shops and their settings -------------------------------------------------------------------------------
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -691,7 +622,7 @@ def fulfillment_order(ctx: Context, record_id: int) -> OrderView | None:
         if record is None:
             return None
         skus = sorted({line.sku for line in record.line_items if line.sku})
-        available = ctx.warehouse(session).available(skus) if skus else {}
+        available = ctx.warehouse(session).available(record.shop_id, skus) if skus else {}
         session.rollback()  # reading stock must not stock unknown SKUs (the demo simulator would)
         record = session.get(FulfillmentOrder, record_id)
         return OrderView(

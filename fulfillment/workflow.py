@@ -454,7 +454,7 @@ class _Step:
             service_name=self.ctx.config.service_name,
         )
         skus = sorted({line.sku for line in record.line_items if line.sku})
-        decision = policy.decide(record, self.warehouse.available(skus), rules, self.ctx.clock())
+        decision = policy.decide(record, self.warehouse.available(record.shop_id, skus), rules, self.ctx.clock())
         if decision.accept:
             try:
                 self.warehouse.reserve(record)

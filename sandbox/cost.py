@@ -1,23 +1,28 @@
-"""Query cost and the leaky bucket, after the store's published rules, kept simple:
+"""Query cost and the leaky bucket, as the store prices a document (rules read off its recorded answers):
 
-- scalar and enum fields cost 0, `__typename` and introspection too;
-- an object (or interface/union) field costs 1 plus its selection;
-- a connection (a type named `...Connection`) costs 2 plus `first` (or `last`, else 10) times the cost of one node
-  (the node's object 1 plus its selection, read from `edges { node }` or `nodes`; `pageInfo` and `cursor` are
-  free);
-- a plain list of objects costs `first` (else 1) times one element;
-- fragments are added as written (an over-estimate for fragments on different types; fine for a ceiling);
-- every mutation field costs 10, whatever its payload selection.
+- scalar and enum fields cost 0, `__typename` too; a few fields have a price of their own (`FIELD_COSTS`);
+- an object or interface field costs 1 plus its selection (fragments on other types of an abstract field: the
+  dearest one); introspection (`__type`, `__schema` and their objects) is priced the same way; money objects
+  (`MoneyBag`, `MoneyV2`) and union-typed fields (a webhook's `endpoint`) cost only their selection;
+- a plain list of objects costs as one object, whatever its `first`;
+- a connection costs 2 plus `multiplier(first or last)` times one node, where one node is what `nodes` and
+  `edges { node }` select (both, when both are selected; `pageInfo` and `cursor` are free). The multiplier grows
+  with the logarithm of the page: floor(2 ln n), at least 1 (1 -> 1, 5 -> 3, 10 -> 4, 20 -> 5, 50 -> 7,
+  100 -> 9, 250 -> 11);
+- a mutation root field costs 10 (`fulfillmentTrackingInfoUpdate` 50) plus its payload selection, where the
+  payload's own objects (`fulfillmentOrder`, `userErrors`, ...) are free and only what they select costs.
 
-The requested cost is computed from the document before execution. The actual cost is counted while resolving
-(connections by the nodes they really return) and capped at the requested cost, as the store's is.
+The requested cost is computed from the document before execution. The actual cost applies the same rules to
+the answer: a null object or connection costs nothing, an empty list costs its 1, a connection costs 2 plus
+what its returned nodes cost; it is capped at the requested cost.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +31,12 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNamedType,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLResolveInfo,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -44,97 +48,29 @@ from graphql import (
 
 MAX_QUERY_COST = 1000
 MUTATION_COST = 10
-DEFAULT_PAGE = 10
 CONNECTION_COST = 2
+OBJECT_COST = 1
+# Fields the store prices apart from the rules above (type, field) -> cost.
+FIELD_COSTS: dict[tuple[str, str], int] = {
+    ("Mutation", "fulfillmentTrackingInfoUpdate"): 50,
+    ("Mutation", "fulfillmentTrackingInfoUpdateV2"): 50,
+    ("Mutation", "flowTriggerReceive"): 1,
+    ("Location", "hasUnfulfilledOrders"): 1,
+}
+FREE_TYPES = frozenset({"MoneyBag", "MoneyV2"})
+INTROSPECTION_TYPES = {"__type": "__Type", "__schema": "__Schema"}
 
 
-class CostCalculator:
-    """Requested cost of one operation of a validated document."""
+def _free(type_: GraphQLNamedType) -> bool:
+    """Money objects, and unions (a webhook's `endpoint`), are priced at 0 of their own."""
+    return type_.name in FREE_TYPES or isinstance(type_, GraphQLUnionType)
 
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None) -> None:
-        self.schema = schema
-        self.variables = variables or {}
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
-    def operation_cost(self, operation: OperationDefinitionNode) -> int:
-        if operation.operation == OperationType.MUTATION:
-            root = self.schema.mutation_type
-            fields = [f for f in self._fields(operation.selection_set, root) if not f.name.value.startswith("__")]
-            return MUTATION_COST * len(fields)
-        return self._selection_cost(operation.selection_set, self.schema.query_type)
-
-    def _fields(self, selection_set: SelectionSetNode | None, type_: GraphQLNamedType) -> Iterator[FieldNode]:
-        """Field nodes of a selection, with fragments expanded (each with the type it applies to)."""
-        for field, _ in self._typed_fields(selection_set, type_):
-            yield field
-
-    def _typed_fields(
-        self, selection_set: SelectionSetNode | None, type_: GraphQLNamedType
-    ) -> Iterator[tuple[FieldNode, GraphQLNamedType]]:
-        if selection_set is None:
-            return
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                yield selection, type_
-            elif isinstance(selection, InlineFragmentNode):
-                cond = selection.type_condition
-                inner = self.schema.get_type(cond.name.value) if cond else type_
-                yield from self._typed_fields(selection.selection_set, inner or type_)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is not None:
-                    inner = self.schema.get_type(fragment.type_condition.name.value) or type_
-                    yield from self._typed_fields(fragment.selection_set, inner)
-
-    def _arg(self, field: FieldNode, name: str) -> Any:
-        for arg in field.arguments or ():
-            if arg.name.value == name:
-                return value_from_ast_untyped(arg.value, self.variables)
-        return None
-
-    def page_size(self, field: FieldNode) -> int:
-        size = self._arg(field, "first") or self._arg(field, "last")
-        return int(size) if isinstance(size, int) and size > 0 else DEFAULT_PAGE
-
-    def _selection_cost(self, selection_set: SelectionSetNode | None, type_: GraphQLNamedType) -> int:
-        total = 0
-        for field, parent in self._typed_fields(selection_set, type_):
-            name = field.name.value
-            if name.startswith("__") or not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
-                continue
-            definition = parent.fields.get(name)
-            if definition is None:
-                continue
-            named = get_named_type(definition.type)
-            if not is_composite_type(named):
-                continue
-            if named.name.endswith("Connection"):
-                total += CONNECTION_COST + self.page_size(field) * self._node_cost(field.selection_set, named)
-            elif _is_list(definition.type):
-                size = self._arg(field, "first")
-                count = int(size) if isinstance(size, int) and size > 0 else 1
-                total += count * (1 + self._selection_cost(field.selection_set, named))
-            else:
-                total += 1 + self._selection_cost(field.selection_set, named)
-        return total
-
-    def _node_cost(self, selection_set: SelectionSetNode | None, connection: GraphQLNamedType) -> int:
-        """Cost of one node of a connection, from `edges { node }` and/or `nodes` (the larger)."""
-        best = 0
-        assert isinstance(connection, GraphQLObjectType)
-        for field in self._fields(selection_set, connection):
-            name = field.name.value
-            if name == "nodes":
-                node_type = get_named_type(connection.fields["nodes"].type)
-                best = max(best, 1 + self._selection_cost(field.selection_set, node_type))
-            elif name == "edges":
-                edge_type = get_named_type(connection.fields["edges"].type)
-                assert isinstance(edge_type, GraphQLObjectType)
-                for inner in self._fields(field.selection_set, edge_type):
-                    if inner.name.value == "node":
-                        node_type = get_named_type(edge_type.fields["node"].type)
-                        best = max(best, 1 + self._selection_cost(inner.selection_set, node_type))
-        return best
+def multiplier(page: int) -> int:
+    """How many nodes of a connection a page of `page` is priced at."""
+    if page <= 0:
+        return 0
+    return max(1, math.floor(2 * math.log(page)))
 
 
 def _is_list(type_: Any) -> bool:
@@ -143,47 +79,236 @@ def _is_list(type_: Any) -> bool:
     return isinstance(type_, GraphQLList)
 
 
+def _is_connection(type_: GraphQLNamedType) -> bool:
+    return (
+        isinstance(type_, GraphQLObjectType)
+        and type_.name.endswith("Connection")
+        and bool({"nodes", "edges"} & set(type_.fields))
+    )
+
+
+class _Pricer:
+    """Walks one operation of a validated document, with or without its answer."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any] | None) -> None:
+        self.schema = schema
+        self.variables = dict(variables or {})
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    def with_defaults(self, operation: OperationDefinitionNode) -> None:
+        for definition in operation.variable_definitions or ():
+            name = definition.variable.name.value
+            if name not in self.variables and definition.default_value is not None:
+                self.variables[name] = value_from_ast_untyped(definition.default_value)
+
+    def typed_fields(
+        self, selection_set: SelectionSetNode | None, type_: GraphQLNamedType
+    ) -> Iterator[tuple[FieldNode, GraphQLNamedType]]:
+        """The field nodes of a selection, fragments expanded, each with the type it is selected on."""
+        if selection_set is None:
+            return
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield selection, type_
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = self.schema.get_type(condition.name.value) if condition else type_
+                yield from self.typed_fields(selection.selection_set, inner or type_)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    inner = self.schema.get_type(fragment.type_condition.name.value) or type_
+                    yield from self.typed_fields(fragment.selection_set, inner)
+
+    def field_type(self, field: FieldNode, parent: GraphQLNamedType) -> tuple[Any, GraphQLNamedType] | None:
+        name = field.name.value
+        if name in INTROSPECTION_TYPES:
+            introspection = self.schema.get_type(INTROSPECTION_TYPES[name])
+            return (introspection, introspection) if introspection is not None else None
+        fields = getattr(parent, "fields", None)
+        definition = fields.get(name) if fields else None
+        if definition is None:
+            return None
+        return definition.type, get_named_type(definition.type)
+
+    def page(self, field: FieldNode) -> int:
+        for name in ("first", "last"):
+            for argument in field.arguments or ():
+                if argument.name.value == name:
+                    value = value_from_ast_untyped(argument.value, self.variables)
+                    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+        return 0
+
+    def node_selections(
+        self, field: FieldNode, connection: GraphQLObjectType
+    ) -> Iterator[tuple[str, str | None, SelectionSetNode | None, GraphQLNamedType]]:
+        """(key of `nodes`/`edges`, key of `node` within an edge or None, node selection, node type)."""
+        for sub, _ in self.typed_fields(field.selection_set, connection):
+            key = (sub.alias or sub.name).value
+            if sub.name.value == "nodes":
+                yield key, None, sub.selection_set, get_named_type(connection.fields["nodes"].type)
+            elif sub.name.value == "edges":
+                edge = get_named_type(connection.fields["edges"].type)
+                assert isinstance(edge, GraphQLObjectType)
+                for inner, _ in self.typed_fields(sub.selection_set, edge):
+                    if inner.name.value == "node":
+                        node_key = (inner.alias or inner.name).value
+                        yield key, node_key, inner.selection_set, get_named_type(edge.fields["node"].type)
+
+    # -- requested ------------------------------------------------------------------------------------------
+
+    def operation_cost(self, operation: OperationDefinitionNode) -> int:
+        if operation.operation == OperationType.MUTATION:
+            root = self.schema.mutation_type
+            assert root is not None
+            return sum(
+                self.root_mutation_price(field) + self.selection_cost(field.selection_set, named, payload=True)
+                for field, named in self.mutation_fields(operation, root)
+            )
+        root_type = self.schema.query_type
+        assert root_type is not None
+        return self.selection_cost(operation.selection_set, root_type)
+
+    def mutation_fields(
+        self, operation: OperationDefinitionNode, root: GraphQLObjectType
+    ) -> Iterator[tuple[FieldNode, GraphQLNamedType]]:
+        for field, _ in self.typed_fields(operation.selection_set, root):
+            definition = root.fields.get(field.name.value)
+            if definition is not None:
+                yield field, get_named_type(definition.type)
+
+    def root_mutation_price(self, field: FieldNode) -> int:
+        return FIELD_COSTS.get(("Mutation", field.name.value), MUTATION_COST)
+
+    def selection_cost(
+        self, selection_set: SelectionSetNode | None, type_: GraphQLNamedType, payload: bool = False
+    ) -> int:
+        """Fields on `type_` itself add up; fragments on other (possible) types: the dearest one."""
+        own, others = 0, {}
+        for field, parent in self.typed_fields(selection_set, type_):
+            cost = self.field_cost(field, parent, payload)
+            if parent is type_:
+                own += cost
+            else:
+                others[parent.name] = others.get(parent.name, 0) + cost
+        return own + max(others.values(), default=0)
+
+    def field_cost(self, field: FieldNode, parent: GraphQLNamedType, payload: bool = False) -> int:
+        found = self.field_type(field, parent)
+        if found is None:
+            return 0
+        _, named = found
+        priced = FIELD_COSTS.get((parent.name, field.name.value))
+        if not is_composite_type(named):
+            return priced or 0
+        if _is_connection(named):
+            assert isinstance(named, GraphQLObjectType)
+            node = sum(
+                OBJECT_COST + self.selection_cost(selection, node_type)
+                for _, _, selection, node_type in self.node_selections(field, named)
+            )
+            base = CONNECTION_COST if priced is None else priced
+            return base + multiplier(self.page(field)) * node
+        base = 0 if payload or _free(named) else OBJECT_COST
+        return (base if priced is None else priced) + self.selection_cost(field.selection_set, named)
+
+    # -- actual -----------------------------------------------------------------------------------------------
+
+    def operation_actual(self, operation: OperationDefinitionNode, data: Mapping[str, Any] | None) -> int:
+        data = data or {}
+        if operation.operation == OperationType.MUTATION:
+            root = self.schema.mutation_type
+            assert root is not None
+            total = 0
+            for field, named in self.mutation_fields(operation, root):
+                # A mutation is charged its price even when refused (a null payload).
+                total += self.root_mutation_price(field)
+                value = data.get((field.alias or field.name).value)
+                if value is not None:
+                    total += self.selection_actual(field.selection_set, named, value, payload=True)
+            return total
+        root_type = self.schema.query_type
+        assert root_type is not None
+        total = 0
+        for field, parent in self.typed_fields(operation.selection_set, root_type):
+            key = (field.alias or field.name).value
+            if key not in data:
+                continue
+            if data[key] is None:
+                # A root field that found nothing was still looked up: it costs what was asked of it (a
+                # connection its 2); a null deeper down costs nothing.
+                found = self.field_type(field, parent)
+                named = found[1] if found else None
+                total += (
+                    CONNECTION_COST if named is not None and _is_connection(named) else self.field_cost(field, parent)
+                )
+            else:
+                total += self.field_actual(field, parent, data[key], payload=False)
+        return total
+
+    def selection_actual(
+        self, selection_set: SelectionSetNode | None, type_: GraphQLNamedType, value: Any, payload: bool = False
+    ) -> int:
+        if not isinstance(value, Mapping):
+            return 0
+        total = 0
+        for field, parent in self.typed_fields(selection_set, type_):
+            key = (field.alias or field.name).value
+            if key in value:
+                total += self.field_actual(field, parent, value[key], payload)
+        return total
+
+    def field_actual(self, field: FieldNode, parent: GraphQLNamedType, value: Any, payload: bool) -> int:
+        found = self.field_type(field, parent)
+        if found is None or value is None:
+            return 0
+        type_, named = found
+        priced = FIELD_COSTS.get((parent.name, field.name.value))
+        if not is_composite_type(named):
+            return priced or 0
+        if _is_connection(named) and isinstance(value, Mapping):
+            assert isinstance(named, GraphQLObjectType)
+            total = CONNECTION_COST if priced is None else priced
+            for key, node_key, selection, node_type in self.node_selections(field, named):
+                for item in value.get(key) or ():
+                    node = item.get(node_key) if node_key is not None and isinstance(item, Mapping) else item
+                    if node is not None:
+                        total += OBJECT_COST + self.selection_actual(selection, node_type, node)
+            return total
+        base = 0 if payload or _free(named) else OBJECT_COST
+        base = base if priced is None else priced
+        if isinstance(value, list):
+            # A list is priced as one object: the dearest of its elements' selections, once.
+            return base + max(
+                (self.selection_actual(field.selection_set, named, item) for item in value if item is not None),
+                default=0,
+            )
+        return base + self.selection_actual(field.selection_set, named, value)
+
+
 def requested_cost(
-    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: dict[str, Any] | None
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
 ) -> int:
     """The cost the bucket must hold before the operation runs."""
-    return CostCalculator(schema, document, variables).operation_cost(operation)
+    pricer = _Pricer(schema, document, variables)
+    pricer.with_defaults(operation)
+    return pricer.operation_cost(operation)
 
 
-class CostMeter:
-    """Counts the actual cost while resolving; `charge` is called for every resolved field."""
-
-    def __init__(self, is_mutation: bool) -> None:
-        self.is_mutation = is_mutation
-        self.actual = 0
-        self._lock = threading.Lock()
-
-    def charge(self, info: GraphQLResolveInfo, result: Any) -> None:
-        added = self._cost(info, result)
-        if added:
-            with self._lock:
-                self.actual += added
-
-    def _cost(self, info: GraphQLResolveInfo, result: Any) -> int:
-        if info.field_name.startswith("__"):
-            return 0
-        if self.is_mutation:
-            # A mutation is charged a flat price; its payload selection is free.
-            return MUTATION_COST if info.parent_type is info.schema.mutation_type else 0
-        if result is None:
-            return 0
-        named = get_named_type(info.return_type)
-        if not is_composite_type(named):
-            return 0
-        parent = info.parent_type.name
-        if named.name.endswith("Connection"):
-            return CONNECTION_COST
-        if parent.endswith("Connection"):
-            # `nodes` are the connection's nodes; `edges` and `pageInfo` are free.
-            return len([r for r in result if r is not None]) if info.field_name == "nodes" else 0
-        if isinstance(result, list):
-            return len([r for r in result if r is not None])
-        return 1
+def actual_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    data: Mapping[str, Any] | None,
+) -> int:
+    """What the answer cost, by the same rules applied to what it holds (capped at the requested cost)."""
+    pricer = _Pricer(schema, document, variables)
+    pricer.with_defaults(operation)
+    return min(pricer.operation_actual(operation, data), pricer.operation_cost(operation))
 
 
 # ---------------------------------------------------------------------------------------------------------

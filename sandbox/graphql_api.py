@@ -31,7 +31,6 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLSyntaxError,
-    OperationType,
     build_schema,
     execute,
     get_named_type,
@@ -43,7 +42,7 @@ from graphql import (
 from sandbox import inventory_api
 from sandbox import store as st
 from sandbox import webhook_subscriptions as wh
-from sandbox.cost import MAX_QUERY_COST, CostMeter, LeakyBucket, requested_cost
+from sandbox.cost import MAX_QUERY_COST, LeakyBucket, actual_cost, requested_cost
 from sandbox.model import (
     APP,
     CLOSED,
@@ -70,6 +69,7 @@ from sandbox.model import (
     parse_id,
 )
 from sandbox.payloads import iso
+from sandbox.validation import global_id_errors, operation_name_error, validation_errors, variable_errors
 
 logger = logging.getLogger("sandbox.graphql")
 
@@ -119,9 +119,8 @@ def load_schema() -> GraphQLSchema:
 class Context:
     shop: Shop
     actor: Actor
-    meter: CostMeter
     api_key: str
-    api_version: str = "unstable"  # the version in the request's URL
+    api_version: str = "unstable"  # the version answering the request (see `served_version`)
 
 
 def _ctx(info: GraphQLResolveInfo) -> Context:
@@ -133,14 +132,10 @@ def _snake(name: str) -> str:
 
 
 def field_resolver(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
-    """Every field goes through here: the type's resolver if any, else the record's attribute; then the cost."""
+    """Every field goes through here: the type's resolver if any, else the record's attribute."""
     resolver = RESOLVERS.get(info.parent_type.name, {}).get(info.field_name)
     if resolver is not None:
-        try:
-            result = resolver(source, info, **args)
-        except GraphQLError:
-            _ctx(info).meter.charge(info, None)  # a refused mutation still costs its flat price
-            raise
+        result = resolver(source, info, **args)
     elif isinstance(source, dict):
         result = source.get(info.field_name)
     else:
@@ -149,7 +144,6 @@ def field_resolver(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
     if info.field_name == "code" and isinstance(named, GraphQLEnumType) and result not in named.values:
         # Store errors carry one code; a payload whose enum lacks it reports none rather than failing.
         result = None
-    _ctx(info).meter.charge(info, result)
     return result
 
 
@@ -477,6 +471,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "webhookSubscriptionsCount": q_webhooks_count,
         "node": q_node,
         "nodes": lambda _, info, ids: [q_node(_, info, i) for i in ids],
+        "products": lambda _, info, query=None, **page: connection(list(_ctx(info).shop.products.values()), **page),
         "manualHoldsFulfillmentOrders": lambda _, info, query=None, **page: connection(
             [fo for fo in _ctx(info).shop.fulfillment_orders.values() if fo.status == ON_HOLD], **page
         ),
@@ -629,8 +624,39 @@ def _user_error(error: StoreUserError) -> dict[str, Any]:
     return {"field": error.field, "message": error.message, "code": error.code}
 
 
-def mutation(action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Run a store change: its payload on success, `userErrors` when refused, RESOURCE_NOT_FOUND for unknown ids."""
+# Mutations the store answers with a userError, not RESOURCE_NOT_FOUND, when the id in this argument names nothing:
+# mutation -> (argument path, userError field, message).
+UNKNOWN_ID_USER_ERRORS: dict[str, tuple[tuple[str, ...], list[str], str]] = {
+    "fulfillmentCancel": (("id",), ["id"], "Fulfillment not found."),
+    "fulfillmentTrackingInfoUpdate": (("fulfillmentId",), ["fulfillmentId"], "Fulfillment does not exist."),
+    "fulfillmentEventCreate": (
+        ("fulfillmentEvent", "fulfillmentId"),
+        ["fulfillmentEvent", "fulfillmentId"],
+        "Fulfillment does not exist.",
+    ),
+    "fulfillmentServiceUpdate": (("id",), ["id"], "Fulfillment service could not be found."),
+    "fulfillmentServiceDelete": (("id",), ["id"], "Fulfillment service could not be found."),
+    "webhookSubscriptionDelete": (("id",), ["id"], "Webhook subscription does not exist"),
+    "webhookSubscriptionUpdate": (("id",), ["id"], "Webhook subscription does not exist"),
+}
+
+
+def _unknown_id_user_error(name: str, args: dict[str, Any], missing: ResourceNotFound) -> dict[str, Any] | None:
+    rule = UNKNOWN_ID_USER_ERRORS.get(name)
+    if rule is None:
+        return None
+    path, field, message = rule
+    value: Any = args
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    if str(value) != missing.resource_id:
+        return None  # another id of the input (a destination, a line item) is the unknown one
+    return {"field": field, "message": message, "code": None}
+
+
+def mutation(name: str, action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Run a store change: its payload on success, `userErrors` when refused, RESOURCE_NOT_FOUND for unknown ids
+    (or the userError the store gives instead for that mutation)."""
 
     def resolve(_: Any, info: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
         ctx = _ctx(info)
@@ -639,6 +665,9 @@ def mutation(action: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
         except StoreUserError as error:
             return {"userErrors": [_user_error(e) for e in each_error(error)]}
         except ResourceNotFound as missing:
+            user_error = _unknown_id_user_error(name, args, missing)
+            if user_error is not None:
+                return {"userErrors": [user_error]}
             raise GraphQLError(str(missing), extensions={"code": "RESOURCE_NOT_FOUND"}) from missing
         payload.setdefault("userErrors", [])
         return payload
@@ -867,7 +896,7 @@ MUTATIONS: dict[str, Callable[..., dict[str, Any]]] = {
         st.prepared_for_pickup(shop, input.get("lineItemsByFulfillmentOrder") or [], actor) or {}
     ),
 }
-RESOLVERS["Mutation"] = {name: mutation(action) for name, action in MUTATIONS.items()}
+RESOLVERS["Mutation"] = {name: mutation(name, action) for name, action in MUTATIONS.items()}
 RESOLVERS["FulfillmentService"]["callbackUrl"] = lambda s, info: s.callback_url
 inventory_api.register(RESOLVERS, TYPE_NAMES, NODE_KINDS, connection)
 
@@ -907,9 +936,37 @@ def _shop_matches(shop: Shop, name: str | None) -> bool:
     return name is None or name in (shop.domain, shop.domain.split(".", 1)[0])
 
 
+# The version whose schema the sandbox serves, and the store's window of supported versions ending with it (a
+# year of quarterly releases). A request at an older released version is answered as the oldest supported one, as
+# the store falls forward; a version string the store never released is not found.
+SCHEMA_VERSION = "2026-07"
+SUPPORTED_VERSIONS = ("2025-10", "2026-01", "2026-04", SCHEMA_VERSION)
+FIRST_VERSION = "2019-04"
+_VERSION = re.compile(r"^\d{4}-(01|04|07|10)$")
+
+
+def served_version(version: str) -> str | None:
+    """The version a request at `version` is answered with, or None when the store has no such version."""
+    if version == "unstable":
+        return version
+    if not _VERSION.match(version) or not FIRST_VERSION <= version <= SCHEMA_VERSION:
+        return None
+    return max(version, SUPPORTED_VERSIONS[0])
+
+
 @bp.post("/store/<shop_name>/admin/api/<version>/graphql.json")
 @bp.post("/admin/api/<version>/graphql.json")
 def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
+    served = served_version(version)
+    if served is None:
+        return jsonify({"errors": "Not Found"}), 404
+    response = _graphql(served, shop_name)
+    response = current_app.make_response(response)
+    response.headers["X-Shopify-API-Version"] = served
+    return response
+
+
+def _graphql(version: str, shop_name: str | None) -> Any:
     sandbox = current_app.extensions["sandbox"]
     store: st.Store = sandbox.store
     owner = store.owner_of(request.headers.get("X-Shopify-Access-Token"))
@@ -932,13 +989,19 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
         document = parse(body["query"])
     except GraphQLSyntaxError as error:
         return jsonify({"errors": [error.formatted]})
+    # Refused before execution: errors only, no data and no cost, as the store answers.
     errors = validate(schema, document)
     if errors:
-        return jsonify({"errors": [e.formatted for e in errors]})
+        return jsonify({"errors": validation_errors(schema, document, errors)})
     operation = get_operation_ast(document, body.get("operationName"))
     if operation is None:
-        return jsonify({"errors": [{"message": "An operation name is required when the document has several."}]})
+        return jsonify({"errors": [operation_name_error(body.get("operationName"))]})
     variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        return jsonify({"errors": {"variables": "must be an object"}}), 400
+    refused = variable_errors(schema, operation, variables) or global_id_errors(operation, variables)
+    if refused:
+        return jsonify({"errors": refused})
     requested = requested_cost(schema, document, operation, variables)
     bucket = sandbox.buckets.get(shop, owner.actor.install_id or "merchant")
     with store.lock:
@@ -959,8 +1022,7 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
             shop.throttled_requests += 1
         error = {"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}
         return jsonify({"errors": [error], "extensions": _cost_extension(requested, None, bucket)})
-    meter = CostMeter(operation.operation == OperationType.MUTATION)
-    context = Context(shop=shop, actor=owner.actor, meter=meter, api_key=sandbox.config.api_key, api_version=version)
+    context = Context(shop=shop, actor=owner.actor, api_key=sandbox.config.api_key, api_version=version)
     with store.transaction(shop):
         result = execute(
             schema,
@@ -971,7 +1033,7 @@ def graphql_endpoint(version: str, shop_name: str | None = None) -> Any:
             field_resolver=field_resolver,
             type_resolver=type_resolver,
         )
-        actual = min(meter.actual, requested)
+        actual = actual_cost(schema, document, operation, variables, result.data)
         shop.cost_charged += actual
     bucket.refund(requested - actual)
     answer: dict[str, Any] = {"data": result.data}

@@ -7,7 +7,10 @@ What is kept: the root fields in `KEEP`, and for every object or interface type 
 Connection, edge, payload and user-error types are kept whole (their fields are exactly what a client of a
 connection or a mutation reads). Every input type, enum and scalar reachable from a kept field is kept whole, so
 arguments keep their real shapes. Interfaces other than `Node` are dropped from `implements`, all descriptions
-are stripped (they are the store's prose, and 3.8 MB of it), and of the directives only `@deprecated` stays.
+are stripped (they are the store's prose, and 3.8 MB of it), and of the directives only `@deprecated` stays on
+definitions; the directives a client may write in a document (`@idempotent`) are defined as the store defines them.
+Types are written sorted by name (a stable diff); fields, arguments and enum values keep the store's order, which
+clients see in introspection and in the store's error messages ("Expected ... to be one of: ...").
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ from graphql import (
     UnionTypeDefinitionNode,
     build_schema,
     get_named_type,
-    lexicographic_sort_schema,
     print_ast,
     print_schema,
 )
@@ -68,7 +70,7 @@ KEEP: dict[str, set[str] | str] = {
         " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
         " nodes manualHoldsFulfillmentOrders"
         # products and inventory
-        " inventoryItem inventoryItems inventoryLevel product productVariant productVariants"
+        " inventoryItem inventoryItems inventoryLevel product productVariant productVariants products"
     ),
     "Mutation": names(
         # the app's side
@@ -319,7 +321,7 @@ def pruned_definition(type_: GraphQLNamedType, fields: list[str] | None, kept: s
 
 
 def prune(sdl: str) -> str:
-    """The pruned schema's SDL, sorted by name so that regenerating it gives a stable diff."""
+    """The pruned schema's SDL: types by name (a stable diff), their members in the store's order."""
     return prune_built(build_schema(sdl, assume_valid=True))
 
 
@@ -347,7 +349,7 @@ def prune_built(full: GraphQLSchema) -> str:
             arguments = tuple(_input_value(a) for a in node.arguments or ())
             definitions.append(_replace(node, description=None, arguments=arguments))
     builtin_scalars = {"String", "Int", "Float", "Boolean", "ID"}
-    for name, fields in kept.items():
+    for name, fields in sorted(kept.items()):
         type_ = full.type_map[name]
         if isinstance(type_, GraphQLScalarType) and name in builtin_scalars:
             continue
@@ -356,7 +358,7 @@ def prune_built(full: GraphQLSchema) -> str:
         definitions.append(pruned_definition(type_, fields, names))
     document = DocumentNode(definitions=tuple(definitions))
     pruned = build_schema(print_ast(document))
-    return print_schema(lexicographic_sort_schema(pruned)) + "\n"
+    return print_schema(pruned) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

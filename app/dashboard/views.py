@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from app.dashboard import bp
 from app.deps import celery, ctx, redis_client
 from app.edge import MAX_ID, parse_id
-from fulfillment import operator
+from fulfillment import operator, stock
 from fulfillment.operator import REJECTION_REASONS, Done, InvalidInput, NotActionable
 from fulfillment.states import FINAL, State
 from fulfillment.store import StoreError
@@ -221,21 +221,85 @@ def answer_cancellation(record_id: int):
 # --- stock --------------------------------------------------------------------------------------------------
 
 
-@bp.get("/stock")
-def stock():
-    return render_template("dashboard/stock.html", rows=operator.stock(ctx()))
+def _stock_page(report: stock.ImportReport | None = None, status: int = 200):
+    shop_id = _int(request.values.get("shop"))
+    page = render_template(
+        "dashboard/stock.html",
+        rows=stock.levels(ctx(), shop_id),
+        movements=stock.movements(ctx(), shop_id),
+        shops=operator.shops(ctx()),
+        shop_id=shop_id,
+        report=report,
+    )
+    return page, status
 
 
-@bp.post("/stock")
-def set_stock():
+def _stock_change(action: Callable[[], Done]):
+    """Run a change to a shelf and go back to the stock page of its shop."""
     try:
-        done = operator.set_stock(ctx(), request.form.get("sku", ""), request.form.get("on_hand", ""), g.operator.email)
+        done = action()
     except InvalidInput as exc:
         for problem in exc.problems:
             flash(problem, "error")
     else:
         flash(done.summary, "ok")
-    return redirect(url_for("dashboard.stock"))
+    return redirect(url_for("dashboard.stock", shop=_int(request.form.get("shop"))))
+
+
+@bp.get("/stock", endpoint="stock")
+def stock_page():
+    return _stock_page()
+
+
+@bp.post("/stock")
+def set_stock():
+    form = request.form
+    return _stock_change(
+        lambda: stock.count(ctx(), form.get("shop"), form.get("sku"), form.get("on_hand"), g.operator.email)
+    )
+
+
+@bp.post("/stock/receipts")
+def receive_stock():
+    form = request.form
+    return _stock_change(
+        lambda: stock.receive(
+            ctx(), form.get("shop"), form.get("sku"), form.get("units"), g.operator.email, form.get("note")
+        )
+    )
+
+
+@bp.post("/stock/adjustments")
+def adjust_stock():
+    form = request.form
+    return _stock_change(
+        lambda: stock.adjust(
+            ctx(), form.get("shop"), form.get("sku"), form.get("change"), form.get("note"), g.operator.email
+        )
+    )
+
+
+@bp.post("/stock/import")
+def import_stock():
+    upload = request.files.get("file")
+    data = upload.read() if upload is not None else b""
+    dry_run = request.form.get("mode") != "import"
+    report = stock.import_csv(ctx(), request.form.get("shop"), data, dry_run=dry_run, actor=g.operator.email)
+    if report.ok and report.applied:
+        flash(report.summary(), "ok")
+    return _stock_page(report, 200 if report.ok else 422)
+
+
+@bp.get("/stock.csv")
+def export_stock():
+    try:
+        text = stock.export_csv(ctx(), request.args.get("shop"))
+    except InvalidInput as exc:
+        flash(exc.problems[0][:1].upper() + exc.problems[0][1:] + ".", "error")
+        return redirect(url_for("dashboard.stock"))
+    shop_id = _int(request.args.get("shop"))
+    name = f"stock-shop-{shop_id}.csv" if shop_id else "stock.csv"
+    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # --- shops --------------------------------------------------------------------------------------------------

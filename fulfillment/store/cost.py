@@ -2,15 +2,18 @@
 
 The store charges each request from a per-shop leaky bucket and refuses a request whose *requested* cost
 the bucket cannot cover. Knowing that cost before sending lets the throttle budget wait locally instead of
-spending a round trip on a THROTTLED answer. The rules are the store's published ones, applied to the
-document alone:
+spending a round trip on a THROTTLED answer. The rules are the store's, as its recorded answers show them,
+applied to the document alone:
 
 - a scalar or enum field costs 0 (a leaf: no selection set);
-- an object field costs 1 plus the cost of its selection (an unpaged list of objects counts as one object);
-- a field with a `first:` (or `last:`) argument is a connection: 2 + first x the cost of one node, where the
-  node is what `nodes { ... }` or `edges { node { ... } }` selects (or the field's own selection for a plain
-  paged list); `pageInfo`, `cursor` and `edges` themselves are part of the 2;
-- each mutation root field costs 10, plus whatever its payload selects.
+- an object field costs 1 plus the cost of its selection; a list of objects costs as one object, even a paged
+  plain list such as `trackingInfo(first: 5)` or `fulfillments(first: 5)`;
+- a field whose selection holds `nodes` or `edges` is a connection: 2 + multiplier(first or last) x the cost
+  of one node (what `nodes { ... }` and `edges { node { ... } }` select, both when both are there); the
+  multiplier grows with the logarithm of the page, floor(2 ln n) and at least 1 (10 -> 4, 50 -> 7,
+  100 -> 9, 250 -> 11); `pageInfo` and `cursor` are part of the 2;
+- each mutation root field costs 10 (`fulfillmentTrackingInfoUpdate` 50) plus what its payload's objects
+  select: the payload's own objects (`fulfillmentOrder`, `userErrors`) are free.
 
 Without the schema an unknown `first:` variable is taken at its default, else at the store's page maximum, so
 the estimate errs high: over-reserving costs a short wait, under-reserving costs a refused request.
@@ -18,6 +21,7 @@ the estimate errs high: over-reserving costs a short wait, under-reserving costs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -38,11 +42,20 @@ from graphql import (
 )
 
 MUTATION_COST = 10
+# Mutations the store prices apart from the flat 10.
+MUTATION_COSTS = {"fulfillmentTrackingInfoUpdate": 50, "fulfillmentTrackingInfoUpdateV2": 50}
 CONNECTION_BASE_COST = 2
 # The store caps a page at 250 items; an unresolvable `first:` is assumed to ask for all of them.
 MAX_PAGE_SIZE = 250
 
 _PAGING_ARGUMENTS = ("first", "last")
+
+
+def multiplier(page_size: int) -> int:
+    """How many nodes the store prices a connection page of `page_size` at: floor(2 ln n), at least 1."""
+    if page_size <= 0:
+        return 0
+    return max(1, math.floor(2 * math.log(page_size)))
 
 
 @lru_cache(maxsize=256)
@@ -72,7 +85,7 @@ def estimate_cost(
     estimator = _Estimator(fragments, resolved)
     if operation.operation is OperationType.MUTATION:
         return sum(
-            MUTATION_COST + estimator.selection_cost(field.selection_set)
+            MUTATION_COSTS.get(field.name.value, MUTATION_COST) + estimator.payload_cost(field.selection_set)
             for field in estimator.fields(operation.selection_set)
         )
     # The root object itself is free; each root field is priced by the ordinary rules.
@@ -116,31 +129,35 @@ class _Estimator:
     def selection_cost(self, selection_set: SelectionSetNode | None) -> int:
         return sum(self.field_cost(field) for field in self.fields(selection_set))
 
+    def payload_cost(self, selection_set: SelectionSetNode | None) -> int:
+        """A mutation payload: its own objects are free, what they select is not."""
+        return sum(
+            self.field_cost(field) if self._is_connection(field) else self.selection_cost(field.selection_set)
+            for field in self.fields(selection_set)
+        )
+
     def field_cost(self, field: FieldNode) -> int:
         if field.selection_set is None:
             return 0
-        page_size = self._page_size(field)
-        if page_size is None:
+        if not self._is_connection(field):
             return 1 + self.selection_cost(field.selection_set)
-        return CONNECTION_BASE_COST + page_size * self._node_cost(field)
+        page_size = self._page_size(field) or 0
+        return CONNECTION_BASE_COST + multiplier(page_size) * self._node_cost(field)
+
+    def _is_connection(self, field: FieldNode) -> bool:
+        return bool({f.name.value for f in self.fields(field.selection_set)} & {"nodes", "edges"})
 
     def _node_cost(self, connection: FieldNode) -> int:
-        """The cost of one element of a paged field."""
-        fields = self.fields(connection.selection_set)
-        names = {f.name.value for f in fields}
-        if not names & {"nodes", "edges"}:
-            # A paged plain list (e.g. `trackingInfo(first: 3) { number }`): the element is the object itself.
-            return 1 + self.selection_cost(connection.selection_set)
-        node_costs = [0]
-        for f in fields:
+        """The cost of one node: `nodes` and `edges { node }` are each charged when both are selected."""
+        total = 0
+        for f in self.fields(connection.selection_set):
             if f.name.value == "nodes":
-                node_costs.append(1 + self.selection_cost(f.selection_set))
+                total += 1 + self.selection_cost(f.selection_set)
             elif f.name.value == "edges":
                 for edge_field in self.fields(f.selection_set):
                     if edge_field.name.value == "node":
-                        node_costs.append(1 + self.selection_cost(edge_field.selection_set))
-        # `nodes` and `edges { node }` describe the same elements: charge them once.
-        return max(node_costs)
+                        total += 1 + self.selection_cost(edge_field.selection_set)
+        return total
 
     def _page_size(self, field: FieldNode) -> int | None:
         for argument in field.arguments or ():
@@ -156,4 +173,4 @@ class _Estimator:
         return None
 
 
-__all__ = ["MUTATION_COST", "estimate_cost", "operation_of", "parse_document"]
+__all__ = ["MUTATION_COST", "estimate_cost", "multiplier", "operation_of", "parse_document"]

@@ -95,7 +95,7 @@ def test_pruned_schema_holds_every_field_the_app_uses(pruned):
         assert "userErrors" in pruned.type_map[payload].fields
 
 
-def test_pruned_schema_has_no_descriptions_and_only_the_deprecated_directive(pruned):
+def test_pruned_schema_has_no_descriptions_and_only_the_deprecated_and_client_directives(pruned):
     text = PRUNED.read_text()
     assert '"""' not in text
     # `@idempotent` is the one the store's clients write in their documents.
@@ -107,6 +107,7 @@ def test_pruned_schema_has_no_descriptions_and_only_the_deprecated_directive(pru
         "oneOf",
         "idempotent",
     }
+    assert pruned.get_directive("idempotent") is not None
     assert all(
         t.description is None
         for t in pruned.type_map.values()
@@ -170,7 +171,7 @@ def test_prune_keeps_only_what_is_listed_and_strips_descriptions(monkeypatch):
       old: String @deprecated(reason: "gone")
     }
     type Secret { x: Int }
-    enum Kind { A B }
+    enum Kind { B A C }
     input Filter { kind: Kind, nested: Nested }
     input Nested { value: String }
     type QueryRoot { shop(filter: Filter): Shop, other: Secret }
@@ -188,7 +189,8 @@ def test_prune_keeps_only_what_is_listed_and_strips_descriptions(monkeypatch):
     monkeypatch.setattr(prune_schema, "KEEP", keep)
     text = prune_schema.prune(sdl)
     result = build_schema(text)
-    assert set(result.type_map["Shop"].fields) == {"id", "name", "old"}
+    assert list(result.type_map["Shop"].fields) == ["id", "name", "old"]
+    assert list(result.type_map["Kind"].values) == ["B", "A", "C"]  # the store's order, not sorted
     assert [i.name for i in result.type_map["Shop"].interfaces] == ["Node"]
     assert set(result.type_map["QueryRoot"].fields) == {"shop"}
     assert {"Filter", "Nested", "Kind", "DoItPayload"} <= set(result.type_map)

@@ -99,8 +99,8 @@ def make_record(ctx, state=State.REQUESTED, stock=10, settings=None) -> int:
         session.add(record)
         session.flush()
         warehouse = ctx.warehouse(session)
-        warehouse.set_stock("MUG", stock)
-        warehouse.set_stock("TEE", stock)
+        warehouse.set_stock(record.shop_id, "MUG", stock)
+        warehouse.set_stock(record.shop_id, "TEE", stock)
         if state != State.REQUESTED:
             warehouse.reserve(record)
         return record.id

@@ -7,10 +7,10 @@ from fulfillment.operator import (
     REJECTION_REASONS,
     InvalidInput,
     parse_settings,
-    parse_stock,
     validate_packages,
     validate_rejection,
 )
+from fulfillment.stock import parse_stock
 
 REMAINING = {11: 3, 12: 1}  # our line item id -> units left to ship
 LABELS = {11: "SKU-MUG", 12: "SKU-TEE"}

@@ -217,7 +217,7 @@ def test_moved_away_before_shipping_releases_stock(ctx, store):
     assert load(ctx, rid).state == State.MOVED
     assert "fulfillmentCreate" not in store.calls
     with ctx.db.transaction() as session:
-        assert ctx.warehouse(session).available(["SKU-1"]) == {"SKU-1": 10}
+        assert ctx.warehouse(session).available(load(ctx, rid).shop_id, ["SKU-1"]) == {"SKU-1": 10}
 
 
 def test_closed_with_a_fulfillment_not_ours_is_fulfilled_elsewhere(ctx, store):
@@ -269,7 +269,7 @@ def test_lost_answer_to_accepting_a_cancellation_is_read_back_as_cancelled(ctx, 
     assert [c.to_state for c in record.state_changes][-2:] == [State.CANCELLATION_REQUESTED, State.CANCELLED]
     assert store.calls.count("acceptCancellation") == 1
     with ctx.db.transaction() as session:
-        assert ctx.warehouse(session).available(["SKU-1"]) == {"SKU-1": 10}
+        assert ctx.warehouse(session).available(load(ctx, rid).shop_id, ["SKU-1"]) == {"SKU-1": 10}
 
 
 def counting(monkeypatch, name: str) -> list[str]:
