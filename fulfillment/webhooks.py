@@ -14,8 +14,8 @@ from sqlalchemy.orm import selectinload
 from fulfillment.context import Context, ShopNotConnected
 from fulfillment.intake import Received, Refused
 from fulfillment.models import Delivery, FulfillmentOrder, Shop, utcnow
-from fulfillment.store.errors import StoreError, Unauthorized
 from fulfillment.store import operations as ops
+from fulfillment.store.errors import StoreError, Unauthorized
 
 log = logging.getLogger("fulfillment.webhooks")
 
