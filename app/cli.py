@@ -9,7 +9,7 @@ import click
 from flask import Flask
 
 from app.deps import ctx
-from fulfillment import install, operators, shops, stock
+from fulfillment import accounts, install, shops, stock
 from fulfillment.context import ShopNotConnected
 from fulfillment.migrate import upgrade
 from fulfillment.operator.actions import Done
@@ -117,10 +117,10 @@ def register(app: Flask) -> None:
     def create_operator_command(email: str, password: str) -> None:
         """Create a dashboard account for a warehouse operator."""
         try:
-            operator_id = operators.create_operator(ctx(), email, password)
-        except operators.OperatorError as exc:
+            operator_id = accounts.create_operator(ctx(), email, password)
+        except accounts.OperatorError as exc:
             raise click.ClickException(str(exc)) from exc
-        click.echo(f"operator {operators.normalize_email(email)} created (id {operator_id})")
+        click.echo(f"operator {accounts.normalize_email(email)} created (id {operator_id})")
 
     @app.cli.command("rotate-token-key")
     def rotate_token_key_command() -> None:

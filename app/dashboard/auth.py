@@ -16,7 +16,7 @@ from flask_limiter import Limiter, RequestLimit
 from app.dashboard import bp
 from app.deps import ctx, redis_client
 from app.limits import client_address
-from fulfillment import operators
+from fulfillment import accounts
 
 log = logging.getLogger("app.dashboard")
 
@@ -39,8 +39,8 @@ def _password_mark(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
-def _sessions() -> operators.SessionStore:
-    return operators.SessionStore(redis_client(), int(current_app.permanent_session_lifetime.total_seconds()))
+def _sessions() -> accounts.SessionStore:
+    return accounts.SessionStore(redis_client(), int(current_app.permanent_session_lifetime.total_seconds()))
 
 
 def _digest(*parts: str) -> str:
@@ -52,7 +52,7 @@ def _digest(*parts: str) -> str:
 
 def _login_key(kind: str):
     def key() -> str:
-        email = operators.normalize_email(request.form.get("email", ""))
+        email = accounts.normalize_email(request.form.get("email", ""))
         if kind == "account":
             return "account:" + _digest(email, client_address())
         if kind == "password":
@@ -121,7 +121,7 @@ def _guard():
         return None
     session_id = session.get("sid")
     operator_id = _sessions().operator_id(session_id) if isinstance(session_id, str) else None
-    operator = operators.get_operator(ctx(), operator_id) if operator_id is not None else None
+    operator = accounts.get_operator(ctx(), operator_id) if operator_id is not None else None
     if operator is None or session.get("password_mark") != _password_mark(operator.password_hash):
         session.pop("sid", None)
         back = request.full_path.rstrip("?") if request.method == "GET" else None
@@ -161,7 +161,7 @@ def login():
     if request.method == "GET":
         return render_template("dashboard/login.html", next_url=next_url, email="")
     email = request.form.get("email", "").strip()
-    operator = operators.authenticate(ctx(), email, request.form.get("password", ""))
+    operator = accounts.authenticate(ctx(), email, request.form.get("password", ""))
     if operator is None:
         log.info("login_failed")
         page = render_template("dashboard/login.html", next_url=next_url, email=email, error="Wrong email or password.")

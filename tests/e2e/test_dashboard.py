@@ -12,8 +12,8 @@ import pytest
 
 from devstack.wait import wait_for
 from fulfillment import stock
+from fulfillment.accounts import create_operator
 from fulfillment.operator import actions
-from fulfillment.operators import create_operator
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

@@ -12,7 +12,7 @@ import requests
 from devstack.system import ConnectedShop
 from devstack.wait import wait_for
 from fulfillment import stock
-from fulfillment.operators import create_operator
+from fulfillment.accounts import create_operator
 
 SKU = "INV-TEE"  # the same SKU in every shop of this module: stock per shop keeps them apart
 PASSWORD = "a long operator password"

@@ -554,7 +554,7 @@ def test_nested_and_huge_number_bodies_get_a_4xx_with_a_reason(connected_shop, b
 
 def signed_in(system) -> requests.Session:
     """A browser's session on the dashboard, signed in as a new operator."""
-    from fulfillment.operators import create_operator
+    from fulfillment.accounts import create_operator
 
     email = f"probe-{uuid.uuid4().hex[:8]}@warehouse.example"
     create_operator(system.context(), email, "a long probe password")
@@ -645,7 +645,7 @@ def login_attempt(system, email: str, password: str, **headers: str) -> requests
 
 
 def test_one_password_sprayed_across_many_accounts_is_slowed(system):
-    from fulfillment.operators import create_operator
+    from fulfillment.accounts import create_operator
 
     sprayed = f"Spring{uuid.uuid4().hex[:6]}!"
     emails = [f"spray-{n}-{uuid.uuid4().hex[:6]}@warehouse.example" for n in range(12)]
@@ -777,7 +777,7 @@ def test_metrics_can_be_protected_by_a_token(system, proxied_web):
 
 
 def test_behind_a_proxy_each_client_has_its_own_sign_in_limit(system, proxied_web):
-    from fulfillment.operators import create_operator
+    from fulfillment.accounts import create_operator
 
     email = f"proxied-{uuid.uuid4().hex[:8]}@warehouse.example"
     create_operator(system.context(), email, "the right password")
@@ -1071,7 +1071,7 @@ def test_fuzzed_warehouse_api_cancels_never_get_a_5xx(fuzz_client, record_id, bo
 @pytest.fixture(scope="module")
 def dashboard_client(fuzz_app):
     """A test client signed in to the fuzzed app's dashboard, and its CSRF token."""
-    from fulfillment.operators import create_operator
+    from fulfillment.accounts import create_operator
 
     app, ctx = fuzz_app
     create_operator(ctx, "fuzz-operator@warehouse.example", "a long fuzz password")

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from app import create_app
+from fulfillment.accounts import create_operator
 from fulfillment.config import Config
-from fulfillment.operators import create_operator
 
 PASSWORD = "a long operator password"
 
@@ -84,7 +84,7 @@ def test_a_signed_out_session_cannot_be_used_again(app, operator):
 
 
 def test_a_changed_password_signs_out_every_session(app, operator):
-    from fulfillment.operators import set_password
+    from fulfillment.accounts import set_password
 
     client = app.test_client()
     assert sign_in(client, operator).status_code == 302

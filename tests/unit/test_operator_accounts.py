@@ -7,10 +7,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from fulfillment.config import Config
-from fulfillment.context import Context
-from fulfillment.models import Operator
-from fulfillment.operators import (
+from fulfillment.accounts import (
     InvalidEmail,
     OperatorExists,
     SessionStore,
@@ -21,6 +18,9 @@ from fulfillment.operators import (
     set_password,
     verify_password,
 )
+from fulfillment.config import Config
+from fulfillment.context import Context
+from fulfillment.models import Operator
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from fulfillment.context import Context
 from fulfillment.models import Operator
 
-log = logging.getLogger("fulfillment.operators")
+log = logging.getLogger("fulfillment.accounts")
 
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
