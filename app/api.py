@@ -7,7 +7,7 @@ import hmac
 from flask import Blueprint, abort, jsonify, request
 
 from app.deps import ctx
-from fulfillment.workflow import NotCancellable, cancel_in_warehouse
+from fulfillment.step import NotCancellable, cancel_in_warehouse
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

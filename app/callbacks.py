@@ -46,8 +46,8 @@ def _signed_shop() -> int:
 @bp.get("/fetch_stock")
 @bp.get("/fetch_stock.json")
 def fetch_stock():
-    _signed_shop()
-    return jsonify(answers.stock_levels(ctx(), request.args.get("sku") or None))
+    shop_id = _signed_shop()
+    return jsonify(answers.stock_levels(ctx(), shop_id, request.args.get("sku") or None))
 
 
 @bp.get("/fetch_tracking_numbers")

@@ -78,17 +78,19 @@ class ConnectedShop:
         return float(self.state()["throttle"]["currently_available"])
 
     def set_stock(self, sku: str, on_hand: int) -> None:
-        self.system.set_stock(sku, on_hand)
+        """Put `on_hand` units of `sku` on this shop's shelf (stock is kept per shop)."""
+        self.system.stock_shop(self.shop_id, {sku: on_hand})
 
     def configure(self, **settings) -> None:
         """Change the shop's settings (what the dashboard's settings page saves)."""
         from fulfillment.models import Shop
+        from workers.queue import SWEEP_SHOP_TASK
 
         ctx = self.system.context()
         with ctx.db.transaction() as session:
             shop = session.get(Shop, self.shop_id)
             shop.settings = {**(shop.settings or {}), **settings}
-        self.system.celery().send_task("workers.tasks.sweep_shop", args=(self.shop_id, "operator"))
+        self.system.celery().send_task(SWEEP_SHOP_TASK, args=(self.shop_id, "operator"))
 
     def record(self, store_id: str):
         """Our record of a fulfillment order, with its line items, notes, packages and log loaded."""
@@ -113,7 +115,7 @@ class ConnectedShop:
     def available(self, sku: str) -> int:
         ctx = self.system.context()
         with ctx.db.transaction() as session:
-            return ctx.warehouse(session).available([sku])[sku]
+            return ctx.warehouse(session).available(self.shop_id, [sku])[sku]
 
     def place_order(self, line_items: list[dict], **fields) -> dict:
         fields.setdefault("shipping_address", ADDRESS)
@@ -132,6 +134,8 @@ class System:
     redis_port: int | None = None  # set when the system runs a Redis server of its own
     workers: list[Process] = field(default_factory=list)
     worker_concurrency: int = 2
+    stock: dict[str, int] = field(default_factory=dict)  # what `set_stock` puts on every shop's shelf
+    shop_ids: list[int] = field(default_factory=list)
     _context: object = None
     _session: requests.Session = field(default_factory=requests.Session)
 
@@ -172,14 +176,23 @@ class System:
         merchant = Merchant(self.sandbox_url, domain)  # its own HTTP session: one merchant per thread
         merchant.create_shop(**{"plan": "standard", **shop_options})
         shop_id = connect_shop(self.context(), merchant, subscribe_webhooks=subscribe_webhooks)
+        self.shop_ids.append(shop_id)
+        self.stock_shop(shop_id, self.stock)
         if faults:
             merchant.set_faults(**faults)
         return ConnectedShop(domain, merchant, shop_id, merchant.service_location_id(), self)
 
     def set_stock(self, sku: str, on_hand: int) -> None:
+        """Stock is per shop: every shop connected here, now or later, gets this much of the SKU on its shelf."""
+        self.stock[sku] = on_hand
+        for shop_id in self.shop_ids:
+            self.stock_shop(shop_id, {sku: on_hand})
+
+    def stock_shop(self, shop_id: int, levels: dict[str, int]) -> None:
         ctx = self.context()
         with ctx.db.transaction() as session:
-            ctx.warehouse(session).set_stock(sku, on_hand)
+            for sku, on_hand in levels.items():
+                ctx.warehouse(session).set_stock(shop_id, sku, on_hand)
 
     def records(self, shop_id: int) -> list:
         """Our records of a shop's fulfillment orders, with their logs."""

@@ -11,10 +11,10 @@ from fulfillment.context import Context
 from fulfillment.models import FulfillmentOrder, Package
 
 
-def stock_levels(ctx: Context, sku: str | None = None) -> dict[str, int]:
-    """Units free to sell per SKU (on hand less reserved), never negative."""
+def stock_levels(ctx: Context, shop_id: int, sku: str | None = None) -> dict[str, int]:
+    """Units free to sell per SKU on the asking shop's shelves (on hand less reserved), never negative."""
     with ctx.db.transaction() as session:
-        levels = ctx.warehouse(session).stock_levels(sku)
+        levels = ctx.warehouse(session).stock_levels(shop_id, sku)
     if sku is not None and sku not in levels:
         levels[sku] = 0
     return {name: max(0, units) for name, units in levels.items()}

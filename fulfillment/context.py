@@ -13,7 +13,7 @@ from fulfillment.config import Config
 from fulfillment.db import Database
 from fulfillment.models import Shop
 from fulfillment.security import TokenCipher
-from fulfillment.store import StoreClient
+from fulfillment.store.client import StoreClient
 from fulfillment.store.throttle import CostBudget, LocalCostBudget
 from fulfillment.warehouse import SimulatedWarehouse, SimulatorSettings, Warehouse
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from fulfillment.context import Context
 from fulfillment.models import Package
 from fulfillment.states import Cause, record_event
-from fulfillment.store import NotFound, UserErrors
+from fulfillment.step import DONE, Next
 from fulfillment.store import operations as ops
-from fulfillment.workflow import DONE, Next
+from fulfillment.store.errors import NotFound, UserErrors
 
 DELIVERED_PATH = ("IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED")
 FAILED_PATH = ("IN_TRANSIT", "ATTEMPTED_DELIVERY", "FAILURE")

@@ -20,8 +20,8 @@ from fulfillment.models import Shop
 from fulfillment.security import QueryParams, query_pairs, verify_query_string
 from fulfillment.shop_domain import InvalidShopDomain, require_shop_domain
 from fulfillment.shops import register_fulfillment_service, save_token
-from fulfillment.store import StoreError
 from fulfillment.store import operations as ops
+from fulfillment.store.errors import StoreError
 from fulfillment.webhooks import SUBSCRIBED_TOPICS
 
 log = logging.getLogger("fulfillment.install")

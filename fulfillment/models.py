@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -187,26 +188,67 @@ class Delivery(Base):
 
 
 class StockLevel(Base):
-    """Units on the shelf per SKU in our warehouse; what is free is on hand less what is reserved."""
+    """Units on one shop's shelf of a SKU in our warehouse; what is free is on hand less what is reserved.
+
+    A 3PL keeps every merchant's goods apart: the same SKU in two shops is two shelves. The shelf is what we
+    hold at the shop's fulfillment-service location (`Shop.location_id`), the one location the store knows us by.
+    """
 
     __tablename__ = "stock_levels"
+    __table_args__ = (UniqueConstraint("shop_id", "sku"),)
 
-    sku: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    sku: Mapped[str] = mapped_column(String(255))
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Reservation(Base):
-    """Units held for a fulfillment order line item from accept until shipped (consumed) or released."""
+    """Units held for a fulfillment order line item from accept until shipped (consumed) or released.
+
+    What a shelf holds is summed from its `held` rows alone, through the (shop, SKU, state) index, so the cost
+    of asking does not grow with the reservation history.
+    """
 
     __tablename__ = "reservations"
-    __table_args__ = (UniqueConstraint("line_item_id"),)
+    __table_args__ = (
+        UniqueConstraint("line_item_id"),
+        Index("ix_reservations_shop_sku_state", "shop_id", "sku", "state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     line_item_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_order_line_items.id"))
-    sku: Mapped[str] = mapped_column(String(255), index=True)
+    sku: Mapped[str] = mapped_column(String(255))
     quantity: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(20), default="held")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StockMovement(Base):
+    """Append-only: every change to a shelf or to what is held on it, written with the change.
+
+    `kind` is receipt, adjustment, cycle_count, reservation, shipment or release (`warehouse.Movement`).
+    A reservation or release moves no unit (`on_hand_change` 0) but changes what is free to sell; a shipment
+    takes units off the shelf and out of their reservation. The ids only grow, so a reader that remembers the
+    last id it saw finds every change after it.
+    """
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (Index("ix_stock_movements_shop_sku", "shop_id", "sku", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    sku: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(20))
+    on_hand_change: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_change: Mapped[int] = mapped_column(Integer, default=0)
+    on_hand_after: Mapped[int] = mapped_column(Integer)
+    available_after: Mapped[int] = mapped_column(Integer)
+    fulfillment_order_id: Mapped[int | None] = mapped_column(ForeignKey("fulfillment_orders.id"))
+    actor: Mapped[str] = mapped_column(String(255), default="")  # an operator's email, or what acted
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Operator(Base):

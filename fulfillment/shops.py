@@ -15,19 +15,8 @@ from fulfillment.store import operations as ops
 log = logging.getLogger("fulfillment.shops")
 
 
-class UnknownShop(Exception):
-    pass
-
-
 def find_shop(session: Session, domain: str) -> Shop | None:
     return session.scalar(select(Shop).where(Shop.domain == domain.lower()))
-
-
-def active_shop(session: Session, domain: str) -> Shop:
-    shop = find_shop(session, domain)
-    if shop is None or not shop.active:
-        raise UnknownShop(domain)
-    return shop
 
 
 def save_token(ctx: Context, domain: str, access_token: str, scopes: str = "") -> int:

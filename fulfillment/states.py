@@ -32,6 +32,15 @@ class State(StrEnum):
     CLOSED = "closed"  # we closed it unable to finish (INCOMPLETE on the store)
 
 
+class PackageState(StrEnum):
+    """Where one package stands: `shipping` is written before the store is asked to create its fulfillment, so
+    a lost answer leaves a mark that has the next step look on the store before asking again."""
+
+    PACKED = "packed"
+    SHIPPING = "shipping"
+    SHIPPED = "shipped"
+
+
 class Cause(StrEnum):
     CALLBACK = "callback"
     WEBHOOK = "webhook"

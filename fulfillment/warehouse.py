@@ -6,12 +6,13 @@ A real WMS plugs in by implementing `Warehouse`; the rest of the app only speaks
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Reservation, StockLevel
+from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Reservation, StockLevel, StockMovement
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,25 @@ class OutOfStock(Exception):
         self.shortages = shortages
 
 
+class StockRefused(ValueError):
+    """A change that would leave fewer than no units on a shelf."""
+
+
+class Movement(StrEnum):
+    """What changed a shelf, or what is held on it (`StockMovement.kind`)."""
+
+    RECEIPT = "receipt"  # goods came in
+    ADJUSTMENT = "adjustment"  # found, damaged, lost: a correction by a number of units
+    CYCLE_COUNT = "cycle_count"  # the shelf was counted: on hand is now what was counted
+    RESERVATION = "reservation"
+    SHIPMENT = "shipment"
+    RELEASE = "release"
+
+
 class Warehouse(Protocol):
-    def available(self, skus: list[str]) -> dict[str, int]: ...
+    """Stock is per shop: `shop_id` names whose shelf; a fulfillment order's own shop is used for its lines."""
+
+    def available(self, shop_id: int, skus: list[str]) -> dict[str, int]: ...
 
     def reserve(self, record: FulfillmentOrder) -> None: ...
 
@@ -43,7 +61,13 @@ class Warehouse(Protocol):
 
     def pack(self, record: FulfillmentOrder) -> list[PackagePlan]: ...
 
-    def stock_levels(self, sku: str | None = None) -> dict[str, int]: ...
+    def stock_levels(self, shop_id: int, sku: str | None = None) -> dict[str, int]: ...
+
+    def set_stock(self, shop_id: int, sku: str, on_hand: int, *, actor: str = "", note: str = "") -> StockMovement: ...
+
+    def receive(self, shop_id: int, sku: str, units: int, *, actor: str = "", note: str = "") -> StockMovement: ...
+
+    def adjust(self, shop_id: int, sku: str, change: int, *, actor: str = "", note: str = "") -> StockMovement: ...
 
 
 @dataclass(frozen=True)
@@ -56,33 +80,78 @@ class SimulatorSettings:
 
 
 class SimulatedWarehouse:
-    """Stock and reservations in our own tables; picking is instant; packing fills parcels up to a size."""
+    """Stock and reservations in our own tables, one shelf per shop and SKU; picking is instant; packing fills
+    parcels up to a size. Every change to a shelf or to what it holds is written as a `StockMovement`."""
 
     def __init__(self, session: Session, settings: SimulatorSettings):
         self.session = session
         self.settings = settings
 
-    def _level(self, sku: str) -> StockLevel | None:
-        level = self.session.get(StockLevel, sku)
+    def _level(self, shop_id: int, sku: str, *, lock: bool = False) -> StockLevel | None:
+        query = select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku)
+        if lock:
+            # Two workers reserving from one shelf wait for each other (PostgreSQL; SQLite has one writer).
+            query = query.with_for_update()
+        level = self.session.scalar(query)
         if level is None and self.settings.default_stock is not None:
-            level = StockLevel(sku=sku, on_hand=self.settings.default_stock)
-            self.session.add(level)
-            self.session.flush()
+            level = self._new_level(shop_id, sku)
+            self._record(level, Movement.RECEIPT, self.settings.default_stock, note="demo stock for a new SKU")
         return level
 
-    def _held(self, sku: str) -> int:
+    def _new_level(self, shop_id: int, sku: str) -> StockLevel:
+        level = StockLevel(shop_id=shop_id, sku=sku, on_hand=0)
+        self.session.add(level)
+        self.session.flush()
+        return level
+
+    def _held(self, shop_id: int, sku: str) -> int:
         total = self.session.scalar(
             select(func.coalesce(func.sum(Reservation.quantity), 0)).where(
-                Reservation.sku == sku, Reservation.state == "held"
+                Reservation.shop_id == shop_id, Reservation.sku == sku, Reservation.state == "held"
             )
         )
         return int(total or 0)
 
-    def available(self, skus: list[str]) -> dict[str, int]:
+    def _record(
+        self,
+        level: StockLevel,
+        kind: Movement,
+        on_hand_change: int = 0,
+        reserved_change: int = 0,
+        *,
+        record_id: int | None = None,
+        actor: str = "",
+        note: str = "",
+    ) -> StockMovement:
+        """Apply a change to a shelf and write it down, with what is on hand and free after it."""
+        level.on_hand += on_hand_change
+        self.session.flush()
+        movement = StockMovement(
+            shop_id=level.shop_id,
+            sku=level.sku,
+            kind=str(kind),
+            on_hand_change=on_hand_change,
+            reserved_change=reserved_change,
+            on_hand_after=level.on_hand,
+            available_after=level.on_hand - self._held(level.shop_id, level.sku),
+            fulfillment_order_id=record_id,
+            actor=actor[:255],
+            note=note,
+        )
+        self.session.add(movement)
+        self.session.flush()
+        return movement
+
+    def _shelf(self, shop_id: int, sku: str) -> StockLevel:
+        """The shelf to change, made empty on first use (no demo stock: the change says what is there)."""
+        level = self.session.scalar(select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku))
+        return level if level is not None else self._new_level(shop_id, sku)
+
+    def available(self, shop_id: int, skus: list[str]) -> dict[str, int]:
         result = {}
         for sku in skus:
-            level = self._level(sku)
-            result[sku] = (level.on_hand if level else 0) - self._held(sku)
+            level = self._level(shop_id, sku)
+            result[sku] = (level.on_hand if level else 0) - self._held(shop_id, sku)
         return result
 
     def reserve(self, record: FulfillmentOrder) -> None:
@@ -91,14 +160,22 @@ class SimulatedWarehouse:
         for line in lines:
             if self._reservation(line) is None:
                 wanted[line.sku] = wanted.get(line.sku, 0) + line.remaining_quantity
-        free = self.available(list(wanted))
+        levels = {sku: self._level(record.shop_id, sku, lock=True) for sku in sorted(wanted)}
+        free = self.available(record.shop_id, list(wanted))
         shortages = {sku: n - free[sku] for sku, n in wanted.items() if free[sku] < n}
         if shortages:
             raise OutOfStock(shortages)
         for line in lines:
             if self._reservation(line) is None:
-                self.session.add(Reservation(line_item_id=line.id, sku=line.sku, quantity=line.remaining_quantity))
-        self.session.flush()
+                self.session.add(
+                    Reservation(
+                        shop_id=record.shop_id, line_item_id=line.id, sku=line.sku, quantity=line.remaining_quantity
+                    )
+                )
+                self.session.flush()
+                self._record(
+                    levels[line.sku], Movement.RESERVATION, reserved_change=line.remaining_quantity, record_id=record.id
+                )
 
     def _reservation(self, line: FulfillmentOrderLineItem) -> Reservation | None:
         return self.session.scalar(select(Reservation).where(Reservation.line_item_id == line.id))
@@ -109,20 +186,45 @@ class SimulatedWarehouse:
             reservation = self._reservation(line)
             if reservation is not None and reservation.state == "held":
                 reservation.state = "released"
+                level = self._shelf(reservation.shop_id, reservation.sku)
+                self._record(level, Movement.RELEASE, reserved_change=-reservation.quantity, record_id=record.id)
 
     def ship(self, items: list[tuple[int, int]]) -> None:
-        """Units left the building: take them off the shelf and out of their reservation."""
+        """Units left the building: take them off their shop's shelf and out of their reservation."""
         for line_id, quantity in items:
             line = self.session.get(FulfillmentOrderLineItem, line_id)
-            reservation = self._reservation(line) if line is not None else None
-            level = self._level(line.sku) if line is not None and line.sku else None
-            if level is not None:
-                level.on_hand -= quantity
+            if line is None or not line.sku:
+                continue
+            record = line.fulfillment_order
+            reservation = self._reservation(line)
+            taken = 0
             if reservation is not None and reservation.state == "held":
-                reservation.quantity -= quantity
+                taken = min(quantity, reservation.quantity)
+                reservation.quantity -= taken
                 if reservation.quantity <= 0:
                     reservation.quantity = 0
                     reservation.state = "consumed"
+            level = self._level(record.shop_id, line.sku)
+            if level is not None:
+                self._record(level, Movement.SHIPMENT, -quantity, -taken, record_id=record.id)
+
+    def set_stock(self, shop_id: int, sku: str, on_hand: int, *, actor: str = "", note: str = "") -> StockMovement:
+        """A cycle count: the shelf holds `on_hand` units, whatever the books said."""
+        if on_hand < 0:
+            raise StockRefused(f"{sku}: a shelf cannot hold fewer than no units")
+        level = self._shelf(shop_id, sku)
+        return self._record(level, Movement.CYCLE_COUNT, on_hand - level.on_hand, actor=actor, note=note)
+
+    def receive(self, shop_id: int, sku: str, units: int, *, actor: str = "", note: str = "") -> StockMovement:
+        if units <= 0:
+            raise StockRefused(f"{sku}: a receipt brings at least one unit")
+        return self._record(self._shelf(shop_id, sku), Movement.RECEIPT, units, actor=actor, note=note)
+
+    def adjust(self, shop_id: int, sku: str, change: int, *, actor: str = "", note: str = "") -> StockMovement:
+        level = self._shelf(shop_id, sku)
+        if level.on_hand + change < 0:
+            raise StockRefused(f"{sku}: {level.on_hand} on hand, cannot take {-change} away")
+        return self._record(level, Movement.ADJUSTMENT, change, actor=actor, note=note)
 
     def pick(self, record: FulfillmentOrder) -> None:
         """The simulator's pickers never miss; a real WMS would report short picks here."""
@@ -154,17 +256,10 @@ class SimulatedWarehouse:
             )
         return plans
 
-    def stock_levels(self, sku: str | None = None) -> dict[str, int]:
-        query = select(StockLevel)
+    def stock_levels(self, shop_id: int, sku: str | None = None) -> dict[str, int]:
+        """Units free to sell on one shop's shelves (may be below zero when oversold)."""
+        query = select(StockLevel).where(StockLevel.shop_id == shop_id)
         if sku is not None:
             query = query.where(StockLevel.sku == sku)
         levels = self.session.scalars(query).all()
-        return {level.sku: level.on_hand - self._held(level.sku) for level in levels}
-
-    def set_stock(self, sku: str, on_hand: int) -> None:
-        level = self.session.get(StockLevel, sku)
-        if level is None:
-            self.session.add(StockLevel(sku=sku, on_hand=on_hand))
-        else:
-            level.on_hand = on_hand
-        self.session.flush()
+        return {level.sku: level.on_hand - self._held(shop_id, level.sku) for level in levels}

@@ -10,6 +10,7 @@ from celery.signals import beat_init
 from fulfillment.config import Config
 from workers import logs, signals
 from workers.broker import TRANSPORT
+from workers.queue import SWEEP_ALL_SHOPS_TASK
 
 TASKS = "workers.tasks"
 log = logging.getLogger("workers.celery_app")
@@ -28,7 +29,7 @@ def make_celery(config: Config) -> Celery:
         # How soon a task held by a worker that died is handed to another.
         broker_transport_options={"visibility_timeout": 300},
         beat_schedule={
-            "sweep-all-shops": {"task": f"{TASKS}.sweep_all_shops", "schedule": config.sweep_interval_s},
+            "sweep-all-shops": {"task": SWEEP_ALL_SHOPS_TASK, "schedule": config.sweep_interval_s},
         },
         worker_hijack_root_logger=False,
     )
@@ -42,7 +43,7 @@ def sweep_on_start(sender=None, **_kwargs) -> None:
     """Reconcile every shop as soon as beat starts: a callback dropped while nothing ran is found now, not one
     sweep interval later (a new schedule's first run is one interval away)."""
     try:
-        sender.app.send_task(f"{TASKS}.sweep_all_shops")
+        sender.app.send_task(SWEEP_ALL_SHOPS_TASK)
     except Exception as exc:  # the schedule's own sweep follows; beat must not die for this one
         log.warning("start_up_sweep_not_sent error=%s", type(exc).__name__)
 

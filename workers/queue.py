@@ -1,15 +1,29 @@
-"""Putting work on the queue from the web process, with pings for one shop folded into one sweep."""
+"""Putting work on the queue, for the web process and the tasks alike: the one way to ask for a sweep or a step.
+
+Pings for one shop fold into one sweep, spaced by what the shop's last sweep listed. A step joins a chain of
+steps for its fulfillment order, and a shop has a bounded number of chains moving at a time (`ShopQueue`).
+The fulfillment-order lock is the one the tasks and the dashboard both take around a step.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import redis
 from celery import Celery
 
-from fulfillment.workflow import Due
+from fulfillment.states import Cause
+from fulfillment.sweep import Due
+from workers.runtime import exclusive
+
+# The tasks' names, as `workers.tasks` registers them and as senders name them.
+SWEEP_SHOP_TASK = "workers.tasks.sweep_shop"
+SWEEP_ALL_SHOPS_TASK = "workers.tasks.sweep_all_shops"
+STEP_TASK = "workers.tasks.advance_fulfillment_order"
+DELIVERY_EVENT_TASK = "workers.tasks.post_delivery_event"
 
 SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}"
 SWEEP_PENDING_TTL_S = 60
@@ -36,7 +50,7 @@ def request_sweep(
     pending = SWEEP_PENDING_KEY.format(shop_id=shop_id)
     if not redis_client.set(pending, cause, nx=True, ex=int(countdown) + SWEEP_PENDING_TTL_S):
         return False
-    celery.send_task("workers.tasks.sweep_shop", args=(shop_id, cause), countdown=countdown)
+    celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause), countdown=countdown)
     return True
 
 
@@ -163,3 +177,81 @@ def finish(
     chosen = _next_waiting(redis_client, shop_id, limit - len(running), running)
     _mark_inflight(redis_client, shop_id, chosen, now)
     return chosen
+
+
+# --- one shop's chains ---------------------------------------------------------------------------------------
+
+
+class ShopQueue:
+    """The steps of one shop's fulfillment orders: which may start a chain now, which chain is current, and at
+    what priority their steps go. Without a shop (a step sent before shops were tracked) steps go unbounded."""
+
+    def __init__(
+        self,
+        celery: Celery,
+        redis_client: redis.Redis,
+        shop_id: int | None,
+        limit: int = INFLIGHT_PER_SHOP,
+        clock: Clock = time.time,
+    ):
+        self.celery = celery
+        self.redis = redis_client
+        self.shop_id = shop_id
+        self.limit = limit
+        self.clock = clock
+
+    def start(self, due: list[Due], cause: str) -> list[int]:
+        """Start a chain for each fulfillment order admitted now (the rest wait their turn); returns them."""
+        if self.shop_id is None:
+            admitted = [d.record_id for d in due]
+        else:
+            admitted = admit(self.redis, self.shop_id, due, self.limit, self.clock)
+        self._start(admitted, cause)
+        return admitted
+
+    def _start(self, record_ids: list[int], cause: str) -> None:
+        priority = step_priority(self.redis, self.shop_id)
+        for record_id in record_ids:
+            token = start_chain(self.redis, record_id)
+            self._send((record_id, cause, self.shop_id, token), priority=priority)
+
+    def is_current(self, record_id: int, chain: str | None) -> bool:
+        """False when a newer chain took over the fulfillment order; else the chain is heard of."""
+        if not is_current_chain(self.redis, record_id, chain):
+            return False
+        if self.shop_id is not None:
+            touch(self.redis, self.shop_id, record_id, clock=self.clock)
+        return True
+
+    def then(self, record_id: int, cause: str, chain: str | None, delay: float) -> None:
+        """The chain goes on: its next step in `delay` seconds."""
+        if self.shop_id is not None:
+            touch(self.redis, self.shop_id, record_id, within_s=delay, clock=self.clock)
+        self._send(
+            (record_id, cause, self.shop_id, chain), countdown=delay, priority=step_priority(self.redis, self.shop_id)
+        )
+
+    def _send(self, args: tuple, **options: object) -> None:
+        # Through a signature, so a worker (or an eager app) calls its registered task as `apply_async` would.
+        self.celery.signature(STEP_TASK, args=args).apply_async(**options)
+
+    def finished(self, record_id: int) -> None:
+        """The chain is done: its place among the shop's chains goes to the next fulfillment order waiting."""
+        if self.shop_id is not None:
+            self._start(finish(self.redis, self.shop_id, record_id, self.limit, self.clock), Cause.POLL)
+
+
+def request_step(celery: Celery, redis_client: redis.Redis, shop_id: int, record_id: int, cause: str) -> None:
+    """Start a new chain of steps for a fulfillment order at once (someone just acted on it); any older chain
+    stops at its next step."""
+    ShopQueue(celery, redis_client, shop_id).start([Due(record_id, urgent=True)], cause)
+
+
+@contextmanager
+def fulfillment_order_lock(
+    record_id: int, wait_s: float = 0.0, redis_client: redis.Redis | None = None
+) -> Iterator[None]:
+    """One step at a time on a fulfillment order, the worker's or an operator's; raises `Busy` when another
+    holds it beyond `wait_s`. A lease, renewed while its holder works (`workers.runtime.exclusive`)."""
+    with exclusive(f"fulfillment-order:{record_id}", wait_s=wait_s, client=redis_client):
+        yield

@@ -43,10 +43,19 @@ LOCK_LEASE_S = 30.0
 
 
 @contextmanager
-def exclusive(name: str, lease_s: float = LOCK_LEASE_S) -> Iterator[None]:
-    """One worker at a time per fulfillment order, so two copies of a step never race to the store."""
+def exclusive(
+    name: str, lease_s: float = LOCK_LEASE_S, wait_s: float = 0.0, client: redis.Redis | None = None
+) -> Iterator[None]:
+    """One holder at a time, so two copies of a step never race to the store; `wait_s` to queue for it
+    rather than raise `Busy` at once. `client` is the caller's Redis (the web process has its own)."""
     # Not thread-local: the renewing thread acts on the token this one took.
-    lock = redis_client().lock(f"fulfillment:lock:{name}", timeout=lease_s, blocking=False, thread_local=False)
+    lock = (client or redis_client()).lock(
+        f"fulfillment:lock:{name}",
+        timeout=lease_s,
+        blocking=wait_s > 0,
+        blocking_timeout=wait_s or None,
+        thread_local=False,
+    )
     if not lock.acquire():
         raise Busy(name)
     done = threading.Event()

@@ -8,14 +8,13 @@ import random
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from fulfillment import delivery, workflow
+from fulfillment import delivery, step, sweep
 from fulfillment.models import Shop
 from fulfillment.states import Cause
-from fulfillment.store import StoreUnavailable, Throttled, UserErrors
+from fulfillment.store.errors import StoreUnavailable, Throttled, UserErrors
 from workers import queue
 from workers.celery_app import celery
-from workers.queue import request_sweep
-from workers.runtime import Busy, context, exclusive, redis_client
+from workers.runtime import Busy, context, redis_client
 
 log = logging.getLogger("workers.tasks")
 
@@ -29,7 +28,7 @@ RETRY = {
 }
 
 
-@celery.task(**RETRY)
+@celery.task(name=queue.SWEEP_SHOP_TASK, **RETRY)
 def sweep_shop(shop_id: int, cause: str = Cause.POLL) -> int:
     wait = queue.sweep_due_in(redis_client(), shop_id)
     if wait > 0:
@@ -38,32 +37,24 @@ def sweep_shop(shop_id: int, cause: str = Cause.POLL) -> int:
         return 0
     queue.sweep_started(redis_client(), shop_id)
     try:
-        found = workflow.sweep_shop(context(), shop_id, Cause(cause))
+        found = sweep.sweep_shop(context(), shop_id, Cause(cause))
     except Throttled as exc:
         raise sweep_shop.retry(exc=exc, countdown=_after(exc)) from exc
     queue.sweep_finished(redis_client(), shop_id, found.listed)
-    start_chains(shop_id, queue.admit(redis_client(), shop_id, found.due), cause)
+    _shop_queue(shop_id).start(found.due, cause)
     return len(found.due)
 
 
-def start_chains(shop_id: int, record_ids: list[int], cause: str) -> None:
-    priority = queue.step_priority(redis_client(), shop_id)
-    for record_id in record_ids:
-        token = queue.start_chain(redis_client(), record_id)
-        advance_fulfillment_order.apply_async((record_id, cause, shop_id, token), priority=priority)
-
-
-@celery.task(**RETRY)
+@celery.task(name=queue.STEP_TASK, **RETRY)
 def advance_fulfillment_order(
     record_id: int, cause: str = Cause.WORKER, shop_id: int | None = None, chain: str | None = None
 ) -> None:
-    if not queue.is_current_chain(redis_client(), record_id, chain):
+    chains = _shop_queue(shop_id)
+    if not chains.is_current(record_id, chain):
         return  # a newer chain took over this fulfillment order
-    if shop_id is not None:
-        queue.touch(redis_client(), shop_id, record_id)
     try:
-        with exclusive(f"fulfillment-order:{record_id}"):
-            step = workflow.advance(context(), record_id, Cause(cause))
+        with queue.fulfillment_order_lock(record_id):
+            after = step.advance(context(), record_id, Cause(cause))
     except UserErrors as exc:
         # The store refused a step it offered a moment ago: the merchant acted in between. Look again.
         log.info("store_refused record=%s errors=%s", record_id, exc)
@@ -76,26 +67,18 @@ def advance_fulfillment_order(
     except Throttled as exc:
         # The shop's budget is spoken for: the worker goes to other shops' work, and this step comes back when
         # the budget has refilled. A new message, not a retry: waiting for budget is no failure to count.
-        countdown = _after(exc)
-        if shop_id is not None:
-            queue.touch(redis_client(), shop_id, record_id, within_s=countdown)
-        _next_step(record_id, cause, shop_id, chain, countdown)
+        chains.then(record_id, cause, chain, _after(exc))
         return
-    for package_id in step.shipped:
+    for package_id in after.shipped:
         post_delivery_event.apply_async((package_id,), countdown=context().config.delivery_event_delay_s)
-    if not step.done:
-        if shop_id is not None:
-            queue.touch(redis_client(), shop_id, record_id, within_s=step.delay)
-        _next_step(record_id, Cause.WORKER, shop_id, chain, step.delay)
-    elif shop_id is not None:
-        # Its place among the shop's chains goes to the next fulfillment order waiting for one.
-        start_chains(shop_id, queue.finish(redis_client(), shop_id, record_id), Cause.POLL)
+    if after.done:
+        chains.finished(record_id)
+    else:
+        chains.then(record_id, Cause.WORKER, chain, after.delay)
 
 
-def _next_step(record_id: int, cause: str, shop_id: int | None, chain: str | None, countdown: float) -> None:
-    advance_fulfillment_order.apply_async(
-        (record_id, cause, shop_id, chain), countdown=countdown, priority=queue.step_priority(redis_client(), shop_id)
-    )
+def _shop_queue(shop_id: int | None) -> queue.ShopQueue:
+    return queue.ShopQueue(celery, redis_client(), shop_id)
 
 
 def _after(throttled: Throttled) -> float:
@@ -103,19 +86,19 @@ def _after(throttled: Throttled) -> float:
     return throttled.retry_after * (1 + 0.5 * random.random())
 
 
-@celery.task(**RETRY)
+@celery.task(name=queue.DELIVERY_EVENT_TASK, **RETRY)
 def post_delivery_event(package_id: int) -> None:
-    step = delivery.post_delivery_event(context(), package_id)
-    if not step.done:
-        post_delivery_event.apply_async((package_id,), countdown=step.delay)
+    later = delivery.post_delivery_event(context(), package_id)
+    if not later.done:
+        post_delivery_event.apply_async((package_id,), countdown=later.delay)
 
 
-@celery.task
+@celery.task(name=queue.SWEEP_ALL_SHOPS_TASK)
 def sweep_all_shops() -> int:
     with context().db.transaction() as session:
         shop_ids = session.scalars(
             select(Shop.id).where(Shop.uninstalled_at.is_(None), Shop.access_token_ciphertext.is_not(None))
         ).all()
     for shop_id in shop_ids:
-        request_sweep(celery, redis_client(), shop_id, Cause.POLL)
+        queue.request_sweep(celery, redis_client(), shop_id, Cause.POLL)
     return len(shop_ids)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from devstack.wait import wait_for
-from fulfillment import operator
+from fulfillment import stock
+from fulfillment.operator import actions
 from fulfillment.operators import create_operator
 
 CHROMIUM = shutil.which("chromium")
@@ -115,7 +116,7 @@ def test_operator_rejects_one_request_per_line_item_and_ships_another_in_two_pac
     from playwright.sync_api import expect
 
     shop, system = connected_shop, connected_shop.system
-    operator.update_settings(system.context(), shop.shop_id, {"review_requests": True})
+    actions.update_settings(system.context(), shop.shop_id, {"review_requests": True})
     for sku in ("DASH-MUG", "DASH-TEE", "DASH-CAP", "DASH-SOCK"):
         shop.set_stock(sku, 20)
 
@@ -259,7 +260,7 @@ def test_operator_answers_a_cancellation_request_with_the_merchants_note_in_view
     from playwright.sync_api import expect
 
     shop, system = connected_shop, connected_shop.system
-    operator.update_settings(system.context(), shop.shop_id, {"review_requests": True, "review_cancellations": True})
+    actions.update_settings(system.context(), shop.shop_id, {"review_requests": True, "review_cancellations": True})
     shop.set_stock("DASH-LAMP", 5)
     order = shop.place_order([{"sku": "DASH-LAMP", "title": "Lamp", "quantity": 2}])
     fo_id = only_fo(order)["id"]
@@ -313,20 +314,22 @@ def test_signing_in_never_sends_the_operator_to_another_site(system, operator_em
     assert page.url == url(system, "/dashboard/")
 
 
-def test_a_post_without_the_right_csrf_token_is_forbidden(system, operator_email, page):
+def test_a_post_without_the_right_csrf_token_is_forbidden(connected_shop, operator_email, page):
+    system = connected_shop.system
     sign_in(page, system, operator_email)
     sku = f"CSRF-{uuid.uuid4().hex[:6]}"
-    missing = page.request.post(url(system, "/dashboard/stock"), form={"sku": sku, "on_hand": "7"})
-    wrong = page.request.post(url(system, "/dashboard/stock"), form={"sku": sku, "on_hand": "7", "csrf_token": "x"})
+    form = {"shop": str(connected_shop.shop_id), "sku": sku, "on_hand": "7"}
+    missing = page.request.post(url(system, "/dashboard/stock"), form=form)
+    wrong = page.request.post(url(system, "/dashboard/stock"), form={**form, "csrf_token": "x"})
     assert (missing.status, wrong.status) == (403, 403)
-    assert all(row.sku != sku for row in operator.stock(system.context()))
+    assert all(row.sku != sku for row in stock.levels(system.context()))
 
     # The same request with the page's token goes through: the token is what made the difference.
     page.goto(url(system, "/dashboard/stock"))
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
-    ok = page.request.post(url(system, "/dashboard/stock"), form={"sku": sku, "on_hand": "7", "csrf_token": token})
+    ok = page.request.post(url(system, "/dashboard/stock"), form={**form, "csrf_token": token})
     assert ok.status == 200
-    assert any(row.sku == sku and row.on_hand == 7 for row in operator.stock(system.context()))
+    assert any(row.sku == sku and row.on_hand == 7 for row in stock.levels(system.context()))
 
 
 def test_repeated_failed_sign_ins_are_answered_429_even_with_the_right_password(system, operator_email, page):

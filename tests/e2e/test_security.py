@@ -26,10 +26,10 @@ from sqlalchemy import String, Text, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from devstack.wait import wait_for
-from fulfillment import operator
 from fulfillment.config import Config
 from fulfillment.context import Context
 from fulfillment.models import Delivery, FulfillmentOrder, Shop
+from fulfillment.operator import actions, queries
 from fulfillment.security import TokenCipher
 from fulfillment.shops import connect_shop, save_token
 from tests.conftest import API_SECRET
@@ -298,10 +298,10 @@ def test_sql_metacharacters_in_outside_text_are_stored_and_read_back_intact(conn
     note = " | ".join(NASTY)
 
     # Shop settings, as the dashboard's settings form saves them.
-    saved = operator.update_settings(
+    saved = actions.update_settings(
         system.context(), shop.shop_id, {"carrier": NASTY[0], "ineligible_skus": [f"{NASTY[1]}-never"]}
     )
-    assert operator.shop(system.context(), shop.shop_id).settings == saved
+    assert queries.shop(system.context(), shop.shop_id).settings == saved
     assert saved["carrier"] == NASTY[0] and saved["ineligible_skus"] == [f"{NASTY[1]}-never"]
 
     # SKUs, titles, an address and the merchant's note, all through the store.

@@ -3,7 +3,6 @@
 import pytest
 from sqlalchemy import select
 
-from fulfillment import operator
 from fulfillment.config import Config
 from fulfillment.context import Context
 from fulfillment.models import (
@@ -14,7 +13,9 @@ from fulfillment.models import (
     Reservation,
     Shop,
 )
-from fulfillment.operator import InvalidInput, NotActionable
+from fulfillment.operator import actions, queries
+from fulfillment.operator.actions import NotActionable
+from fulfillment.operator.forms import InvalidInput
 from fulfillment.states import State
 from fulfillment.store import operations as ops
 
@@ -99,8 +100,8 @@ def make_record(ctx, state=State.REQUESTED, stock=10, settings=None) -> int:
         session.add(record)
         session.flush()
         warehouse = ctx.warehouse(session)
-        warehouse.set_stock("MUG", stock)
-        warehouse.set_stock("TEE", stock)
+        warehouse.set_stock(record.shop_id, "MUG", stock)
+        warehouse.set_stock(record.shop_id, "TEE", stock)
         if state != State.REQUESTED:
             warehouse.reserve(record)
         return record.id
@@ -127,7 +128,7 @@ def operator_log(record) -> list[tuple[str, str, str]]:
 
 def test_accept_bypasses_the_policy_reserves_stock_and_is_logged_as_the_operators(ctx, store):
     record_id = make_record(ctx, settings={"review_requests": True, "blocked_countries": ["NO"]})
-    done = operator.accept(ctx, record_id, OPERATOR)
+    done = actions.accept(ctx, record_id, OPERATOR)
 
     ((name, call),) = store.calls
     assert name == "accept" and call["id"] == FO
@@ -143,7 +144,7 @@ def test_accept_bypasses_the_policy_reserves_stock_and_is_logged_as_the_operator
 def test_accept_refuses_when_the_stock_is_not_there(ctx, store):
     record_id = make_record(ctx, stock=2)
     with pytest.raises(NotActionable, match="not enough stock.*MUG short by 1"):
-        operator.accept(ctx, record_id, OPERATOR)
+        actions.accept(ctx, record_id, OPERATOR)
     assert store.calls == []
     assert load(ctx, record_id).state == State.REQUESTED
     assert reservations(ctx) == {}
@@ -153,7 +154,7 @@ def test_accept_of_a_request_the_merchant_withdrew_records_the_withdrawal_and_re
     record_id = make_record(ctx)
     store.gone = True
     with pytest.raises(NotActionable, match="withdrawn"):
-        operator.accept(ctx, record_id, OPERATOR)
+        actions.accept(ctx, record_id, OPERATOR)
     assert store.calls == []
     record = load(ctx, record_id)
     assert record.state == State.WITHDRAWN  # what the re-read showed is kept though the action was refused
@@ -164,7 +165,7 @@ def test_accept_of_a_request_already_answered_on_the_store_is_refused(ctx, store
     record_id = make_record(ctx)
     store.status, store.request_status = "OPEN", "REJECTED"
     with pytest.raises(NotActionable, match="rejected"):
-        operator.accept(ctx, record_id, OPERATOR)
+        actions.accept(ctx, record_id, OPERATOR)
     assert store.calls == []
 
 
@@ -173,7 +174,7 @@ def test_accept_of_a_request_already_answered_on_the_store_is_refused(ctx, store
 
 def test_reject_sends_the_reason_the_message_and_the_line_item_messages(ctx, store):
     record_id = make_record(ctx)
-    operator.reject(
+    actions.reject(
         ctx,
         record_id,
         "INELIGIBLE_PRODUCT",
@@ -194,7 +195,7 @@ def test_reject_sends_the_reason_the_message_and_the_line_item_messages(ctx, sto
 def test_reject_refuses_a_line_item_of_another_fulfillment_order(ctx, store):
     record_id = make_record(ctx)
     with pytest.raises(InvalidInput, match="not on this fulfillment order"):
-        operator.reject(ctx, record_id, "OTHER", "No.", [("gid://LI/999", "?")], OPERATOR)
+        actions.reject(ctx, record_id, "OTHER", "No.", [("gid://LI/999", "?")], OPERATOR)
     assert store.calls == []
     assert load(ctx, record_id).state == State.REQUESTED
 
@@ -211,7 +212,7 @@ def accepted_record(ctx, store) -> tuple[int, dict[str, int]]:
 
 def test_pack_makes_the_operators_packages_and_leaves_shipping_to_the_worker(ctx, store):
     record_id, lines = accepted_record(ctx, store)
-    done = operator.pack(
+    done = actions.pack(
         ctx,
         record_id,
         [[(lines["MUG"], 2)], [(lines["MUG"], 1), (lines["TEE"], 1)]],
@@ -246,7 +247,7 @@ def test_pack_refuses_tracking_numbers_used_by_another_package(ctx, store):
         ]
         session.add(other)
     with pytest.raises(InvalidInput, match="PN1 is on another package"):
-        operator.pack(ctx, record_id, [[(lines["MUG"], 3), (lines["TEE"], 1)]], "DHL", ["PN1"], OPERATOR)
+        actions.pack(ctx, record_id, [[(lines["MUG"], 3), (lines["TEE"], 1)]], "DHL", ["PN1"], OPERATOR)
     assert load(ctx, record_id).state == State.ACCEPTED
 
 
@@ -254,7 +255,7 @@ def test_pack_of_a_request_not_yet_accepted_is_refused(ctx, store):
     record_id = make_record(ctx)
     lines = {line.sku: line.id for line in load(ctx, record_id).line_items}
     with pytest.raises(NotActionable, match="cannot pack: the fulfillment order is requested"):
-        operator.pack(ctx, record_id, [[(lines["MUG"], 3), (lines["TEE"], 1)]], "DHL", ["T1"], OPERATOR)
+        actions.pack(ctx, record_id, [[(lines["MUG"], 3), (lines["TEE"], 1)]], "DHL", ["T1"], OPERATOR)
 
 
 # --- cancellation requests ----------------------------------------------------------------------------------
@@ -268,7 +269,7 @@ def cancellation_requested(ctx, store) -> int:
 
 def test_a_cancellation_request_is_noticed_then_accepted_and_the_stock_released(ctx, store):
     record_id = cancellation_requested(ctx, store)
-    done = operator.answer_cancellation(ctx, record_id, True, "", OPERATOR)
+    done = actions.answer_cancellation(ctx, record_id, True, "", OPERATOR)
     ((name, call),) = store.calls
     assert name == "accept_cancellation" and "nothing had left" in call["message"]
     record = load(ctx, record_id)
@@ -280,8 +281,8 @@ def test_a_cancellation_request_is_noticed_then_accepted_and_the_stock_released(
 def test_a_refused_cancellation_needs_a_message_and_work_resumes(ctx, store):
     record_id = cancellation_requested(ctx, store)
     with pytest.raises(InvalidInput):
-        operator.answer_cancellation(ctx, record_id, False, " ", OPERATOR)
-    done = operator.answer_cancellation(ctx, record_id, False, "Already on the truck.", OPERATOR)
+        actions.answer_cancellation(ctx, record_id, False, " ", OPERATOR)
+    done = actions.answer_cancellation(ctx, record_id, False, "Already on the truck.", OPERATOR)
     ((name, call),) = store.calls
     assert name == "reject_cancellation" and call["message"] == "Already on the truck."
     assert load(ctx, record_id).state == State.ACCEPTED and done.needs_worker
@@ -302,7 +303,7 @@ def test_a_cancellation_cannot_be_accepted_once_a_package_shipped(ctx, store):
             )
         ]
     with pytest.raises(NotActionable, match="already shipped \\(PN9\\)"):
-        operator.answer_cancellation(ctx, record_id, True, "", OPERATOR)
+        actions.answer_cancellation(ctx, record_id, True, "", OPERATOR)
     assert store.calls == []
 
 
@@ -311,26 +312,26 @@ def test_a_cancellation_cannot_be_accepted_once_a_package_shipped(ctx, store):
 
 def test_the_order_view_offers_the_forms_that_apply(ctx, store):
     record_id = make_record(ctx)
-    view = operator.fulfillment_order(ctx, record_id)
+    view = queries.fulfillment_order(ctx, record_id)
     assert view.actions == {"accept", "reject"}
     assert [(line.sku, line.remaining, line.available) for line in view.lines] == [("MUG", 3, 10), ("TEE", 1, 10)]
-    operator.accept(ctx, record_id, OPERATOR)
-    assert operator.fulfillment_order(ctx, record_id).actions == {"pack"}
+    actions.accept(ctx, record_id, OPERATOR)
+    assert queries.fulfillment_order(ctx, record_id).actions == {"pack"}
 
 
 def test_the_queue_filters_by_view_and_counts_by_state(ctx, store):
     record_id = make_record(ctx)
-    assert [row.id for row in operator.queue(ctx, "attention").rows] == [record_id]
-    assert operator.queue(ctx, "shipped").rows == []
-    queue = operator.queue(ctx, "all", shop_id=load(ctx, record_id).shop_id)
+    assert [row.id for row in queries.queue(ctx, "attention").rows] == [record_id]
+    assert queries.queue(ctx, "shipped").rows == []
+    queue = queries.queue(ctx, "all", shop_id=load(ctx, record_id).shop_id)
     assert queue.counts == {"requested": 1} and queue.rows[0].units == 4
 
 
 def test_update_settings_saves_what_the_form_says(ctx, store):
     record_id = make_record(ctx)
     shop_id = load(ctx, record_id).shop_id
-    saved = operator.update_settings(ctx, shop_id, {"handling_days": "3", "blocked_countries": "ru"})
+    saved = actions.update_settings(ctx, shop_id, {"handling_days": "3", "blocked_countries": "ru"})
     assert saved == {"review_requests": True, "handling_days": 3.0, "blocked_countries": ["RU"]}
-    assert operator.shop(ctx, shop_id).settings == saved
+    assert queries.shop(ctx, shop_id).settings == saved
     with pytest.raises(LookupError):
-        operator.update_settings(ctx, 999, {})
+        actions.update_settings(ctx, 999, {})

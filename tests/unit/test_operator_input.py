@@ -3,14 +3,14 @@
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from fulfillment.operator import (
+from fulfillment.operator.forms import (
     REJECTION_REASONS,
     InvalidInput,
     parse_settings,
-    parse_stock,
     validate_packages,
     validate_rejection,
 )
+from fulfillment.stock import parse_stock
 
 REMAINING = {11: 3, 12: 1}  # our line item id -> units left to ship
 LABELS = {11: "SKU-MUG", 12: "SKU-TEE"}
@@ -176,3 +176,18 @@ def test_bad_settings_are_refused_naming_the_field(field, value, expected):
     with pytest.raises(InvalidInput) as excinfo:
         parse_settings(MultiDict([(field, value)]))
     assert expected in problems(excinfo)
+
+
+def test_the_packing_form_gives_packages_and_tracking_numbers_within_the_one_package_limit():
+    from fulfillment.operator.forms import MAX_PACKAGES, packages_from_form
+
+    form = MultiDict(
+        [("package_count", "2"), ("line_id", "11"), ("line_id", "12"), ("qty-1-11", "3"), ("qty-2-12", " 1 ")]
+        + [("tracking-1", "T1"), ("tracking-2", "T2")]
+    )
+    assert packages_from_form(form) == ([[(11, 3), (12, 0)], [(11, 0), (12, 1)]], ["T1", "T2"])
+    with pytest.raises(InvalidInput, match=f"1 to {MAX_PACKAGES} packages"):
+        packages_from_form(MultiDict({"package_count": str(MAX_PACKAGES + 1)}))
+    with pytest.raises(InvalidInput) as excinfo:
+        validate_packages({11: MAX_PACKAGES + 1}, [[(11, 1)]] * (MAX_PACKAGES + 1), ["T"] * (MAX_PACKAGES + 1), "DHL")
+    assert f"at most {MAX_PACKAGES} packages" in problems(excinfo)

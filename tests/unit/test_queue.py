@@ -6,7 +6,7 @@ import uuid
 import pytest
 import redis
 
-from fulfillment.workflow import Due
+from fulfillment.sweep import Due
 from workers import queue
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -135,3 +135,46 @@ def test_a_queued_sweep_learns_of_a_spacing_set_after_it_was_queued(client, shop
     assert queue.sweep_due_in(client, shop_id, clock=clock) == 0  # the short spacing has passed
     queue.sweep_finished(client, shop_id, listed=100)  # that sweep found a big shop
     assert queue.sweep_due_in(client, shop_id, clock=clock) == pytest.approx(100 / queue.SWEEP_POINTS_PER_S - 2)
+
+
+class FakeSignatures:
+    """Stands in for Celery where steps are sent as signatures."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[tuple, dict]] = []
+
+    def signature(self, name, args=()):
+        assert name == queue.STEP_TASK
+        steps = self.steps
+
+        class Signature:
+            def apply_async(self, **options):
+                steps.append((args, options))
+
+        return Signature()
+
+
+def test_a_step_an_operator_asks_for_joins_the_shops_chains_and_supersedes_the_old_chain(client, shop_id, clock):
+    celery = FakeSignatures()
+    old = queue.start_chain(client, 5)
+    queue.request_step(celery, client, shop_id, 5, "operator")
+    [(args, options)] = celery.steps
+    record_id, cause, sent_shop, token = args
+    assert (record_id, cause, sent_shop) == (5, "operator", shop_id)
+    assert options == {"priority": queue.PRIORITY_DEFAULT}
+    chains = queue.ShopQueue(celery, client, shop_id, clock=clock)
+    assert chains.is_current(5, token) and not chains.is_current(5, old)
+    assert [int(m) for m in client.zrange(queue.INFLIGHT_KEY.format(shop_id=shop_id), 0, -1)] == [5]
+
+
+def test_a_shops_queue_starts_the_next_waiting_chain_with_a_token_when_one_finishes(client, shop_id, clock):
+    celery = FakeSignatures()
+    chains = queue.ShopQueue(celery, client, shop_id, limit=1, clock=clock)
+    assert chains.start(due(1, 2), "poll") == [1]
+    chains.then(1, "worker", "token-1", 30.0)
+    assert celery.steps[-1] == (
+        (1, "worker", shop_id, "token-1"),
+        {"countdown": 30.0, "priority": queue.PRIORITY_FLOODED},
+    )
+    chains.finished(1)
+    assert [args[0] for args, _ in celery.steps] == [1, 1, 2]

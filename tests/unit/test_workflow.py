@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from fulfillment import workflow
+from fulfillment import step, sweep
 from fulfillment.config import Config
 from fulfillment.context import Context
 from fulfillment.models import FulfillmentOrder, Package
 from fulfillment.shops import save_token
 from fulfillment.states import Cause, State
-from fulfillment.store import StoreUnavailable
 from fulfillment.store import operations as ops
+from fulfillment.store.errors import StoreUnavailable
 
 SHOP = "fake-shop.myshopify.com"
 LOCATION = "gid://shopify/Location/9"
@@ -129,13 +129,13 @@ def ctx(sqlite_url):
 
 
 def record_id(ctx) -> int:
-    (due,) = workflow.sweep_shop(ctx, 1).due
+    (due,) = sweep.sweep_shop(ctx, 1).due
     return due.record_id
 
 
 def run_until_done(ctx, rid: int, limit: int = 10) -> None:
     for _ in range(limit):
-        if workflow.advance(ctx, rid).done:
+        if step.advance(ctx, rid).done:
             return
     raise AssertionError("no end")
 
@@ -157,10 +157,10 @@ def test_happy_path_accepts_once_and_ships_once(ctx, store):
 def test_lost_answer_to_fulfillment_create_is_looked_up_not_repeated(ctx, store):
     rid = record_id(ctx)
     for _ in range(3):  # accept, pick, pack
-        workflow.advance(ctx, rid)
+        step.advance(ctx, rid)
     store.lose_next_answer = True
     with pytest.raises(StoreUnavailable):
-        workflow.advance(ctx, rid)
+        step.advance(ctx, rid)
     assert [p.state for p in load(ctx, rid).packages] == ["shipping"]
 
     run_until_done(ctx, rid)  # the retry finds our tracking number on the store
@@ -173,7 +173,7 @@ def test_lost_answer_to_fulfillment_create_is_looked_up_not_repeated(ctx, store)
 def test_crash_after_marking_shipping_but_before_asking_ships_exactly_once(ctx, store):
     rid = record_id(ctx)
     for _ in range(3):
-        workflow.advance(ctx, rid)
+        step.advance(ctx, rid)
     with ctx.db.transaction() as session:  # as a worker killed right after committing its intent
         session.get(FulfillmentOrder, rid).packages[0].state = "shipping"
     run_until_done(ctx, rid)
@@ -185,9 +185,9 @@ def test_lost_answer_to_accept_is_read_back_from_the_store(ctx, store):
     rid = record_id(ctx)
     store.lose_next_answer = True
     with pytest.raises(StoreUnavailable):
-        workflow.advance(ctx, rid)
+        step.advance(ctx, rid)
     assert load(ctx, rid).state == State.REQUESTED
-    workflow.advance(ctx, rid)
+    step.advance(ctx, rid)
     assert store.calls == ["accept"]  # not accepted twice
     assert load(ctx, rid).state in (State.ACCEPTED, State.PICKED)
 
@@ -195,10 +195,10 @@ def test_lost_answer_to_accept_is_read_back_from_the_store(ctx, store):
 def test_hold_before_shipping_stops_and_release_resumes(ctx, store):
     rid = record_id(ctx)
     for _ in range(3):
-        workflow.advance(ctx, rid)
+        step.advance(ctx, rid)
     store.holds = ("AWAITING_PAYMENT",)
     store.status = "ON_HOLD"
-    assert workflow.advance(ctx, rid).done
+    assert step.advance(ctx, rid).done
     assert load(ctx, rid).state == State.ON_HOLD
     assert "fulfillmentCreate" not in store.calls
 
@@ -211,18 +211,18 @@ def test_hold_before_shipping_stops_and_release_resumes(ctx, store):
 def test_moved_away_before_shipping_releases_stock(ctx, store):
     rid = record_id(ctx)
     for _ in range(3):
-        workflow.advance(ctx, rid)
+        step.advance(ctx, rid)
     store.location = "gid://shopify/Location/elsewhere"
-    assert workflow.advance(ctx, rid).done
+    assert step.advance(ctx, rid).done
     assert load(ctx, rid).state == State.MOVED
     assert "fulfillmentCreate" not in store.calls
     with ctx.db.transaction() as session:
-        assert ctx.warehouse(session).available(["SKU-1"]) == {"SKU-1": 10}
+        assert ctx.warehouse(session).available(load(ctx, rid).shop_id, ["SKU-1"]) == {"SKU-1": 10}
 
 
 def test_closed_with_a_fulfillment_not_ours_is_fulfilled_elsewhere(ctx, store):
     rid = record_id(ctx)
-    workflow.advance(ctx, rid)  # accepted
+    step.advance(ctx, rid)  # accepted
     store.fulfillments.append(
         ops.Fulfillment(
             "gid://shopify/Fulfillment/99", "#1001.1", "SUCCESS", (ops.TrackingInfo("BY-HAND", "Posten", None),), ()
@@ -257,19 +257,19 @@ def test_lost_answer_to_accepting_a_cancellation_is_read_back_as_cancelled(ctx, 
 
     monkeypatch.setattr(ops, "accept_cancellation_request", accept_cancellation)
     rid = record_id(ctx)
-    workflow.advance(ctx, rid)  # accepted
+    step.advance(ctx, rid)  # accepted
     store.request_status = "CANCELLATION_REQUESTED"  # the sweep sees it and starts a chain
     with pytest.raises(StoreUnavailable):
-        workflow.advance(ctx, rid, Cause.POLL)
+        step.advance(ctx, rid, Cause.POLL)
     assert load(ctx, rid).state == State.ACCEPTED  # the step's changes went with its transaction
 
-    assert workflow.advance(ctx, rid, Cause.POLL).done  # the same step, tried again
+    assert step.advance(ctx, rid, Cause.POLL).done  # the same step, tried again
     record = load(ctx, rid)
     assert record.state == State.CANCELLED
     assert [c.to_state for c in record.state_changes][-2:] == [State.CANCELLATION_REQUESTED, State.CANCELLED]
     assert store.calls.count("acceptCancellation") == 1
     with ctx.db.transaction() as session:
-        assert ctx.warehouse(session).available(["SKU-1"]) == {"SKU-1": 10}
+        assert ctx.warehouse(session).available(load(ctx, rid).shop_id, ["SKU-1"]) == {"SKU-1": 10}
 
 
 def counting(monkeypatch, name: str) -> list[str]:
@@ -295,7 +295,7 @@ def test_a_sweep_reads_only_the_list_and_the_first_steps_full_read_is_its_reread
     assert full_reads == reads_to_decide == state_reads == []
     assert load(ctx, rid).state == State.REQUESTED
 
-    workflow.advance(ctx, rid)
+    step.advance(ctx, rid)
     assert store.calls == ["accept"]
     assert (len(reads_to_decide), len(full_reads), len(state_reads)) == (1, 0, 0)
     with ctx.db.transaction() as session:
@@ -307,15 +307,15 @@ def test_a_sweep_reads_only_the_list_and_the_first_steps_full_read_is_its_reread
 def test_a_withdrawn_request_is_never_accepted_even_when_the_sweep_saw_it_submitted(ctx, store):
     rid = record_id(ctx)
     store.status, store.request_status = "CLOSED", "SUBMITTED"  # withdrawn between the sweep and the step
-    assert workflow.advance(ctx, rid).done
+    assert step.advance(ctx, rid).done
     assert store.calls == []
     assert load(ctx, rid).state == State.WITHDRAWN
 
 
 def test_after_accepting_the_next_sweep_sees_nothing_new(ctx, store):
     rid = record_id(ctx)
-    workflow.advance(ctx, rid)
-    assert workflow.sweep_shop(ctx, 1).due == []  # the store's answer to the accept is what we recorded
+    step.advance(ctx, rid)
+    assert sweep.sweep_shop(ctx, 1).due == []  # the store's answer to the accept is what we recorded
 
 
 def test_an_accept_answered_with_the_status_from_before_is_not_taken_for_a_change(ctx, store, monkeypatch):
@@ -336,7 +336,7 @@ def test_an_accept_answered_with_the_status_from_before_is_not_taken_for_a_chang
 
     monkeypatch.setattr(ops, "accept_fulfillment_request", lambda _c, id, **kw: REAL_ACCEPT(StaleAnswer(), id, **kw))
     rid = record_id(ctx)
-    workflow.advance(ctx, rid)
+    step.advance(ctx, rid)
     record = load(ctx, rid)
     assert store.calls == ["accept"]
     assert (record.state, record.store_status, record.store_request_status) == (
@@ -344,15 +344,15 @@ def test_an_accept_answered_with_the_status_from_before_is_not_taken_for_a_chang
         "IN_PROGRESS",
         "ACCEPTED",
     )
-    assert workflow.sweep_shop(ctx, 1).due == []
+    assert sweep.sweep_shop(ctx, 1).due == []
 
 
 def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_look_up(ctx, store, monkeypatch):
-    from fulfillment.store import Throttled
+    from fulfillment.store.errors import Throttled
 
     rid = record_id(ctx)
     for _ in range(3):  # accept, pick, pack
-        workflow.advance(ctx, rid)
+        step.advance(ctx, rid)
     real_create = ops.create_fulfillment
 
     def deferred(*_args, **_kwargs):
@@ -360,7 +360,7 @@ def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_lo
 
     monkeypatch.setattr(ops, "create_fulfillment", deferred)
     with pytest.raises(Throttled):
-        workflow.advance(ctx, rid)
+        step.advance(ctx, rid)
     assert [p.state for p in load(ctx, rid).packages] == ["packed"]
 
     monkeypatch.setattr(ops, "create_fulfillment", real_create)
@@ -373,11 +373,11 @@ def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_lo
 
 def test_picking_and_packing_ask_the_store_nothing_and_shipping_rereads_first(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    workflow.advance(ctx, rid, Cause.POLL)  # read whole, accepted
+    step.advance(ctx, rid, Cause.POLL)  # read whole, accepted
     full_reads = counting(monkeypatch, "fulfillment_order")
     state_reads = counting(monkeypatch, "fulfillment_order_state")
-    workflow.advance(ctx, rid)  # picked
-    workflow.advance(ctx, rid)  # packed
+    step.advance(ctx, rid)  # picked
+    step.advance(ctx, rid)  # packed
     assert load(ctx, rid).state == State.PACKED
     assert full_reads == [] and state_reads == []
     run_until_done(ctx, rid)
@@ -395,16 +395,16 @@ def test_a_step_the_store_prompted_rereads_even_inside_the_warehouse(ctx, store,
 
     monkeypatch.setattr(ops, "accept_cancellation_request", accept_cancellation)
     rid = record_id(ctx)
-    workflow.advance(ctx, rid)  # accepted: picking is next
+    step.advance(ctx, rid)  # accepted: picking is next
     store.request_status = "CANCELLATION_REQUESTED"  # the sweep saw the change and started a new chain
-    assert workflow.advance(ctx, rid, Cause.POLL).done
+    assert step.advance(ctx, rid, Cause.POLL).done
     assert answered == ["acceptCancellation"]
     assert load(ctx, rid).state == State.CANCELLED
 
 
 def test_a_delivery_event_the_store_refuses_ends_the_carrier_path(ctx, store, monkeypatch):
     from fulfillment import delivery
-    from fulfillment.store import UserError, UserErrors
+    from fulfillment.store.errors import UserError, UserErrors
 
     rid = record_id(ctx)
     run_until_done(ctx, rid)

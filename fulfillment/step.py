@@ -1,4 +1,4 @@
-"""Moving fulfillment orders forward: find what the store assigned to us, then take one step at a time.
+"""Moving a fulfillment order forward one step at a time, as the worker, an operator or the warehouse.
 
 Each step starts by re-reading the fulfillment order on the store, so nothing irreversible (accept, reject,
 ship, answer a cancellation) is done to one the merchant has taken back (withdrawn, reset, moved, held,
@@ -6,47 +6,39 @@ fulfilled elsewhere). Picking and packing, which change nothing on the store, go
 store prompted the step (a sweep saw a change). Steps are safe to run twice: the store's answer to the re-read
 tells a step that already happened from one still to do, and a package is marked `shipping` before the store
 is asked to create its fulfillment, so a lost answer is looked up on the store rather than asked again.
+
+`Step` is that protocol, whoever acts: the worker's own steps (`advance`), an operator's actions from the
+dashboard and the warehouse's cancellation (`cancel_in_warehouse`) all re-read, reconcile and answer through it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from enum import StrEnum
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fulfillment import policy
 from fulfillment.context import Context
-from fulfillment.models import (
-    FulfillmentOrder,
-    FulfillmentOrderLineItem,
-    MerchantRequest,
-    Package,
-    PackageItem,
-    Shop,
-)
-from fulfillment.states import FINAL, WORKING, Cause, State, is_final, record_event, transition
-from fulfillment.store import StoreClient, Throttled, UserErrors
+from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, MerchantRequest, Package, PackageItem, Shop
+from fulfillment.states import FINAL, WORKING, Cause, PackageState, State, is_final, record_event, transition
 from fulfillment.store import operations as ops
+from fulfillment.store.client import StoreClient
+from fulfillment.store.errors import Throttled, UserErrors
 from fulfillment.store.throttle import patience
 from fulfillment.warehouse import OutOfStock
 
-log = logging.getLogger("fulfillment.workflow")
+log = logging.getLogger("fulfillment.step")
 
-# Request statuses under which the store wants something from us for a fulfillment order we do not know yet.
-_INTAKE_REQUEST_STATUSES = {"SUBMITTED", "ACCEPTED", "CANCELLATION_REQUESTED"}
-_SHIPPABLE_REQUEST_STATUSES = {"ACCEPTED", "CANCELLATION_REJECTED"}
+# Request statuses under which the store lets the service create fulfillments.
+SHIPPABLE_REQUEST_STATUSES = frozenset({"ACCEPTED", "CANCELLATION_REJECTED"})
+NOTHING_SHIPPED = "Cancelled: nothing had left the warehouse."
 _INTERRUPTIONS = {State.ON_HOLD, State.CANCELLATION_REQUESTED}
 _IN_THE_WAREHOUSE = {State.ACCEPTED, State.PICKED}  # the next step is picking or packing
 # How long a step's mutation may queue for its shop's budget once the step has paid for its re-read.
 AFTER_REREAD_WAIT_S = 2.0
-# A sweep pays for its listing page by page, and one that gives up pays again from the first page; there is one
-# per shop at a time, so it may queue this long for its shop's budget where a step would give its worker away.
-SWEEP_BUDGET_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -61,25 +53,16 @@ class Next:
         return self.delay is None
 
 
-@dataclass(frozen=True)
-class Due:
-    """A fulfillment order that needs a step; `urgent` when the store changed it (the merchant acted)."""
-
-    record_id: int
-    urgent: bool = False
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """What one sweep of a shop found: our records that need a step, and how many fulfillment orders the store
-    listed as assigned to us (what the listing cost, near enough)."""
-
-    due: list[Due]
-    listed: int
-
-
 DONE = Next(None)
 NOW = Next(0.0)
+
+
+class Actor(StrEnum):
+    """Who takes a step's actions, and so whose name its own moves are logged under."""
+
+    WORKER = "worker"  # the automatic workflow
+    OPERATOR = "operator"  # a warehouse operator, from the dashboard
+    WAREHOUSE = "warehouse"  # the warehouse API, at the merchant's word (legacy cancellation)
 
 
 # --- recording what the store says -------------------------------------------------------------------------
@@ -137,137 +120,6 @@ def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.Ful
     session.flush()
 
 
-def _create_record(
-    ctx: Context,
-    session: Session,
-    shop: Shop,
-    snapshot: ops.FulfillmentOrder | ops.FulfillmentOrderSummary,
-    cause: Cause,
-) -> FulfillmentOrder | None:
-    """Our record of a fulfillment order the store assigned to us; from the sweep's list row alone for a new
-    request (its first step reads the rest), from the whole fulfillment order otherwise."""
-    record = FulfillmentOrder(shop_id=shop.id, store_id=snapshot.id, order_id=snapshot.order_id, state=None)
-    try:
-        with session.begin_nested():
-            if snapshot.request_status == "SUBMITTED":
-                transition(session, record, State.REQUESTED, cause=cause, detail="fulfillment request received")
-            else:
-                # Already accepted when we first see it: the legacy workflow, where the store takes the request
-                # on the service's behalf. The stock is ours to hold from now on.
-                transition(
-                    session,
-                    record,
-                    State.ACCEPTED,
-                    cause=cause,
-                    detail=f"accepted on the store before we saw it ({snapshot.request_status})",
-                )
-            session.add(record)
-            if isinstance(snapshot, ops.FulfillmentOrder):
-                apply_snapshot(session, record, snapshot)
-            else:
-                record.store_status = snapshot.status
-                record.store_request_status = snapshot.request_status
-                record.assigned_location_id = snapshot.assigned_location_id or shop.location_id
-                record.order_name = snapshot.order_name
-            if record.state == State.ACCEPTED:
-                try:
-                    ctx.warehouse(session).reserve(record)
-                except OutOfStock as exc:
-                    record_event(session, record, cause=cause, detail=f"could not reserve stock: {exc}")
-    except IntegrityError:
-        # Another worker recorded it first; theirs stands.
-        return None
-    log.info(
-        "fulfillment_order_recorded shop=%s fulfillment_order=%s state=%s",
-        shop.domain,
-        snapshot.id,
-        record.state,
-    )
-    return record
-
-
-def _awaits_us(shop: Shop, record: FulfillmentOrder) -> bool:
-    """The store waits for our answer and no operator review holds it back."""
-    settings = shop.settings or {}
-    if record.state == State.REQUESTED:
-        return not settings.get("review_requests")
-    if record.state == State.CANCELLATION_REQUESTED:
-        return not settings.get("review_cancellations")
-    return False
-
-
-def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
-    """Read everything assigned to us on the store; return our records that need a step and how many the store
-    listed.
-
-    This is how nothing is lost when a callback is: it runs on every callback and on a schedule.
-    """
-    stale_after = timedelta(seconds=max(ctx.config.sweep_interval_s * 2, 60))
-    due: dict[int, Due] = {}
-    with patience(SWEEP_BUDGET_WAIT_S), ctx.db.transaction() as session:
-        shop = session.get(Shop, shop_id)
-        if shop is None or not shop.active:
-            return Sweep([], 0)
-        client = ctx.store_for(shop)
-        location_ids = [shop.location_id] if shop.location_id else None
-        seen: set[str] = set()
-        now = ctx.clock()
-        for summary in _assigned_to_us(client, location_ids):
-            if summary.id in seen:
-                continue  # its status changed between two of the lists
-            seen.add(summary.id)
-            record = session.scalar(
-                select(FulfillmentOrder).where(
-                    FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.store_id == summary.id
-                )
-            )
-            if record is None:
-                if summary.request_status not in _INTAKE_REQUEST_STATUSES:
-                    continue
-                if summary.request_status == "SUBMITTED":
-                    # The first step reads it whole, and that read is its re-read before deciding.
-                    record = _create_record(ctx, session, shop, summary, cause)
-                else:
-                    snapshot = ops.fulfillment_order(client, summary.id)
-                    if snapshot is None:
-                        continue
-                    record = _create_record(ctx, session, shop, snapshot, cause)
-                if record is not None:
-                    session.commit()
-                    due[record.id] = Due(record.id)
-                continue
-            if is_final(record.state):
-                continue
-            changed = (summary.status, summary.request_status) != (
-                record.store_status,
-                record.store_request_status,
-            )
-            updated_at = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=now.tzinfo)
-            if changed or now - updated_at > stale_after or _awaits_us(shop, record):
-                due[record.id] = Due(record.id, urgent=changed)
-        # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
-        open_records = session.scalars(
-            select(FulfillmentOrder).where(
-                FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.state.not_in([str(s) for s in FINAL])
-            )
-        ).all()
-        for record in open_records:
-            if record.store_id not in seen:
-                due[record.id] = Due(record.id, urgent=True)
-    return Sweep(list(due.values()), len(seen))
-
-
-# What a sweep lists: the fulfillment orders that wait on us or that we work on. Without a status the store lists
-# every open one at our location, unsubmitted ones too, and a listing costs a point a fulfillment order. A record
-# of ours missing from all three lists is stepped (and so re-read) anyway: the merchant took it back.
-SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
-
-
-def _assigned_to_us(client: StoreClient, location_ids: list[str] | None) -> Iterator[ops.FulfillmentOrderSummary]:
-    for status in SWEEP_ASSIGNMENT_STATUSES:
-        yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
-
-
 # --- one step ----------------------------------------------------------------------------------------------
 
 
@@ -275,13 +127,9 @@ def advance(ctx: Context, record_id: int, cause: Cause = Cause.WORKER) -> Next:
     """Re-read one fulfillment order on the store, notice what the merchant did, then take our next step."""
     with ctx.db.transaction() as session:
         record = session.get(FulfillmentOrder, record_id)
-        if record is None or is_final(record.state):
+        if record is None or is_final(record.state) or not record.shop.active:
             return DONE
-        shop = record.shop
-        if not shop.active:
-            return DONE
-        step = _Step(ctx, session, record, shop, ctx.store_for(shop), cause)
-        return step.run()
+        return Step(ctx, session, record, cause).run()
 
 
 def _state_of(snapshot: ops.FulfillmentOrder | None) -> ops.FulfillmentOrderState | None:
@@ -297,23 +145,33 @@ def _state_of(snapshot: ops.FulfillmentOrder | None) -> ops.FulfillmentOrderStat
     )
 
 
-class _Step:
+class Step:
+    """One step on one fulfillment order, inside one transaction.
+
+    `cause` is what prompted the step: what the re-read reveals (the merchant's doing) is logged under it. The
+    step's own actions (`did`) are logged as the actor's: the worker's, the operator's (with their email), or
+    under the cause for the warehouse.
+    """
+
     def __init__(
         self,
         ctx: Context,
         session: Session,
         record: FulfillmentOrder,
-        shop: Shop,
-        client: StoreClient,
         cause: Cause,
+        actor: Actor = Actor.WORKER,
+        operator_email: str = "",
     ):
         self.ctx = ctx
         self.session = session
         self.record = record
-        self.shop = shop
-        self.client = client
+        self.shop: Shop = record.shop
+        self.client: StoreClient = ctx.store_for(self.shop)
         self.cause = cause
+        self.actor = actor
+        self.operator_email = operator_email
         self.warehouse = ctx.warehouse(session)
+        self.state: ops.FulfillmentOrderState | None = None  # the store's, as the last re-read found it
 
     # The store is the truth about what the merchant did; our record follows it first.
     def run(self) -> Next:
@@ -347,6 +205,21 @@ class _Step:
             target,
             detail,
         )
+
+    def did(self, target: State, detail: str) -> None:
+        """Move as the result of the actor's own action."""
+        if self.actor == Actor.OPERATOR:
+            self.move(target, f"{detail} [operator {self.operator_email}]", Cause.OPERATOR)
+        elif self.actor == Actor.WORKER:
+            self.move(target, detail, Cause.WORKER)
+        else:
+            self.move(target, detail)
+
+    def reread(self) -> ops.FulfillmentOrderState | None:
+        """Read the fulfillment order's state on the store and bring our record in line with it."""
+        self.state = ops.fulfillment_order_state(self.client, self.record.store_id)
+        self.reconcile(self.state)
+        return self.state
 
     def reconcile(self, state: ops.FulfillmentOrderState | None) -> None:
         record = self.record
@@ -386,7 +259,7 @@ class _Step:
             self.move(State.ACCEPTED, "the store shows the request accepted")
         elif current == State.REQUESTED and request_status == "REJECTED":
             self.move(State.REJECTED, "the store shows the request rejected")
-        elif current == State.CANCELLATION_REQUESTED and request_status in _SHIPPABLE_REQUEST_STATUSES:
+        elif current == State.CANCELLATION_REQUESTED and request_status in SHIPPABLE_REQUEST_STATUSES:
             self.move(self.resume_state(), "the store shows the cancellation request rejected")
 
     def settle_closed(self, state: ops.FulfillmentOrderState) -> None:
@@ -403,7 +276,7 @@ class _Step:
         ours = {p.store_fulfillment_id for p in self.record.packages if p.store_fulfillment_id}
         others = [f for f in fulfillments if f.id not in ours and f.status not in ("CANCELLED", "ERROR", "FAILURE")]
         packages = self.record.packages
-        if packages and all(p.state == "shipped" for p in packages):
+        if packages and all(p.state == PackageState.SHIPPED for p in packages):
             self.move(State.SHIPPED, "every package shipped")
         elif others:
             names = ", ".join(f.name or f.id for f in others)
@@ -426,7 +299,7 @@ class _Step:
         if current == State.ACCEPTED:
             self.report_legacy_progress("Picking started at the warehouse.")
             self.warehouse.pick(self.record)
-            self.move(State.PICKED, "picked", Cause.WORKER)
+            self.did(State.PICKED, "picked")
             return Next(self.setting("pack_delay_s", self.ctx.config.pack_delay_s))
         if current == State.PICKED:
             self.pack()
@@ -454,7 +327,7 @@ class _Step:
             service_name=self.ctx.config.service_name,
         )
         skus = sorted({line.sku for line in record.line_items if line.sku})
-        decision = policy.decide(record, self.warehouse.available(skus), rules, self.ctx.clock())
+        decision = policy.decide(record, self.warehouse.available(record.shop_id, skus), rules, self.ctx.clock())
         if decision.accept:
             try:
                 self.warehouse.reserve(record)
@@ -477,7 +350,7 @@ class _Step:
         # IN_PROGRESS / ACCEPTED, so the next sweep does not take it for a change. The statuses are what an accepted
         # request becomes by the store's rules, not the payload's (which may show them from before the change).
         self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
-        self.move(State.ACCEPTED, decision.message, Cause.WORKER)
+        self.did(State.ACCEPTED, decision.message)
         return Next(self.setting("pick_delay_s", self.ctx.config.pick_delay_s))
 
     def reject(self, decision: policy.Decision) -> Next:
@@ -489,7 +362,7 @@ class _Step:
             line_items=decision.line_item_messages,
         )
         self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
-        self.move(State.REJECTED, f"{decision.reason}: {decision.message}", Cause.WORKER)
+        self.did(State.REJECTED, f"{decision.reason}: {decision.message}")
         return DONE
 
     # --- packing and shipping ---------------------------------------------------------------------------
@@ -507,21 +380,19 @@ class _Step:
             package.items = [PackageItem(line_item=lines[line_id], quantity=qty) for line_id, qty in plan.items]
             self.record.packages.append(package)
         self.session.flush()
-        self.move(State.PACKED, f"packed in {len(plans)} package(s)", Cause.WORKER)
+        self.did(State.PACKED, f"packed in {len(plans)} package(s)")
 
     def ship_next(self, state: ops.FulfillmentOrderState) -> Next:
-        pending = [p for p in self.record.packages if p.state != "shipped"]
+        pending = [p for p in self.record.packages if p.state != PackageState.SHIPPED]
         if not pending:
-            self.move(State.SHIPPED, "every package shipped", Cause.WORKER)
+            self.did(State.SHIPPED, "every package shipped")
             return DONE
         package = pending[0]
-        if package.state == "shipping":
-            # A previous attempt may have reached the store: look before asking again.
-            snapshot = self.refresh()
-            self.match_fulfillments(snapshot.fulfillments if snapshot else ())
-            if package.state == "shipped":
+        if package.state == PackageState.SHIPPING:
+            self.look_up_shipments()
+            if package.state == PackageState.SHIPPED:
                 return self.after_shipment(package)
-        if state.status != "IN_PROGRESS" or state.request_status not in _SHIPPABLE_REQUEST_STATUSES:
+        if state.status != "IN_PROGRESS" or state.request_status not in SHIPPABLE_REQUEST_STATUSES:
             record_event(
                 self.session,
                 self.record,
@@ -529,7 +400,7 @@ class _Step:
                 detail=f"not shipping: store shows {state.status}/{state.request_status}",
             )
             return DONE
-        package.state = "shipping"
+        package.state = PackageState.SHIPPING
         self.session.commit()
         count = len(self.record.packages)
         try:
@@ -543,20 +414,20 @@ class _Step:
             )
         except UserErrors as exc:
             # The store refused: nothing was created, so the package is back on the dock for the next re-read.
-            package.state = "packed"
+            package.state = PackageState.PACKED
             record_event(self.session, self.record, cause=self.cause, detail=f"fulfillment refused: {exc}")
             self.session.commit()
             raise
         except Throttled:
             # The budget would not wait that long, so nothing was sent: back on the dock, nothing to look up.
-            package.state = "packed"
+            package.state = PackageState.PACKED
             self.session.commit()
             raise
         self.mark_shipped(package, fulfillment)
         return self.after_shipment(package)
 
     def mark_shipped(self, package: Package, fulfillment: ops.Fulfillment) -> None:
-        package.state = "shipped"
+        package.state = PackageState.SHIPPED
         package.store_fulfillment_id = fulfillment.id
         package.fulfillment_name = fulfillment.name or None
         package.shipped_at = self.ctx.clock()
@@ -572,11 +443,11 @@ class _Step:
 
     def after_shipment(self, package: Package) -> Next:
         self.session.flush()
-        if all(p.state == "shipped" for p in self.record.packages):
-            self.move(State.SHIPPED, "every package shipped", Cause.WORKER)
+        if all(p.state == PackageState.SHIPPED for p in self.record.packages):
+            self.did(State.SHIPPED, "every package shipped")
             return Next(None, shipped=(package.id,))
         if State(self.record.state) != State.PARTIALLY_SHIPPED:
-            self.move(State.PARTIALLY_SHIPPED, "first package shipped", Cause.WORKER)
+            self.did(State.PARTIALLY_SHIPPED, "first package shipped")
         return Next(self.setting("package_interval_s", 0.0), shipped=(package.id,))
 
     def packed_by_hand(self) -> bool:
@@ -600,35 +471,47 @@ class _Step:
         """Recognise our own packages among the store's fulfillments by their tracking numbers."""
         by_number = {t.number: f for f in fulfillments for t in f.tracking if t.number}
         for package in self.record.packages:
-            if package.state == "shipped":
+            if package.state == PackageState.SHIPPED:
                 continue
             found = by_number.get(package.tracking_number)
             if found is not None:
                 self.mark_shipped(package, found)
-            elif package.state == "shipping":
-                package.state = "packed"
+            elif package.state == PackageState.SHIPPING:
+                package.state = PackageState.PACKED
+
+    def look_up_shipments(self) -> list[Package]:
+        """The packages that have left. A package still `shipping` may have reached the store on an attempt
+        whose answer was lost: re-read the fulfillment order and match before anyone decides on it."""
+        if any(p.state == PackageState.SHIPPING for p in self.record.packages):
+            snapshot = self.refresh()
+            self.match_fulfillments(snapshot.fulfillments if snapshot else ())
+        return [p for p in self.record.packages if p.state == PackageState.SHIPPED]
 
     # --- cancellation -----------------------------------------------------------------------------------
 
     def answer_cancellation(self) -> Next:
+        """The worker's answer to the merchant's cancellation request: yes while nothing has shipped."""
         if self.shop.settings.get("review_cancellations"):
             return DONE  # an operator answers from the dashboard
-        if any(p.state == "shipping" for p in self.record.packages):
-            snapshot = self.refresh()
-            self.match_fulfillments(snapshot.fulfillments if snapshot else ())
-        shipped = [p for p in self.record.packages if p.state == "shipped"]
+        shipped = self.look_up_shipments()
         if not shipped:
-            message = "Cancelled: nothing had left the warehouse."
-            answer = ops.accept_cancellation_request(self.client, self.record.store_id, message=message)
-            self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
-            self.move(State.CANCELLED, message, Cause.WORKER)
+            self.accept_cancellation(NOTHING_SHIPPED)
             return DONE
-        message = "Cannot cancel: " + self.shipped_summary(shipped)
-        answer = ops.reject_cancellation_request(self.client, self.record.store_id, message=message)
-        self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
-        self.move(self.resume_state(), message, Cause.WORKER)
+        self.reject_cancellation("Cannot cancel: " + self.shipped_summary(shipped))
         # Work goes on as before the request: the next parcel still waits for its carrier pickup.
         return Next(self.setting("package_interval_s", 0.0))
+
+    # The statuses the store's answer gives are what the request becomes by the store's rules.
+
+    def accept_cancellation(self, message: str) -> None:
+        answer = ops.accept_cancellation_request(self.client, self.record.store_id, message=message)
+        self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
+        self.did(State.CANCELLED, message)
+
+    def reject_cancellation(self, message: str) -> None:
+        answer = ops.reject_cancellation_request(self.client, self.record.store_id, message=message)
+        self.record.store_status, self.record.store_request_status = answer.status, answer.request_status
+        self.did(self.resume_state(), message)
 
     # --- helpers ----------------------------------------------------------------------------------------
 
@@ -666,9 +549,9 @@ class _Step:
         """Where work picks up after a hold or a refused cancellation: derived from packages and the log."""
         packages = self.record.packages
         if packages:
-            if all(p.state == "shipped" for p in packages):
+            if all(p.state == PackageState.SHIPPED for p in packages):
                 return State.SHIPPED
-            if any(p.state == "shipped" for p in packages):
+            if any(p.state == PackageState.SHIPPED for p in packages):
                 return State.PARTIALLY_SHIPPED
             return State.PACKED
         for change in reversed(self.record.state_changes):
@@ -698,19 +581,16 @@ def cancel_in_warehouse(ctx: Context, record_id: int, message: str, cause: Cause
         record = session.get(FulfillmentOrder, record_id)
         if record is None:
             raise NotCancellable("no such fulfillment order")
-        shipped = [p for p in record.packages if p.state == "shipped"]
+        shipped = [p for p in record.packages if p.state == PackageState.SHIPPED]
         if shipped:
-            raise NotCancellable(_Step.shipped_summary(shipped))
+            raise NotCancellable(Step.shipped_summary(shipped))
         if is_final(record.state):
             raise NotCancellable(f"already {record.state}")
-        step = _Step(ctx, session, record, record.shop, ctx.store_for(record.shop), cause)
-        step.reconcile(ops.fulfillment_order_state(step.client, record.store_id))
+        step = Step(ctx, session, record, cause, Actor.WAREHOUSE)
+        step.reread()
         if is_final(record.state):
             raise NotCancellable(f"already {record.state}")
-        if any(p.state == "shipping" for p in record.packages):
-            snapshot = step.refresh()
-            step.match_fulfillments(snapshot.fulfillments if snapshot else ())
-        shipped = [p for p in record.packages if p.state == "shipped"]
+        shipped = step.look_up_shipments()
         if shipped:
             session.commit()
             raise NotCancellable(step.shipped_summary(shipped))
@@ -718,4 +598,4 @@ def cancel_in_warehouse(ctx: Context, record_id: int, message: str, cause: Cause
             step.reject(policy.Decision(False, message, "OTHER"))
             return
         ops.close_fulfillment_order(step.client, record.store_id, message=message)
-        step.move(State.CLOSED, f"cancelled in the warehouse: {message}")
+        step.did(State.CLOSED, f"cancelled in the warehouse: {message}")

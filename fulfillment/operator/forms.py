@@ -1,0 +1,264 @@
+"""What an operator types into the dashboard, checked: rejections, packages and shop settings (stock's own input
+is `fulfillment.stock`'s).
+
+The checks name every problem at once (`InvalidInput.problems`), in the words the form shows; the actions
+(`fulfillment.operator.actions`) take only what passed them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# The store's FulfillmentOrderRejectionReason values, with the words an operator picks them by.
+REJECTION_REASONS: dict[str, str] = {
+    "INVENTORY_OUT_OF_STOCK": "Out of stock",
+    "INCORRECT_ADDRESS": "Incorrect address",
+    "UNDELIVERABLE_DESTINATION": "Undeliverable destination",
+    "INTERNATIONAL_SHIPPING_UNAVAILABLE": "International shipping unavailable",
+    "INELIGIBLE_PRODUCT": "Ineligible product",
+    "INCORRECT_PRODUCT_INFO": "Incorrect product info",
+    "INVALID_SKU": "Invalid SKU",
+    "MISSING_CUSTOMS_INFO": "Missing customs info",
+    "ORDER_TOO_LARGE": "Order too large",
+    "PACKAGE_PREFERENCE_NOT_SET": "Package preference not set",
+    "INVALID_CONTACT_INFORMATION": "Invalid contact information",
+    "PAYMENT_DECLINED": "Payment declined",
+    "MERCHANT_BLOCKED_OR_SUSPENDED": "Merchant blocked or suspended",
+    "OTHER": "Other",
+}
+
+TEXT_LIMIT = 1000  # what we send the store as a message; its timeline shows it to the merchant
+# How many packages one packing may make: the dashboard's form shows a column for each.
+MAX_PACKAGES = 20
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_LIST_SPLIT = re.compile(r"[\s,;]+")
+
+
+class InvalidInput(ValueError):
+    """What the operator entered cannot be used; `problems` lists each reason, for the form."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def trimmed(value: str | None, limit: int = TEXT_LIMIT) -> str:
+    """What the operator wrote, trimmed to what the store takes."""
+    return (value or "").strip()[:limit]
+
+
+def whole_number(value: Any, default: int | None = None) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+
+
+def _values(form: Mapping[str, Any], key: str) -> list[Any]:
+    """All values of a form field: a MultiDict's list, or a plain mapping's one value (which may be a list)."""
+    getlist = getattr(form, "getlist", None)
+    if getlist is not None:
+        return list(getlist(key))
+    return [form[key]] if key in form else []
+
+
+def _first(form: Mapping[str, Any], key: str) -> Any:
+    values = _values(form, key)
+    return values[0] if values else None
+
+
+# --- rejections and packages --------------------------------------------------------------------------------
+
+
+def validate_rejection(
+    reason: str, message: str | None, line_item_messages: Sequence[tuple[str, str]]
+) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """The store's reason, a message for the merchant, and per-line messages (blank ones dropped)."""
+    problems = []
+    if reason not in REJECTION_REASONS:
+        problems.append(f"unknown rejection reason {reason!r}")
+    text = trimmed(message)
+    if not text:
+        problems.append("say why in the message: the merchant reads it in the order's timeline")
+    lines = tuple((line_id, trimmed(m)) for line_id, m in line_item_messages if trimmed(m))
+    if problems:
+        raise InvalidInput(problems)
+    return reason, text, lines
+
+
+def validate_packages(
+    remaining: Mapping[int, int],
+    packages: Sequence[Sequence[tuple[int, int]]],
+    tracking_numbers: Sequence[str],
+    carrier: str,
+    labels: Mapping[int, str] | None = None,
+) -> tuple[list[list[tuple[int, int]]], list[str], str]:
+    """Check an operator's packing against what remains to ship.
+
+    `remaining` maps our line item ids to units left; `packages` are lists of (line item id, quantity). Every
+    remaining unit must go in a package, no line may be packed beyond what remains: once all its packages
+    have shipped, the workflow counts the fulfillment order as shipped, so a unit left out would never ship.
+    Returns the packages without empty entries, the tracking numbers and the carrier, trimmed.
+    """
+    labels = labels or {}
+    problems: list[str] = []
+    carrier = trimmed(carrier, 255)
+    if not carrier:
+        problems.append("name the carrier")
+    numbers = [trimmed(n, 255) for n in tracking_numbers]
+    if not packages:
+        problems.append("pack at least one package")
+    if len(packages) > MAX_PACKAGES:
+        problems.append(f"at most {MAX_PACKAGES} packages at a time")
+    if len(numbers) != len(packages):
+        problems.append(f"{len(packages)} package(s) need {len(packages)} tracking number(s), got {len(numbers)}")
+    cleaned: list[list[tuple[int, int]]] = []
+    packed: dict[int, int] = {}
+    for number, items in enumerate(packages, start=1):
+        merged: dict[int, int] = {}
+        for line_id, quantity in items:
+            if line_id not in remaining:
+                problems.append(f"package {number}: line item {line_id} is not on this fulfillment order")
+            elif quantity < 0:
+                problems.append(f"package {number}: a quantity cannot be negative")
+            elif quantity > 0:
+                merged[line_id] = merged.get(line_id, 0) + quantity
+        if not merged:
+            problems.append(f"package {number} is empty")
+        for line_id, quantity in merged.items():
+            packed[line_id] = packed.get(line_id, 0) + quantity
+        cleaned.append(sorted(merged.items()))
+    for index, tracking in enumerate(numbers[: len(packages)], start=1):
+        if not tracking:
+            problems.append(f"package {index} needs a tracking number")
+    repeated = sorted({n for n in numbers if n and numbers.count(n) > 1})
+    if repeated:
+        problems.append(f"each package needs its own tracking number ({', '.join(repeated)} repeated)")
+    for line_id, left in remaining.items():
+        label = labels.get(line_id, f"line item {line_id}")
+        units = packed.get(line_id, 0)
+        if units > left:
+            problems.append(f"{label}: {units} packed but only {left} left to ship")
+        elif units < left:
+            problems.append(f"{label}: {left - units} unit(s) not packed; every remaining unit must go in a package")
+    if problems:
+        raise InvalidInput(problems)
+    return cleaned, numbers, carrier
+
+
+def packages_from_form(form: Mapping[str, Any]) -> tuple[list[list[tuple[int, int]]], list[str]]:
+    """The packing form's packages, as (line item id, quantity) lists, and their tracking numbers.
+
+    The form has `package_count` columns; `qty-<package>-<line id>` holds a quantity, `tracking-<package>` the
+    package's tracking number.
+    """
+    count = whole_number(_first(form, "package_count"), 0) or 0
+    if not 1 <= count <= MAX_PACKAGES:
+        raise InvalidInput([f"pack in 1 to {MAX_PACKAGES} packages"])
+    line_ids = [whole_number(v) for v in _values(form, "line_id")]
+    problems = []
+    packages: list[list[tuple[int, int]]] = []
+    for number in range(1, count + 1):
+        items = []
+        for line_id in line_ids:
+            raw = (_first(form, f"qty-{number}-{line_id}") or "0").strip() or "0"
+            quantity = whole_number(raw)
+            if line_id is None or quantity is None:
+                problems.append(f"package {number}: quantities are whole numbers")
+                continue
+            items.append((line_id, quantity))
+        packages.append(items)
+    if problems:
+        raise InvalidInput(sorted(set(problems)))
+    return packages, [_first(form, f"tracking-{number}") or "" for number in range(1, count + 1)]
+
+
+# --- shop settings --------------------------------------------------------------------------------
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _words(value: Any) -> list[str]:
+    items = [str(v) for v in value] if isinstance(value, list | tuple) else _LIST_SPLIT.split(str(value or ""))
+    seen: dict[str, None] = {}
+    for item in (i.strip() for i in items):
+        if item:
+            seen[item] = None
+    return list(seen)
+
+
+def parse_settings(form: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> dict:
+    """A shop's settings from a form: fields the form leaves out keep their current value.
+
+    `review_requests` and `review_cancellations` hold new requests (cancellation requests) for an operator
+    instead of answering them automatically. They are checkboxes: the dashboard sends a hidden "0" before
+    each, and the last value wins.
+    Lists (`blocked_countries`, `ineligible_skus`) come one per line or separated by commas.
+    """
+    settings = dict(current or {})
+    problems: list[str] = []
+    for flag in ("review_requests", "review_cancellations"):
+        if values := _values(form, flag):
+            settings[flag] = _truthy(values[-1])
+    if values := _values(form, "handling_days"):
+        raw = str(values[-1]).strip()
+        if raw == "":
+            settings.pop("handling_days", None)
+        else:
+            try:
+                days = float(raw)
+            except ValueError:
+                days = -1.0
+            if not 0 <= days <= 60:
+                problems.append("handling days: a number from 0 to 60")
+            else:
+                settings["handling_days"] = days
+    if values := _values(form, "carrier"):
+        carrier = str(values[-1]).strip()
+        if len(carrier) > 255:
+            problems.append("carrier: at most 255 characters")
+        elif carrier:
+            settings["carrier"] = carrier
+        else:
+            settings.pop("carrier", None)
+    if values := _values(form, "blocked_countries"):
+        countries = [c.upper() for c in _words(values[-1])]
+        bad = [c for c in countries if not _COUNTRY.match(c)]
+        if bad:
+            problems.append(f"blocked countries: two-letter country codes (ISO 3166), not {', '.join(bad)}")
+        settings["blocked_countries"] = countries
+    if values := _values(form, "ineligible_skus"):
+        skus = _words(values[-1])
+        if any(len(s) > 255 for s in skus):
+            problems.append("ineligible SKUs: at most 255 characters each")
+        settings["ineligible_skus"] = skus
+    if problems:
+        raise InvalidInput(problems)
+    return settings
+
+
+def settings_values(settings: Mapping[str, Any]) -> dict:
+    """A shop's settings as the settings form shows them: lists one item per line."""
+    handling_days = settings.get("handling_days")
+    return {
+        "review_requests": bool(settings.get("review_requests")),
+        "review_cancellations": bool(settings.get("review_cancellations")),
+        "handling_days": "" if handling_days is None else f"{handling_days:g}",
+        "carrier": settings.get("carrier", ""),
+        "blocked_countries": "\n".join(settings.get("blocked_countries", [])),
+        "ineligible_skus": "\n".join(settings.get("ineligible_skus", [])),
+    }
+
+
+def submitted_settings_values(form: Mapping[str, Any]) -> dict:
+    """What the operator submitted, shown again beside the problems found in it."""
+    values = {key: _first(form, key) or "" for key in settings_values({})}
+    for flag in ("review_requests", "review_cancellations"):
+        values[flag] = _values(form, flag)[-1:] == ["1"]
+    return values

@@ -1,0 +1,181 @@
+"""Finding what the store assigned to us: one sweep of a shop lists it and records what is new.
+
+This is how nothing is lost when a callback is: a sweep runs on every callback and on a schedule, and returns
+our records that need a step (`fulfillment.step` takes it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fulfillment.context import Context
+from fulfillment.models import FulfillmentOrder, Shop
+from fulfillment.states import FINAL, Cause, State, is_final, record_event, transition
+from fulfillment.step import apply_snapshot
+from fulfillment.store import operations as ops
+from fulfillment.store.client import StoreClient
+from fulfillment.store.throttle import patience
+from fulfillment.warehouse import OutOfStock
+
+log = logging.getLogger("fulfillment.sweep")
+
+# Request statuses under which the store wants something from us for a fulfillment order we do not know yet.
+_INTAKE_REQUEST_STATUSES = {"SUBMITTED", "ACCEPTED", "CANCELLATION_REQUESTED"}
+# A sweep pays for its listing page by page, and one that gives up pays again from the first page; there is one
+# per shop at a time, so it may queue this long for its shop's budget where a step would give its worker away.
+SWEEP_BUDGET_WAIT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Due:
+    """A fulfillment order that needs a step; `urgent` when the store changed it (the merchant acted)."""
+
+    record_id: int
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep of a shop found: our records that need a step, and how many fulfillment orders the store
+    listed as assigned to us (what the listing cost, near enough)."""
+
+    due: list[Due]
+    listed: int
+
+
+def _create_record(
+    ctx: Context,
+    session: Session,
+    shop: Shop,
+    snapshot: ops.FulfillmentOrder | ops.FulfillmentOrderSummary,
+    cause: Cause,
+) -> FulfillmentOrder | None:
+    """Our record of a fulfillment order the store assigned to us; from the sweep's list row alone for a new
+    request (its first step reads the rest), from the whole fulfillment order otherwise."""
+    record = FulfillmentOrder(shop_id=shop.id, store_id=snapshot.id, order_id=snapshot.order_id, state=None)
+    try:
+        with session.begin_nested():
+            if snapshot.request_status == "SUBMITTED":
+                transition(session, record, State.REQUESTED, cause=cause, detail="fulfillment request received")
+            else:
+                # Already accepted when we first see it: the legacy workflow, where the store takes the request
+                # on the service's behalf. The stock is ours to hold from now on.
+                transition(
+                    session,
+                    record,
+                    State.ACCEPTED,
+                    cause=cause,
+                    detail=f"accepted on the store before we saw it ({snapshot.request_status})",
+                )
+            session.add(record)
+            if isinstance(snapshot, ops.FulfillmentOrder):
+                apply_snapshot(session, record, snapshot)
+            else:
+                record.store_status = snapshot.status
+                record.store_request_status = snapshot.request_status
+                record.assigned_location_id = snapshot.assigned_location_id or shop.location_id
+                record.order_name = snapshot.order_name
+            if record.state == State.ACCEPTED:
+                try:
+                    ctx.warehouse(session).reserve(record)
+                except OutOfStock as exc:
+                    record_event(session, record, cause=cause, detail=f"could not reserve stock: {exc}")
+    except IntegrityError:
+        # Another worker recorded it first; theirs stands.
+        return None
+    log.info(
+        "fulfillment_order_recorded shop=%s fulfillment_order=%s state=%s",
+        shop.domain,
+        snapshot.id,
+        record.state,
+    )
+    return record
+
+
+def _awaits_us(shop: Shop, record: FulfillmentOrder) -> bool:
+    """The store waits for our answer and no operator review holds it back."""
+    settings = shop.settings or {}
+    if record.state == State.REQUESTED:
+        return not settings.get("review_requests")
+    if record.state == State.CANCELLATION_REQUESTED:
+        return not settings.get("review_cancellations")
+    return False
+
+
+def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
+    """Read everything assigned to us on the store; return our records that need a step and how many the store
+    listed.
+
+    This is how nothing is lost when a callback is: it runs on every callback and on a schedule.
+    """
+    stale_after = timedelta(seconds=max(ctx.config.sweep_interval_s * 2, 60))
+    due: dict[int, Due] = {}
+    with patience(SWEEP_BUDGET_WAIT_S), ctx.db.transaction() as session:
+        shop = session.get(Shop, shop_id)
+        if shop is None or not shop.active:
+            return Sweep([], 0)
+        client = ctx.store_for(shop)
+        location_ids = [shop.location_id] if shop.location_id else None
+        seen: set[str] = set()
+        now = ctx.clock()
+        for summary in _assigned_to_us(client, location_ids):
+            if summary.id in seen:
+                continue  # its status changed between two of the lists
+            seen.add(summary.id)
+            record = session.scalar(
+                select(FulfillmentOrder).where(
+                    FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.store_id == summary.id
+                )
+            )
+            if record is None:
+                if summary.request_status not in _INTAKE_REQUEST_STATUSES:
+                    continue
+                if summary.request_status == "SUBMITTED":
+                    # The first step reads it whole, and that read is its re-read before deciding.
+                    record = _create_record(ctx, session, shop, summary, cause)
+                else:
+                    snapshot = ops.fulfillment_order(client, summary.id)
+                    if snapshot is None:
+                        continue
+                    record = _create_record(ctx, session, shop, snapshot, cause)
+                if record is not None:
+                    session.commit()
+                    due[record.id] = Due(record.id)
+                continue
+            if is_final(record.state):
+                continue
+            changed = (summary.status, summary.request_status) != (
+                record.store_status,
+                record.store_request_status,
+            )
+            updated_at = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=now.tzinfo)
+            if changed or now - updated_at > stale_after or _awaits_us(shop, record):
+                due[record.id] = Due(record.id, urgent=changed)
+        # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
+        open_records = session.scalars(
+            select(FulfillmentOrder).where(
+                FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.state.not_in([str(s) for s in FINAL])
+            )
+        ).all()
+        for record in open_records:
+            if record.store_id not in seen:
+                due[record.id] = Due(record.id, urgent=True)
+    return Sweep(list(due.values()), len(seen))
+
+
+# What a sweep lists: the fulfillment orders that wait on us or that we work on. Without a status the store lists
+# every open one at our location, unsubmitted ones too, and a listing costs a point a fulfillment order. A record
+# of ours missing from all three lists is stepped (and so re-read) anyway: the merchant took it back.
+SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
+
+
+def _assigned_to_us(client: StoreClient, location_ids: list[str] | None) -> Iterator[ops.FulfillmentOrderSummary]:
+    for status in SWEEP_ASSIGNMENT_STATUSES:
+        yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
