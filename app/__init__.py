@@ -16,7 +16,7 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
     logs.configure()
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=1024 * 1024)
+    app.config.update(SECRET_KEY=config.secret_key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=12 * 3600)
     app.config.update(SESSION_COOKIE_SECURE=config.app_url.startswith("https://"))
     redis_client = redis.Redis.from_url(config.redis_url, socket_timeout=5)
@@ -25,16 +25,19 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["celery"] = make_celery(config)
     app.extensions["redis"] = redis_client
 
-    from app import api, callbacks, cli, dashboard, health, install, metrics, request_log, webhooks
+    from app import api, callbacks, cli, dashboard, edge, health, install, limits, metrics, request_log, webhooks
 
     request_log.init_app(app)
 
+    edge.init_app(app, config)
+    limiter = limits.init_app(app, config)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(install.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard.bp)
+    dashboard.auth.apply_limits(app, limiter)
     metrics.init_app(app, config)
     cli.register(app)
     return app

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 import redis
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from fulfillment.config import Config
@@ -49,5 +50,11 @@ def _count_request(response: Response) -> Response:
 
 @bp.get("/metrics")
 def metrics():
+    # The scrape names shops and their volumes: with METRICS_TOKEN set, only a scraper that has it reads them.
+    expected = current_app.extensions["fulfillment"].config.metrics_token
+    if expected:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            abort(401, description="/metrics needs the METRICS_TOKEN bearer token")
     _client, registry = current_app.extensions["metrics"]
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

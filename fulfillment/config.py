@@ -67,6 +67,10 @@ class Config:
     max_units_per_package: int = 4
     # The simulated warehouse stocks unknown SKUs with this many units (the demo); unset: unknown SKUs have none.
     default_stock: int | None = None
+    # How many proxies in front of the web app set X-Forwarded-For / -Proto (werkzeug's ProxyFix); 0 trusts none.
+    trusted_proxies: int = 0
+    # Bearer token /metrics asks for; unset leaves it open (keep it on the internal network then).
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -93,6 +97,8 @@ class Config:
             operator_api_token=env.get("OPERATOR_API_TOKEN", ""),
             max_units_per_package=_int(env, "SIMULATOR_MAX_UNITS_PER_PACKAGE", defaults.max_units_per_package),
             default_stock=_int(env, "SIMULATOR_DEFAULT_STOCK", None),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", defaults.trusted_proxies),
+            metrics_token=env.get("METRICS_TOKEN", ""),
         )
 
     @property

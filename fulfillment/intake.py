@@ -6,20 +6,27 @@ The fulfillment-order notification is a ping, not the data: receiving one only t
 from __future__ import annotations
 
 import hashlib
-import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import IntegrityError
 
+from fulfillment import schemas
 from fulfillment.context import Context
+from fulfillment.jsonbody import BadJson, parse_json_object
 from fulfillment.models import Delivery
 from fulfillment.security import verify_body_signature, verify_query_string
 from fulfillment.shop_domain import is_valid_shop_domain
 from fulfillment.shops import find_shop
 
-NOTIFICATION_KINDS = ("FULFILLMENT_REQUEST", "CANCELLATION_REQUEST")
+NOTIFICATION_KINDS = schemas.NOTIFICATION_KINDS
+# How old a signed GET that carries a `timestamp` may be: the window the OAuth redirect is held to as well.
+SIGNED_QUERY_MAX_AGE_S = 24 * 3600
+# Fields by which a webhook payload names its shop. The signature covers the body only, never the
+# X-Shopify-Shop-Domain header, so a payload that names a shop binds the header to it.
+_SHOP_FIELDS = ("myshopify_domain", "shop_domain")
 
 
 class Refused(Exception):
@@ -67,12 +74,29 @@ AFTER_UNINSTALL_TOPICS = {"app/uninstalled", "shop/redact", "customers/redact", 
 
 def _parse_json_object(body: bytes) -> dict:
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Refused(400, f"body is not valid JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise Refused(400, "body must be a JSON object")
-    return payload
+        return parse_json_object(body)
+    except BadJson as exc:
+        raise Refused(400, str(exc)) from exc
+
+
+def _shaped(load, *args) -> dict:
+    try:
+        return load(*args)
+    except schemas.ShapeError as exc:
+        raise Refused(400, str(exc)) from exc
+
+
+def _check_names_this_shop(payload: dict, domain: str) -> None:
+    """Refuse a payload that names another shop than the header: a signed body replayed under another shop."""
+    named = [(key, payload[key]) for key in _SHOP_FIELDS if key in payload]
+    # `domain` is the shop's primary domain, which may be the merchant's own; only a myshopify one is comparable.
+    primary = payload.get("domain")
+    if isinstance(primary, str) and primary.lower().endswith(".myshopify.com"):
+        named.append(("domain", primary))
+    for key, value in named:
+        # ASCII before lower(): a look-alike letter (the Kelvin sign lowercases to "k") names no shop of ours.
+        if not (isinstance(value, str) and value.isascii() and value.strip().lower() == domain):
+            raise Refused(401, f"the payload's {key} is not the shop in X-Shopify-Shop-Domain")
 
 
 def _record_delivery(ctx: Context, domain: str, source: str, key: str, topic: str) -> bool:
@@ -87,10 +111,8 @@ def _record_delivery(ctx: Context, domain: str, source: str, key: str, topic: st
 
 def receive_notification(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Received:
     shop_id, domain = authenticate(ctx, body, headers)
-    payload = _parse_json_object(body)
-    kind = payload.get("kind")
-    if kind not in NOTIFICATION_KINDS:
-        raise Refused(400, f"kind must be one of {', '.join(NOTIFICATION_KINDS)}")
+    payload = _shaped(schemas.notification, _parse_json_object(body))
+    kind = payload["kind"]
     # Callbacks carry no delivery id of their own: repeats are folded by the queue (one sweep waits per shop).
     # When a webhook-style id is present, it is honoured here as well.
     key = _header(headers, "X-Shopify-Webhook-Id") or _header(headers, "X-Shopify-Event-Id")
@@ -103,10 +125,22 @@ def receive_webhook(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Re
     shop_id, domain = authenticate(ctx, body, headers, allow_uninstalled=topic in AFTER_UNINSTALL_TOPICS)
     if not topic:
         raise Refused(400, "missing X-Shopify-Topic")
-    payload = _parse_json_object(body)
+    payload = _shaped(schemas.webhook, topic, _parse_json_object(body))
+    _check_names_this_shop(payload, domain)
     key = _header(headers, "X-Shopify-Webhook-Id") or hashlib.sha256(body + topic.encode()).hexdigest()
     duplicate = _record_delivery(ctx, domain, "webhook", key, topic)
     return Received(shop_id, domain, topic, payload, duplicate)
+
+
+def _check_age(timestamp: str | None) -> None:
+    """A signed query that carries a timestamp is only good within the window: an old one is a replay."""
+    if timestamp is None:
+        return
+    stamp = timestamp.strip()
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        raise Refused(401, "the signed request's timestamp is not a number of seconds")
+    if abs(time.time() - int(stamp)) > SIGNED_QUERY_MAX_AGE_S:
+        raise Refused(401, "the signed request is too old")
 
 
 def authenticate_query(
@@ -125,6 +159,7 @@ def authenticate_query(
         signed = verify_query_string(secret, pairs)
     if not signed:
         raise Refused(401, "request is not signed with the app's secret")
+    _check_age(params.get("timestamp"))
     domain = (params.get("shop") or _header(headers, "X-Shopify-Shop-Domain") or "").lower()
     if not is_valid_shop_domain(domain):
         raise Refused(401, "shop is not a myshopify.com domain")

@@ -1,7 +1,8 @@
-"""Operator accounts for the dashboard: salted scrypt password hashes, sign-in, and a brake on guessing.
+"""Operator accounts for the dashboard: password hashes (werkzeug's scrypt), sign-in, and server-side sessions.
 
-Failed sign-ins are counted in Redis per email and client address, so a guesser is slowed on every web
-process at once and a colleague's typo elsewhere does not lock an operator out.
+Hashes are werkzeug's `scrypt:N:r:p$salt$hash`. Accounts made before carry our earlier `scrypt$N$r$p$salt$hash`:
+they still sign in, and their hash is replaced by werkzeug's on that sign-in. Sessions live in Redis, so that
+signing out ends a session for good, not only in the browser that signed out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from fulfillment.context import Context
 from fulfillment.models import Operator
@@ -26,9 +28,8 @@ log = logging.getLogger("fulfillment.operators")
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-# scrypt cost: 2**14 x 8 x 1 takes tens of milliseconds and 16 MiB, the figures the scrypt paper gives for
-# interactive logins.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
+# werkzeug's default cost (scrypt, N=2**15, r=8, p=1): tens of milliseconds and 32 MiB per check.
+HASH_METHOD = "scrypt"
 
 
 class OperatorError(ValueError):
@@ -51,31 +52,45 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=64 * 1024 * 1024)
-
-
 def hash_password(password: str) -> str:
-    """`scrypt$n$r$p$salt$hash`: the parameters travel with the hash so they can be raised later."""
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+    """werkzeug's `scrypt:N:r:p$salt$hash`: the parameters travel with the hash so they can be raised later."""
+    return generate_password_hash(password, method=HASH_METHOD)
 
 
-def verify_password(password: str, stored: str) -> bool:
+def _verify_earlier_hash(password: str, stored: str) -> bool:
+    """Our earlier `scrypt$N$r$p$salt$hash`, kept so that accounts made before still sign in."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        actual = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p), len(expected))
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=64 * 1024 * 1024,
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    if stored.startswith("scrypt$"):
+        return _verify_earlier_hash(password, stored)
+    if not stored.startswith(f"{HASH_METHOD}:"):
+        return False  # nothing else was ever stored; an unknown method is not worth the cost of trying
+    try:
+        return check_password_hash(stored, password)
+    except (ValueError, TypeError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    return not stored.startswith(f"{HASH_METHOD}:")
 
 
 # Checked against when the email is unknown, so an unknown email costs as long as a wrong password.
@@ -123,7 +138,16 @@ def authenticate(ctx: Context, email: str, password: str) -> Operator | None:
     if operator is None:
         verify_password(password, _DUMMY_HASH)
         return None
-    return operator if verify_password(password, operator.password_hash) else None
+    if not verify_password(password, operator.password_hash):
+        return None
+    if needs_rehash(operator.password_hash):
+        # The only moment we hold the password of an account with an earlier hash: move it to the current one.
+        with ctx.db.transaction() as session:
+            stored = session.get(Operator, operator.id)
+            stored.password_hash = hash_password(password)
+            operator = stored
+        log.info("operator_password_rehashed operator=%s", operator.id)
+    return operator
 
 
 def get_operator(ctx: Context, operator_id: int) -> Operator | None:
@@ -132,30 +156,26 @@ def get_operator(ctx: Context, operator_id: int) -> Operator | None:
 
 
 @dataclass(frozen=True)
-class LoginThrottle:
-    """At most `limit` failed sign-ins per email and client address within `window_s` seconds."""
+class SessionStore:
+    """Dashboard sessions held in Redis: the browser's cookie carries only an id, and signing out deletes it.
+
+    Keys are digests of the ids, so Redis holds nothing a cookie could be rebuilt from.
+    """
 
     redis: redis.Redis
-    limit: int = 5
-    window_s: int = 15 * 60
+    lifetime_s: int = 12 * 3600
 
-    def _key(self, email: str, client: str) -> str:
-        # Hashed so that the keys hold neither emails nor addresses.
-        digest = hashlib.sha256(f"{normalize_email(email)}\x00{client}".encode()).hexdigest()
-        return f"fulfillment:login-failures:{digest}"
+    def _key(self, session_id: str) -> str:
+        return "fulfillment:operator-session:" + hashlib.sha256(session_id.encode()).hexdigest()
 
-    def blocked(self, email: str, client: str) -> bool:
-        count = self.redis.get(self._key(email, client))
-        return count is not None and int(count) >= self.limit
+    def open(self, operator_id: int) -> str:
+        session_id = secrets.token_urlsafe(32)
+        self.redis.set(self._key(session_id), operator_id, ex=self.lifetime_s)
+        return session_id
 
-    def failed(self, email: str, client: str) -> int:
-        """Count a failure; returns how many there were in the window."""
-        key = self._key(email, client)
-        pipe = self.redis.pipeline()
-        pipe.set(key, 0, ex=self.window_s, nx=True)  # the window opens at the first failure; INCR keeps it
-        pipe.incr(key)
-        _, count = pipe.execute()
-        return int(count)
+    def operator_id(self, session_id: str) -> int | None:
+        value = self.redis.get(self._key(session_id))
+        return int(value) if value is not None else None
 
-    def succeeded(self, email: str, client: str) -> None:
-        self.redis.delete(self._key(email, client))
+    def close(self, session_id: str) -> None:
+        self.redis.delete(self._key(session_id))

@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import selectinload
 
-from fulfillment.context import Context
-from fulfillment.intake import Received
+from fulfillment.context import Context, ShopNotConnected
+from fulfillment.intake import Received, Refused
 from fulfillment.models import Delivery, FulfillmentOrder, Shop, utcnow
+from fulfillment.store import operations as ops
+from fulfillment.store.errors import StoreError, Unauthorized
 
 log = logging.getLogger("fulfillment.webhooks")
 
@@ -45,9 +47,11 @@ def handle(ctx: Context, shop_id: int, topic: str, payload: dict) -> Outcome:
     if topic.startswith("fulfillment_orders/") or topic.startswith("fulfillments/"):
         return Outcome(sweep=True)
     if topic == "app/uninstalled":
+        confirm_uninstalled(ctx, shop_id, topic)
         uninstall(ctx, shop_id)
         return Outcome()
     if topic == "shop/redact":
+        confirm_uninstalled(ctx, shop_id, topic)
         count = redact(ctx, shop_id, order_ids=None)
         _log_redaction(ctx, shop_id, topic, count)
         return Outcome()
@@ -102,6 +106,53 @@ def _log_redaction(ctx: Context, shop_id: int, topic: str, count: int) -> None:
         shop_id,
         count,
         ",".join(REDACTED_FIELDS),
+    )
+
+
+def confirm_uninstalled(ctx: Context, shop_id: int, topic: str) -> None:
+    """Before a topic that cannot be undone: ask the store whether the app is really gone from the shop.
+
+    The signature binds only the body, and a body can be replayed. The store itself is the witness: a token
+    that still works means the app is still installed, so the webhook is refused (409) and nothing is done. A
+    shop whose token we no longer hold was uninstalled here already, confirmed then. When the store cannot be
+    asked, nothing is done either (503): the store retries, and the next try asks again.
+    """
+    with ctx.db.transaction() as session:
+        shop = session.get(Shop, shop_id)
+        domain = shop.domain
+        try:
+            client = ctx.store_for(shop)
+        except ShopNotConnected:
+            client = None
+        except ValueError:  # the token cannot be decrypted with our keys: the store cannot be asked
+            _decided(domain, shop_id, topic, "unconfirmed", "the stored token cannot be decrypted")
+            raise Refused(503, "cannot confirm with the store; try again later") from None
+    if client is None:
+        _decided(domain, shop_id, topic, "confirmed", "no token held since an earlier uninstall")
+        return
+    try:
+        ops.shop_info(client)
+    except Unauthorized:
+        _decided(domain, shop_id, topic, "confirmed", "the store refused the shop's token")
+        return
+    except StoreError as exc:
+        _decided(domain, shop_id, topic, "unconfirmed", type(exc).__name__)
+        raise Refused(503, "cannot confirm with the store; try again later") from exc
+    _decided(domain, shop_id, topic, "refused", "the store still answers the shop's token")
+    raise Refused(409, "the store says the app is still installed on this shop")
+
+
+def _decided(domain: str, shop_id: int, topic: str, decision: str, reason: str) -> None:
+    # The record of what was decided and why; `refused` on a signed webhook means someone replayed one.
+    level = logging.WARNING if decision != "confirmed" else logging.INFO
+    log.log(
+        level,
+        "webhook_decision topic=%s shop=%s shop_id=%s decision=%s reason=%r",
+        topic,
+        domain,
+        shop_id,
+        decision,
+        reason,
     )
 
 

@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.dashboard import bp
 from app.deps import celery, ctx, redis_client
+from app.edge import parse_id
 from fulfillment import stock
 from fulfillment.operator import actions, forms, queries
 from fulfillment.operator.actions import Done, NotActionable
@@ -79,7 +80,10 @@ def queue():
     view = request.args.get("view") or "open"
     if view not in queries.QUEUE_VIEWS and view != "all" and view not in {s.value for s in State}:
         view = "open"
-    shop_id = whole_number(request.args.get("shop"))
+    shop = request.args.get("shop", "")
+    shop_id = parse_id(shop) if shop else None
+    if shop and shop_id is None:
+        abort(400, description="shop must be the id of a shop")
     result = queries.queue(ctx(), view, shop_id)
     return render_template(
         "dashboard/queue.html",

@@ -49,11 +49,20 @@ def trimmed(value: str | None, limit: int = TEXT_LIMIT) -> str:
     return (value or "").strip()[:limit]
 
 
+# Ids and counts are stored as the databases' 32-bit integer (PostgreSQL's INTEGER): a larger number names nothing.
+DATABASE_INT_MAX = 2**31 - 1
+
+
 def whole_number(value: Any, default: int | None = None) -> int | None:
+    """A whole number from a form or query string, held to the database's integer so none overflows it."""
+    text = str(value).strip()
+    if not text.isascii() or len(text.lstrip("+-")) > 10:
+        return default
     try:
-        return int(str(value).strip())
+        number = int(text)
     except (TypeError, ValueError):
         return default
+    return number if -DATABASE_INT_MAX <= number <= DATABASE_INT_MAX else default
 
 
 def _values(form: Mapping[str, Any], key: str) -> list[Any]:

@@ -196,7 +196,7 @@ def test_signed_webhook_is_received_with_its_topic(ctx, shop_id):
 
 
 def test_webhook_deduplicates_on_webhook_id(ctx, shop_id):
-    body = b'{"id": 1}'
+    body = json.dumps({"id": 1, "myshopify_domain": SHOP}).encode()
     headers = signed(body, X_Shopify_Topic="app/uninstalled", X_Shopify_Webhook_Id="w-42")
     assert receive_webhook(ctx, body, headers).duplicate is False
     assert receive_webhook(ctx, body, headers).duplicate is True

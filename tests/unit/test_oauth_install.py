@@ -336,15 +336,24 @@ def test_data_request_reports_addresses_and_notes_and_nothing_of_other_shops(ctx
     assert outcome.report["fields"] == ["destination.address1", "destination.first_name", "merchant_notes"]
 
 
+def the_store_refuses_our_token(intercepted: responses.RequestsMock) -> None:
+    """What the store answers once the app is uninstalled: the destructive topics are confirmed by it."""
+    intercepted.post(f"{STORE}/store/{SHOP}/admin/api/2026-07/graphql.json", status=401, json={"errors": "x"})
+
+
 def test_shop_redact_empties_every_order_of_the_shop(ctx, shop_with_orders):
-    webhooks.handle(ctx, shop_with_orders, "shop/redact", {"shop_domain": SHOP})
+    with responses.RequestsMock() as intercepted:
+        the_store_refuses_our_token(intercepted)
+        webhooks.handle(ctx, shop_with_orders, "shop/redact", {"shop_domain": SHOP})
     assert set(destinations(ctx).values()) == {None}
     with ctx.db.transaction() as session:
         assert set(session.scalars(select(MerchantRequest.message))) == {None}
 
 
 def test_uninstall_forgets_the_token_and_deactivates_the_shop(ctx, shop_with_orders):
-    webhooks.handle(ctx, shop_with_orders, "app/uninstalled", {})
+    with responses.RequestsMock() as intercepted:
+        the_store_refuses_our_token(intercepted)
+        webhooks.handle(ctx, shop_with_orders, "app/uninstalled", {})
     with ctx.db.transaction() as session:
         shop = session.get(Shop, shop_with_orders)
         assert shop.access_token_ciphertext is None and not shop.active

@@ -1,6 +1,10 @@
-"""Operator accounts: salted scrypt hashes, sign-in, and the brake on guessing passwords."""
+"""Operator accounts: salted scrypt hashes (werkzeug's), earlier hashes still signing in, sessions held in Redis."""
+
+import base64
+import hashlib
 
 import pytest
+import redis
 from sqlalchemy import select
 
 from fulfillment.config import Config
@@ -8,8 +12,8 @@ from fulfillment.context import Context
 from fulfillment.models import Operator
 from fulfillment.operators import (
     InvalidEmail,
-    LoginThrottle,
     OperatorExists,
+    SessionStore,
     WeakPassword,
     authenticate,
     create_operator,
@@ -36,10 +40,37 @@ def test_a_hash_verifies_its_password_and_no_other():
 def test_each_hash_has_its_own_salt_and_carries_its_parameters():
     first, second = hash_password("same password!"), hash_password("same password!")
     assert first != second
-    scheme, n, r, p, salt, digest = first.split("$")
-    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
-    assert salt != second.split("$")[4]
+    method, salt, digest = first.split("$")
+    assert method == "scrypt:32768:8:1"
+    assert salt != second.split("$")[1]
     assert "same password" not in first
+
+
+# An account made before werkzeug's hashes: scrypt N=2**14, r=8, p=1, in our earlier `scrypt$N$r$p$salt$hash`.
+EARLIER_SALT = b"0123456789abcdef"
+EARLIER_HASH = "scrypt$16384$8$1${}${}".format(
+    base64.b64encode(EARLIER_SALT).decode(),
+    base64.b64encode(
+        hashlib.scrypt(b"an earlier password", salt=EARLIER_SALT, n=2**14, r=8, p=1, dklen=32, maxmem=64 * 2**20)
+    ).decode(),
+)
+
+
+def test_an_earlier_hash_still_verifies_its_password_and_no_other():
+    assert verify_password("an earlier password", EARLIER_HASH)
+    assert not verify_password("an earlier passworD", EARLIER_HASH)
+
+
+def test_an_account_with_an_earlier_hash_signs_in_and_moves_to_the_current_hash(ctx):
+    operator_id = create_operator(ctx, "old@warehouse.example", "a long enough password")
+    with ctx.db.transaction() as session:
+        session.get(Operator, operator_id).password_hash = EARLIER_HASH
+    assert authenticate(ctx, "old@warehouse.example", "a wrong password!") is None
+    assert authenticate(ctx, "old@warehouse.example", "an earlier password").id == operator_id
+    with ctx.db.transaction() as session:
+        stored = session.get(Operator, operator_id).password_hash
+    assert stored.startswith("scrypt:32768:8:1$")
+    assert authenticate(ctx, "old@warehouse.example", "an earlier password").id == operator_id
 
 
 @pytest.mark.parametrize(
@@ -56,7 +87,7 @@ def test_created_operator_signs_in_with_its_password_whatever_the_email_case(ctx
     assert operator.email == "ada@warehouse.example"
     with ctx.db.transaction() as session:
         stored = session.scalar(select(Operator.password_hash).where(Operator.id == operator_id))
-    assert stored.startswith("scrypt$") and "a long enough password" not in stored
+    assert stored.startswith("scrypt:") and "a long enough password" not in stored
 
 
 def test_wrong_password_or_unknown_email_signs_nobody_in(ctx):
@@ -88,88 +119,18 @@ def test_a_new_password_replaces_the_old_one(ctx):
     assert not set_password(ctx, "nobody@warehouse.example", "the brand new password")
 
 
-class FakeRedis:
-    """The few Redis commands the throttle uses, with expiry by a hand-moved clock."""
-
-    def __init__(self):
-        self.values: dict[str, int] = {}
-        self.expires: dict[str, float] = {}
-        self.now = 0.0
-
-    def _alive(self, key):
-        if key in self.expires and self.expires[key] <= self.now:
-            self.values.pop(key, None)
-            self.expires.pop(key, None)
-        return key in self.values
-
-    def get(self, key):
-        return str(self.values[key]).encode() if self._alive(key) else None
-
-    def set(self, key, value, ex=None, nx=False):
-        if nx and self._alive(key):
-            return None
-        self.values[key] = int(value)
-        if ex is not None:
-            self.expires[key] = self.now + ex
-        return True
-
-    def incr(self, key):
-        self.values[key] = (self.values[key] if self._alive(key) else 0) + 1
-        return self.values[key]
-
-    def delete(self, key):
-        self.values.pop(key, None)
-        self.expires.pop(key, None)
-
-    def pipeline(self):
-        fake = self
-
-        class Pipeline:
-            def __init__(self):
-                self.calls = []
-
-            def __getattr__(self, name):
-                return lambda *a, **kw: self.calls.append((name, a, kw))
-
-            def execute(self):
-                return [getattr(fake, name)(*a, **kw) for name, a, kw in self.calls]
-
-        return Pipeline()
-
-
-def test_five_failures_block_that_email_from_that_address_for_the_window():
-    redis = FakeRedis()
-    throttle = LoginThrottle(redis, limit=5, window_s=900)
-    for attempt in range(1, 6):
-        assert not throttle.blocked("ada@warehouse.example", "10.0.0.1")
-        assert throttle.failed("ada@warehouse.example", "10.0.0.1") == attempt
-    assert throttle.blocked("ADA@warehouse.example", "10.0.0.1")
-    # Another address, or another email, is not held back by someone else's guessing.
-    assert not throttle.blocked("ada@warehouse.example", "10.0.0.2")
-    assert not throttle.blocked("bob@warehouse.example", "10.0.0.1")
-    redis.now += 899
-    assert throttle.blocked("ada@warehouse.example", "10.0.0.1")
-    redis.now += 2
-    assert not throttle.blocked("ada@warehouse.example", "10.0.0.1")
-
-
-def test_failures_keep_the_window_opened_by_the_first_one():
-    redis = FakeRedis()
-    throttle = LoginThrottle(redis, limit=5, window_s=900)
-    throttle.failed("ada@warehouse.example", "10.0.0.1")
-    redis.now += 800
-    for _ in range(4):
-        throttle.failed("ada@warehouse.example", "10.0.0.1")
-    assert throttle.blocked("ada@warehouse.example", "10.0.0.1")
-    redis.now += 101
-    assert not throttle.blocked("ada@warehouse.example", "10.0.0.1")
-
-
-def test_a_successful_sign_in_clears_the_count_and_keys_hold_no_email():
-    redis = FakeRedis()
-    throttle = LoginThrottle(redis, limit=5, window_s=900)
-    for _ in range(4):
-        throttle.failed("ada@warehouse.example", "10.0.0.1")
-    assert not any("ada" in key or "10.0.0.1" in key for key in redis.values)
-    throttle.succeeded("ada@warehouse.example", "10.0.0.1")
-    assert throttle.failed("ada@warehouse.example", "10.0.0.1") == 1
+def test_a_session_names_its_operator_until_it_is_closed(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    sessions = SessionStore(client, lifetime_s=60)
+    first, second = sessions.open(7), sessions.open(7)
+    assert first != second
+    assert (sessions.operator_id(first), sessions.operator_id(second)) == (7, 7)
+    sessions.close(first)
+    # Closing one session (signing out in one browser) leaves the operator's others alone.
+    assert (sessions.operator_id(first), sessions.operator_id(second)) == (None, 7)
+    assert sessions.operator_id("made-up") is None
+    # Redis holds a digest of the id, never the id itself, and the session ends on its own after its lifetime.
+    (key,) = [k for k in client.keys("fulfillment:operator-session:*") if client.get(k) == b"7"]
+    assert second.encode() not in key
+    assert 0 < client.ttl(key) <= 60
+    sessions.close(second)

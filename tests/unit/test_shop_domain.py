@@ -60,3 +60,24 @@ def test_invalid_shop_domain_is_a_value_error():
 
 def test_pattern_is_the_documented_one():
     assert SHOP_DOMAIN_PATTERN == r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$"
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "\u212aelvin.myshopify.com",  # the Kelvin sign, which lower() turns into "k"
+        "\u212a.myshopify.com",
+        "\u017fhop.myshopify.com",  # the long s, which case-folds to "s"
+        "acme.my\u0455hopify.com",  # a Cyrillic look-alike
+        "a" * 64 + ".myshopify.com",
+        "a" * 100 + ".myshopify.com",
+    ],
+)
+def test_rejects_look_alike_letters_and_names_longer_than_a_dns_label(domain):
+    assert not is_valid_shop_domain(domain)
+    with pytest.raises(InvalidShopDomain):
+        require_shop_domain(domain)
+
+
+def test_accepts_a_name_of_exactly_63_characters():
+    assert require_shop_domain("A" * 63 + ".myshopify.com") == "a" * 63 + ".myshopify.com"

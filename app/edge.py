@@ -1,0 +1,116 @@
+"""What every request passes on its way in and out: the body limit, the proxy in front, ids in URLs, errors
+answered as JSON, and the headers every answer carries."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
+
+from fulfillment.config import Config
+
+log = logging.getLogger("app.edge")
+
+MAX_BODY_BYTES = 1024 * 1024
+# The largest number an INTEGER column holds (32 bits on PostgreSQL, whose ids are INTEGER): a larger id in a
+# URL names no row, and would fail in the database rather than be found missing.
+MAX_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in our routes: 1 to MAX_ID, at most 10 digits, so no id overflows the database's integer."""
+
+    regex = r"\d{1,10}"
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+class ChunkedBodyLimit:
+    """Refuse a chunked body over the limit with 413.
+
+    A chunked body has no Content-Length for Flask to check, and werkzeug then stops reading at the limit: the
+    view would see a silently cut body (and the store's signature over it would fail for no visible reason).
+    So it is read here, up to one byte past the limit, and handed on with its length.
+    """
+
+    def __init__(self, app: Callable, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
+            body = environ["wsgi.input"].read(self.limit + 1)
+            if len(body) > self.limit:
+                answer = json.dumps({"error": f"the body is larger than {self.limit} bytes"}).encode()
+                start_response(
+                    "413 Request Entity Too Large",
+                    [
+                        ("Content-Type", "application/json"),
+                        ("Content-Length", str(len(answer))),
+                        ("X-Content-Type-Options", "nosniff"),
+                    ],
+                )
+                return [answer]
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            del environ["wsgi.input_terminated"]
+        return self.app(environ, start_response)
+
+
+def _is_dashboard() -> bool:
+    return request.path == "/dashboard" or request.path.startswith("/dashboard/")
+
+
+def _http_error(exc: HTTPException):
+    # The dashboard's people get its pages; everyone else (the store, the API's callers) reads JSON.
+    if exc.response is not None or _is_dashboard():
+        return exc
+    response = jsonify(error=exc.description)
+    response.status_code = exc.code or 500
+    if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _server_error(exc: InternalServerError):
+    if _is_dashboard():
+        return exc
+    return jsonify(error="internal error"), 500
+
+
+def _headers(response: Response) -> Response:
+    # No answer of ours is to be read as anything but the type it says (a JSON error as HTML, say).
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def init_app(app: Flask, config: Config) -> None:
+    """Install all of it; before any blueprint, so that every `<int:...>` route gets the bounded converter."""
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.url_map.converters["int"] = RowIdConverter
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(InternalServerError, _server_error)
+    app.after_request(_headers)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, MAX_BODY_BYTES)
+    if config.trusted_proxies > 0:
+        # Only as many hops as there are proxies of ours: a client can prepend any X-Forwarded-For it likes.
+        count = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
+
+
+def parse_id(value: str | None) -> int | None:
+    """An id from a query string or form, or None when it is not one (absent, not digits, out of range)."""
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
