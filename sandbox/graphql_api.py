@@ -39,6 +39,7 @@ from graphql import (
     validate,
 )
 
+from sandbox import inventory as inv
 from sandbox import inventory_api
 from sandbox import store as st
 from sandbox import webhook_subscriptions as wh
@@ -532,6 +533,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "unfulfilledQuantity": lambda li, info: li.quantity - _fulfilled_quantity(_ctx(info).shop, li),
         "fulfillableQuantity": lambda li, info: st.fulfillable_quantity(_ctx(info).shop, li),
         "taxLines": lambda li, info, first=None: [],  # the sandbox charges no tax
+        "variant": lambda li, info: inv.variant_for_sku(_ctx(info).shop, li.sku),
         "originalUnitPriceSet": lambda li, info: _money_bag(
             Decimal(li.price), _ctx(info).shop.orders[li.order_id].currency
         ),

@@ -142,6 +142,14 @@ def variant_quantity(shop: Shop, variant: ProductVariant) -> int:
     return sum(quantity(shop, level, "available") for level in item.levels.values() if level.is_active)
 
 
+def variant_for_sku(shop: Shop, sku: str | None) -> ProductVariant | None:
+    """A line item's `variant`: the catalogue variant with its SKU. Orders placed with a SKU the catalogue does not
+    hold (custom items, as the store calls them) have none."""
+    if not sku:
+        return None
+    return next((v for v in shop.variants.values() if v.sku == sku), None)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # What orders commit. An open fulfillment order's remaining items of a tracked item's SKU are committed at its
 # location: taken from `available`, still `on_hand`. Derived from the fulfillment orders, so that a move, a

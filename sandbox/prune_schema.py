@@ -114,7 +114,7 @@ KEEP: dict[str, set[str] | str] = {
     "FulfillmentOrderMergeResult": ALL,
     "LineItem": names(
         "id sku name title quantity variantTitle vendor requiresShipping currentQuantity unfulfilledQuantity"
-        " fulfillableQuantity originalUnitPriceSet taxLines"
+        " fulfillableQuantity originalUnitPriceSet taxLines variant"
     ),
     "TaxLine": names("title rate ratePercentage priceSet channelLiable"),
     "Location": names(

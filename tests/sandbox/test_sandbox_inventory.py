@@ -390,3 +390,16 @@ def test_merchant_stock_edit_at_a_new_location_stocks_the_item_there(h):
     )
     assert edit.status_code == 200
     assert quantities(h, item)[room] == {"available": 5, "on_hand": 5, "damaged": 0}
+
+
+def test_a_line_item_names_the_catalogue_variant_with_its_sku_and_a_custom_item_none(h):
+    product(h, sku="TSHIRT-BLK-M")
+    order = h.order([{"sku": "TSHIRT-BLK-M", "quantity": 1}, {"sku": "NOT-IN-CATALOGUE", "quantity": 1}])
+    body = h.gql(
+        "query($id: ID!) { order(id: $id) { lineItems(first: 5) { nodes { sku variant { id sku } } } } }",
+        {"id": order["id"]},
+    )
+    lines = {li["sku"]: li["variant"] for li in body["data"]["order"]["lineItems"]["nodes"]}
+    assert lines["TSHIRT-BLK-M"]["sku"] == "TSHIRT-BLK-M"
+    assert lines["TSHIRT-BLK-M"]["id"].startswith("gid://shopify/ProductVariant/")
+    assert lines["NOT-IN-CATALOGUE"] is None
