@@ -494,7 +494,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "fulfillmentHolds": lambda fo, info: fo.holds,
         "supportedActions": lambda fo, info: [
             {"action": a, "externalUrl": None}
-            for a in st.supported_actions(_ctx(info).shop, fo)
+            for a in st.supported_actions(_ctx(info).shop, fo, _ctx(info).api_version)
             if a != "MERGE" or not _read_alone(info)
         ],
         "lineItems": lambda fo, info, **page: connection(fo.line_items, **page),

@@ -87,6 +87,8 @@ from sandbox.model import (
 
 SHOP_DOMAIN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
 MAX_HOLDS_PER_APP = 10
+# fulfillmentOrderReportProgress came with 2026-04: requests at older versions are not offered REPORT_PROGRESS.
+REPORT_PROGRESS_SINCE = "2026-04"
 # Request statuses from which the merchant may (re)submit a fulfillment request.
 SUBMITTABLE_REQUESTS = frozenset({UNSUBMITTED, REJECTED, CANCELLATION_ACCEPTED, CLOSED})
 
@@ -307,8 +309,9 @@ def assigned_fulfillment_orders(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def supported_actions(shop: Shop, fo: FulfillmentOrder) -> list[str]:
-    """What can be done next, derived from the state (FulfillmentOrder.supportedActions)."""
+def supported_actions(shop: Shop, fo: FulfillmentOrder, api_version: str = "unstable") -> list[str]:
+    """What can be done next, derived from the state (FulfillmentOrder.supportedActions), as a request at
+    `api_version` sees it."""
     at_service = service_of(shop, fo) is not None
     rs = fo.request_status
     if fo.status in FINISHED:
@@ -335,7 +338,9 @@ def supported_actions(shop: Shop, fo: FulfillmentOrder) -> list[str]:
         if not fo.progress_reported:
             actions.append("MOVE")
     else:
-        actions = ["CREATE_FULFILLMENT", "REPORT_PROGRESS"]
+        actions = ["CREATE_FULFILLMENT"]
+        if api_version == "unstable" or api_version >= REPORT_PROGRESS_SINCE:
+            actions.append("REPORT_PROGRESS")
         if not fo.progress_reported:
             actions.append("MOVE")
         actions.append("HOLD")

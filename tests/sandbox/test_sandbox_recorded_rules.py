@@ -277,3 +277,20 @@ def test_reroute_moves_to_an_allowed_location_and_refuses_unknown_ids(h):
         {"ids": ["gid://shopify/FulfillmentOrder/0"]},
     )
     assert body["errors"][0]["extensions"]["code"] == "RESOURCE_NOT_FOUND"
+
+
+def test_report_progress_is_offered_only_from_2026_04(h):
+    """An open fulfillment order at a merchant location, read at 2025-01 and at 2026-04 (as recorded)."""
+    _, fo = at_shop_location(h)
+    query = "query($id: ID!) { fulfillmentOrder(id: $id) { supportedActions { action } } }"
+
+    def actions(version: str) -> list[str]:
+        response = h.client.post(
+            f"/store/{h.shop}/admin/api/{version}/graphql.json",
+            json={"query": query, "variables": {"id": fo["id"]}},
+            headers={"X-Shopify-Access-Token": h.token},
+        )
+        return [a["action"] for a in response.get_json()["data"]["fulfillmentOrder"]["supportedActions"]]
+
+    assert actions("2025-01") == ["CREATE_FULFILLMENT", "MOVE", "HOLD", "SPLIT"]
+    assert actions("2026-04") == ["CREATE_FULFILLMENT", "REPORT_PROGRESS", "MOVE", "HOLD", "SPLIT"]
