@@ -173,6 +173,17 @@ def test_one_fulfillment_over_two_fulfillment_orders_has_one_line_per_line_item(
     made = run(h, CREATE, {"groups": groups}, token)
     assert made["userErrors"] == []
     assert [n["quantity"] for n in made["fulfillment"]["fulfillmentLineItems"]["nodes"]] == [2]
+    # As recorded: both fulfillment orders close and the order reads as fulfilled.
+    after = h.gql(
+        "query($id: ID!) { order(id: $id) { displayFulfillmentStatus fulfillmentOrders(first: 10) {"
+        " nodes { status lineItems(first: 5) { nodes { remainingQuantity } } } } } }",
+        {"id": fo["order_id"]},
+    )["data"]["order"]
+    assert after["displayFulfillmentStatus"] == "FULFILLED"
+    assert [(f["status"], f["lineItems"]["nodes"]) for f in after["fulfillmentOrders"]["nodes"]] == [
+        ("CLOSED", [{"remainingQuantity": 0}]),
+        ("CLOSED", [{"remainingQuantity": 0}]),
+    ]
     # Cancelling gives each closed fulfillment order its quantities back and opens one new one for the work.
     assert run(h, CANCEL, {"id": made["fulfillment"]["id"]}, token)["userErrors"] == []
     fos = run(h, ORDER_FOS, {"id": fo["order_id"]})["fulfillmentOrders"]["nodes"]
