@@ -403,3 +403,31 @@ def test_a_line_item_names_the_catalogue_variant_with_its_sku_and_a_custom_item_
     assert lines["TSHIRT-BLK-M"]["sku"] == "TSHIRT-BLK-M"
     assert lines["TSHIRT-BLK-M"]["id"].startswith("gid://shopify/ProductVariant/")
     assert lines["NOT-IN-CATALOGUE"] is None
+
+
+def test_unknown_items_and_locations_are_each_reported_as_recorded(h):
+    """As recorded: an unknown item alone, an unknown location alone, or both, item first."""
+    item = product(h)
+    unknown_item, unknown_location = "gid://shopify/InventoryItem/999999999999", "gid://shopify/Location/999999999999"
+    item_error = {
+        "field": ["input", "changes", "0", "inventoryItemId"],
+        "message": "The specified inventory item could not be found.",
+        "code": "INVALID_INVENTORY_ITEM",
+    }
+    location_error = {
+        "field": ["input", "changes", "0", "locationId"],
+        "message": "The specified location could not be found.",
+        "code": "INVALID_LOCATION",
+    }
+
+    def errors(item_id: str, location_id: str) -> list[dict]:
+        change = {"inventoryItemId": item_id, "locationId": location_id, "delta": 1, "changeFromQuantity": 0}
+        variables = {
+            "input": {"name": "available", "reason": "correction", "changes": [change]},
+            "key": f"{item_id}-{location_id}",
+        }
+        return h.gql(ADJUST, variables)["data"]["inventoryAdjustQuantities"]["userErrors"]
+
+    assert errors(unknown_item, h.shop_location) == [item_error]
+    assert errors(item, unknown_location) == [location_error]
+    assert errors(unknown_item, unknown_location) == [item_error, location_error]
