@@ -14,7 +14,8 @@
 
 The requested cost is computed from the document before execution. The actual cost applies the same rules to
 the answer: a null object or connection costs nothing, an empty list costs its 1, a connection costs 2 plus
-what its returned nodes cost; it is capped at the requested cost.
+ceil(multiplier(first) x (what its returned nodes cost) / first): a full page is charged as requested, a page
+that came back short in proportion to what it holds. It is capped at the requested cost.
 """
 
 from __future__ import annotations
@@ -268,13 +269,17 @@ class _Pricer:
             return priced or 0
         if _is_connection(named) and isinstance(value, Mapping):
             assert isinstance(named, GraphQLObjectType)
-            total = CONNECTION_COST if priced is None else priced
+            nodes = 0
             for key, node_key, selection, node_type in self.node_selections(field, named):
                 for item in value.get(key) or ():
                     node = item.get(node_key) if node_key is not None and isinstance(item, Mapping) else item
                     if node is not None:
-                        total += OBJECT_COST + self.selection_actual(selection, node_type, node)
-            return total
+                        nodes += OBJECT_COST + self.selection_actual(selection, node_type, node)
+            page = self.page(field)
+            if page > 0:
+                # The page is charged at its multiplier, in proportion to how full it came back.
+                nodes = math.ceil(multiplier(page) * nodes / page)
+            return (CONNECTION_COST if priced is None else priced) + nodes
         base = 0 if payload or _free(named) else OBJECT_COST
         base = base if priced is None else priced
         if isinstance(value, list):

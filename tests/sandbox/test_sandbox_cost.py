@@ -76,10 +76,20 @@ def test_actual_cost_counts_the_nodes_returned(h):
     body = h.gql("{ assignedFulfillmentOrders(first: 50) { nodes { id order { id } } } }")
     extension = body["extensions"]["cost"]
     assert extension["requestedQueryCost"] == 2 + 7 * 2
-    assert extension["actualQueryCost"] == 2 + 3 * 2
+    # A short page is charged in proportion: 3 nodes of 2 on a page of 50 priced at 7 nodes, ceil(7 * 6 / 50).
+    assert extension["actualQueryCost"] == 2 + 1
     status = extension["throttleStatus"]
     assert status["maximumAvailable"] == 2000 and status["restoreRate"] == 100
-    assert status["currentlyAvailable"] == 2000 - 8  # reserved 16, refunded what was not used
+    assert status["currentlyAvailable"] == 2000 - 3  # reserved 16, refunded what was not used
+
+
+def test_actual_cost_of_a_full_page_is_the_requested_cost(h):
+    h.sandbox.buckets = Buckets(Clock())
+    for _ in range(2):
+        h.order()
+    body = h.gql("{ assignedFulfillmentOrders(first: 2) { nodes { id order { id } } } }")
+    extension = body["extensions"]["cost"]
+    assert extension["requestedQueryCost"] == extension["actualQueryCost"] == 2 + 1 * 2
 
 
 def test_query_over_the_single_query_limit_is_refused_without_charge(h):
