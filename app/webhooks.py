@@ -31,8 +31,7 @@ def receive(_topic: str | None = None):
     if received.duplicate:
         log.info("webhook_duplicate shop=%s topic=%s", received.shop_domain, received.topic[:100])
         return jsonify(ok=True, duplicate=True)
-    webhook_id = (request.headers.get("X-Shopify-Webhook-Id") or "").strip() or None
-    outcome = webhooks.process(ctx(), received, body, webhook_id)
+    outcome = webhooks.process(ctx(), received)
     if outcome.sweep:
         try:
             request_sweep(celery(), redis_client(), received.shop_id, Cause.WEBHOOK)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +45,9 @@ class Received:
     topic: str
     payload: dict
     duplicate: bool
+    # The key the delivery was recorded under (None: not recorded); forgetting it when handling fails lets the
+    # store's retry through. It follows from the request, so it takes no part in comparing what was received.
+    delivery_key: str | None = field(default=None, compare=False)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -103,7 +106,7 @@ def _record_delivery(ctx: Context, domain: str, source: str, key: str, topic: st
     """True when this delivery was seen before."""
     try:
         with ctx.db.transaction() as session:
-            session.add(Delivery(shop_domain=domain, source=source, delivery_key=key[:255], topic=topic[:100]))
+            session.add(Delivery(shop_domain=domain, source=source, delivery_key=key, topic=topic[:100]))
     except IntegrityError:
         return True
     return False
@@ -115,9 +118,10 @@ def receive_notification(ctx: Context, body: bytes, headers: Mapping[str, str]) 
     kind = payload["kind"]
     # Callbacks carry no delivery id of their own: repeats are folded by the queue (one sweep waits per shop).
     # When a webhook-style id is present, it is honoured here as well.
-    key = _header(headers, "X-Shopify-Webhook-Id") or _header(headers, "X-Shopify-Event-Id")
+    delivery_id = _header(headers, "X-Shopify-Webhook-Id") or _header(headers, "X-Shopify-Event-Id")
+    key = delivery_id[:255] if delivery_id else None
     duplicate = _record_delivery(ctx, domain, "callback", key, kind) if key else False
-    return Received(shop_id, domain, kind, payload, duplicate)
+    return Received(shop_id, domain, kind, payload, duplicate, key)
 
 
 def receive_webhook(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Received:
@@ -127,9 +131,10 @@ def receive_webhook(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Re
         raise Refused(400, "missing X-Shopify-Topic")
     payload = _shaped(schemas.webhook, topic, _parse_json_object(body))
     _check_names_this_shop(payload, domain)
-    key = _header(headers, "X-Shopify-Webhook-Id") or hashlib.sha256(body + topic.encode()).hexdigest()
+    # The store's webhook id; without one, a digest of the body and topic. Cut to what the column holds.
+    key = (_header(headers, "X-Shopify-Webhook-Id") or hashlib.sha256(body + topic.encode()).hexdigest())[:255]
     duplicate = _record_delivery(ctx, domain, "webhook", key, topic)
-    return Received(shop_id, domain, topic, payload, duplicate)
+    return Received(shop_id, domain, topic, payload, duplicate, key)
 
 
 def _check_age(timestamp: str | None) -> None:

@@ -3,7 +3,6 @@ truth); uninstall stops all work for the shop; the privacy topics remove or repo
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -73,15 +72,16 @@ def handle(ctx: Context, shop_id: int, topic: str, payload: dict) -> Outcome:
     return Outcome()
 
 
-def process(ctx: Context, received: Received, body: bytes, webhook_id: str | None) -> Outcome:
+def process(ctx: Context, received: Received) -> Outcome:
     """`handle`, and if it fails, forget the delivery so that the store's retry is processed, not dropped."""
     try:
         return handle(ctx, received.shop_id, received.topic, received.payload)
     except Exception:
-        # The key intake recorded: the store's webhook id, else a digest of the body and topic.
-        key = webhook_id or hashlib.sha256(body + received.topic.encode()).hexdigest()
-        with ctx.db.transaction() as session:
-            session.execute(delete(Delivery).where(Delivery.source == "webhook", Delivery.delivery_key == key[:255]))
+        if received.delivery_key is not None:
+            with ctx.db.transaction() as session:
+                session.execute(
+                    delete(Delivery).where(Delivery.source == "webhook", Delivery.delivery_key == received.delivery_key)
+                )
         raise
 
 

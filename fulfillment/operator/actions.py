@@ -23,6 +23,7 @@ from fulfillment.models import FulfillmentOrder, Package, PackageItem, Shop
 from fulfillment.operator.forms import (
     REJECTION_REASONS,
     InvalidInput,
+    cancellation_message,
     parse_settings,
     trimmed,
     validate_packages,
@@ -201,12 +202,9 @@ def answer_cancellation(ctx: Context, record_id: int, accept: bool, message: str
             if shipped:
                 numbers = ", ".join(p.tracking_number for p in shipped)
                 raise NotActionable(f"cannot accept the cancellation: already shipped ({numbers}); reject it instead")
-            step.accept_cancellation(trimmed(message) or NOTHING_SHIPPED)
+            step.accept_cancellation(cancellation_message(accept, message) or NOTHING_SHIPPED)
             return Done(f"Cancellation of {name} accepted.")
-        text = trimmed(message)
-        if not text:
-            raise InvalidInput(["say why the cancellation is refused: the merchant reads it in the timeline"])
-        step.reject_cancellation(text)
+        step.reject_cancellation(cancellation_message(accept, message))
     return Done(f"Cancellation of {name} refused; work goes on.", True, step.shop.id)
 
 

@@ -1,8 +1,10 @@
 """What an operator types into the dashboard, checked: rejections, packages and shop settings (stock's own input
 is `fulfillment.stock`'s).
 
-The checks name every problem at once (`InvalidInput.problems`), in the words the form shows; the actions
-(`fulfillment.operator.actions`) take only what passed them.
+The shapes are marshmallow schemas, as `fulfillment.schemas` has them for the store's payloads; the checks name
+every problem at once (`InvalidInput.problems`), in the words the form shows; the actions
+(`fulfillment.operator.actions`) take only what passed them. What depends on the fulfillment order itself (the
+units left to ship against the packages made) is checked by hand in `validate_packages`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 # The store's FulfillmentOrderRejectionReason values, with the words an operator picks them by.
 REJECTION_REASONS: dict[str, str] = {
@@ -65,6 +69,52 @@ def whole_number(value: Any, default: int | None = None) -> int | None:
     return number if -DATABASE_INT_MAX <= number <= DATABASE_INT_MAX else default
 
 
+def _problems(exc: ValidationError, schema: Schema) -> list[str]:
+    """The form's words for each problem, in the order the form shows its fields."""
+    messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    order = [*schema.fields, "_schema"]
+    found: list[str] = []
+    for key in sorted(messages, key=lambda k: order.index(k) if k in order else len(order)):
+        value = messages[key]
+        found.extend(value if isinstance(value, list) else [str(value)])
+    return found
+
+
+def _load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise InvalidInput(_problems(exc, schema)) from exc
+
+
+class _FormField(fields.Field):
+    """A form field whose null is read as the field left blank (and checked as such)."""
+
+    def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any) -> Any:
+        return super().deserialize("" if value is None else value, attr, data, **kwargs)
+
+
+class _Trimmed(_FormField):
+    """Free text as `trimmed` makes it: nothing written is the empty string."""
+
+    def __init__(self, limit: int = TEXT_LIMIT, **kwargs: Any):
+        super().__init__(load_default="", **kwargs)
+        self.limit = limit
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return trimmed(value if isinstance(value, str) else None, self.limit)
+
+
+class WholeNumber(fields.Field):
+    """A whole number as `whole_number` reads it: held to the database's integer."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        number = whole_number(value)
+        if number is None:
+            raise self.make_error("invalid")
+        return number
+
+
 def _values(form: Mapping[str, Any], key: str) -> list[Any]:
     """All values of a form field: a MultiDict's list, or a plain mapping's one value (which may be a list)."""
     getlist = getattr(form, "getlist", None)
@@ -81,20 +131,52 @@ def _first(form: Mapping[str, Any], key: str) -> Any:
 # --- rejections and packages --------------------------------------------------------------------------------
 
 
+class RejectionForm(Schema):
+    """Rejecting a fulfillment request: the store's reason, a message for the merchant, and per-line messages
+    (store line item id, message) naming the lines at fault; blank line messages are dropped."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = fields.Raw(
+        required=True,
+        validate=validate.OneOf(tuple(REJECTION_REASONS), error="unknown rejection reason {input!r}"),
+    )
+    message = _Trimmed(
+        validate=validate.Length(min=1, error="say why in the message: the merchant reads it in the order's timeline")
+    )
+    line_item_messages = fields.List(fields.Tuple((fields.Raw(), _Trimmed())), load_default=list)
+
+    @post_load
+    def _drop_blank_lines(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["line_item_messages"] = tuple((line_id, text) for line_id, text in data["line_item_messages"] if text)
+        return data
+
+
 def validate_rejection(
     reason: str, message: str | None, line_item_messages: Sequence[tuple[str, str]]
 ) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     """The store's reason, a message for the merchant, and per-line messages (blank ones dropped)."""
-    problems = []
-    if reason not in REJECTION_REASONS:
-        problems.append(f"unknown rejection reason {reason!r}")
-    text = trimmed(message)
-    if not text:
-        problems.append("say why in the message: the merchant reads it in the order's timeline")
-    lines = tuple((line_id, trimmed(m)) for line_id, m in line_item_messages if trimmed(m))
-    if problems:
-        raise InvalidInput(problems)
-    return reason, text, lines
+    data = {"reason": reason, "message": message, "line_item_messages": [tuple(pair) for pair in line_item_messages]}
+    loaded = _load(RejectionForm(), data)
+    return loaded["reason"], loaded["message"], loaded["line_item_messages"]
+
+
+class CancellationAnswer(Schema):
+    """Answering a merchant's cancellation request: refusing it needs a reason the merchant reads."""
+
+    accept = fields.Boolean(required=True)
+    message = _Trimmed()
+
+    @validates_schema
+    def _refusal_says_why(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data["accept"] and not data["message"]:
+            raise ValidationError("say why the cancellation is refused: the merchant reads it in the timeline")
+
+
+def cancellation_message(accept: bool, message: str | None) -> str:
+    """The message of a cancellation answer, trimmed (may be empty when accepting)."""
+    return _load(CancellationAnswer(), {"accept": accept, "message": message})["message"]
 
 
 def validate_packages(
@@ -157,15 +239,28 @@ def validate_packages(
     return cleaned, numbers, carrier
 
 
+_PACKAGE_COUNT = f"pack in 1 to {MAX_PACKAGES} packages"
+
+
+class PackingForm(Schema):
+    """The packing form's size: how many package columns it has. The columns' names depend on the fulfillment
+    order's lines (`qty-<package>-<line id>`), so they are read one by one below."""
+
+    package_count = WholeNumber(
+        required=True,
+        allow_none=False,
+        validate=validate.Range(1, MAX_PACKAGES, error=_PACKAGE_COUNT),
+        error_messages={"required": _PACKAGE_COUNT, "null": _PACKAGE_COUNT, "invalid": _PACKAGE_COUNT},
+    )
+
+
 def packages_from_form(form: Mapping[str, Any]) -> tuple[list[list[tuple[int, int]]], list[str]]:
     """The packing form's packages, as (line item id, quantity) lists, and their tracking numbers.
 
     The form has `package_count` columns; `qty-<package>-<line id>` holds a quantity, `tracking-<package>` the
     package's tracking number.
     """
-    count = whole_number(_first(form, "package_count"), 0) or 0
-    if not 1 <= count <= MAX_PACKAGES:
-        raise InvalidInput([f"pack in 1 to {MAX_PACKAGES} packages"])
+    count = _load(PackingForm(), {"package_count": _first(form, "package_count")})["package_count"]
     line_ids = [whole_number(v) for v in _values(form, "line_id")]
     problems = []
     packages: list[list[tuple[int, int]]] = []
@@ -202,6 +297,69 @@ def _words(value: Any) -> list[str]:
     return list(seen)
 
 
+class _Checkbox(_FormField):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        return _truthy(value)
+
+
+class _Words(_FormField):
+    """A list typed one per line or separated by commas (or given as a list by a script), repeats dropped."""
+
+    def __init__(self, upper: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.upper = upper
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        words = _words(value)
+        return [w.upper() for w in words] if self.upper else words
+
+
+def _countries(codes: list[str]) -> None:
+    bad = [c for c in codes if not _COUNTRY.match(c)]
+    if bad:
+        raise ValidationError(f"blocked countries: two-letter country codes (ISO 3166), not {', '.join(bad)}")
+
+
+def _skus(skus: list[str]) -> None:
+    if any(len(s) > 255 for s in skus):
+        raise ValidationError("ineligible SKUs: at most 255 characters each")
+
+
+_HANDLING_DAYS = "handling days: a number from 0 to 60"
+
+
+class SettingsForm(Schema):
+    """A shop's settings as the settings form sends them, one value a field; an empty text field is None (the
+    warehouse's default applies)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    review_requests = _Checkbox()
+    review_cancellations = _Checkbox()
+    handling_days = fields.Float(
+        allow_none=True,
+        allow_nan=False,
+        validate=validate.Range(0, 60, error=_HANDLING_DAYS),
+        error_messages={"invalid": _HANDLING_DAYS, "special": _HANDLING_DAYS, "too_large": _HANDLING_DAYS},
+    )
+    carrier = fields.String(allow_none=True, validate=validate.Length(max=255, error="carrier: at most 255 characters"))
+    blocked_countries = _Words(upper=True, validate=_countries)
+    ineligible_skus = _Words(validate=_skus)
+
+    @pre_load
+    def _last_values(self, form: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """The last value of each field sent (a checkbox comes after its hidden "0"); blank text is None."""
+        data: dict[str, Any] = {}
+        for key in self.fields:
+            if values := _values(form, key):
+                data[key] = values[-1]
+        for key in ("handling_days", "carrier"):
+            if key in data:
+                data[key] = str(data[key]).strip() or None
+        return data
+
+
 def parse_settings(form: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> dict:
     """A shop's settings from a form: fields the form leaves out keep their current value.
 
@@ -211,44 +369,11 @@ def parse_settings(form: Mapping[str, Any], current: Mapping[str, Any] | None = 
     Lists (`blocked_countries`, `ineligible_skus`) come one per line or separated by commas.
     """
     settings = dict(current or {})
-    problems: list[str] = []
-    for flag in ("review_requests", "review_cancellations"):
-        if values := _values(form, flag):
-            settings[flag] = _truthy(values[-1])
-    if values := _values(form, "handling_days"):
-        raw = str(values[-1]).strip()
-        if raw == "":
-            settings.pop("handling_days", None)
+    for key, value in _load(SettingsForm(), form).items():
+        if value is None:
+            settings.pop(key, None)
         else:
-            try:
-                days = float(raw)
-            except ValueError:
-                days = -1.0
-            if not 0 <= days <= 60:
-                problems.append("handling days: a number from 0 to 60")
-            else:
-                settings["handling_days"] = days
-    if values := _values(form, "carrier"):
-        carrier = str(values[-1]).strip()
-        if len(carrier) > 255:
-            problems.append("carrier: at most 255 characters")
-        elif carrier:
-            settings["carrier"] = carrier
-        else:
-            settings.pop("carrier", None)
-    if values := _values(form, "blocked_countries"):
-        countries = [c.upper() for c in _words(values[-1])]
-        bad = [c for c in countries if not _COUNTRY.match(c)]
-        if bad:
-            problems.append(f"blocked countries: two-letter country codes (ISO 3166), not {', '.join(bad)}")
-        settings["blocked_countries"] = countries
-    if values := _values(form, "ineligible_skus"):
-        skus = _words(values[-1])
-        if any(len(s) > 255 for s in skus):
-            problems.append("ineligible SKUs: at most 255 characters each")
-        settings["ineligible_skus"] = skus
-    if problems:
-        raise InvalidInput(problems)
+            settings[key] = value
     return settings
 
 

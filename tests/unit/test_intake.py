@@ -11,6 +11,7 @@ import pytest
 import shopify
 from sqlalchemy import select
 
+from fulfillment import webhooks
 from fulfillment.config import Config
 from fulfillment.context import Context
 from fulfillment.intake import Received, Refused, authenticate_query, receive_notification, receive_webhook
@@ -216,6 +217,50 @@ def test_webhook_and_callback_ids_are_deduplicated_apart(ctx, shop_id):
     assert receive_notification(ctx, PING, signed(PING, X_Shopify_Webhook_Id="same")).duplicate is False
     headers = signed(PING, X_Shopify_Topic="orders/updated", X_Shopify_Webhook_Id="same")
     assert receive_webhook(ctx, PING, headers).duplicate is False
+
+
+def test_received_carries_the_key_its_delivery_was_recorded_under(ctx, shop_id):
+    body = b'{"id": 1}'
+    by_id = receive_webhook(ctx, body, signed(body, X_Shopify_Topic="orders/updated", X_Shopify_Webhook_Id=" w-7 "))
+    by_digest = receive_webhook(ctx, body, signed(body, X_Shopify_Topic="orders/cancelled"))
+    ping = receive_notification(ctx, PING, signed(PING, X_Shopify_Event_Id="evt-9"))
+
+    assert by_id.delivery_key == "w-7"
+    assert by_digest.delivery_key == hashlib.sha256(body + b"orders/cancelled").hexdigest()
+    assert ping.delivery_key == "evt-9"
+    assert [key for _, _, key, _ in deliveries(ctx)] == ["w-7", by_digest.delivery_key, "evt-9"]
+
+
+def test_a_notification_without_a_delivery_id_has_no_key(ctx, shop_id):
+    assert receive_notification(ctx, PING, signed(PING)).delivery_key is None
+    assert receive_notification(ctx, PING, signed(PING, X_Shopify_Webhook_Id="  ")).delivery_key is None
+
+
+def test_an_overlong_webhook_id_is_keyed_on_what_the_column_holds(ctx, shop_id):
+    body = b'{"id": 1}'
+    headers = signed(body, X_Shopify_Topic="orders/updated", X_Shopify_Webhook_Id="w" * 300)
+    first = receive_webhook(ctx, body, headers)
+
+    assert first.delivery_key == "w" * 255
+    assert receive_webhook(ctx, body, headers).duplicate is True
+    assert deliveries(ctx) == [(SHOP, "webhook", "w" * 255, "orders/updated")]
+
+
+def test_a_webhook_whose_handling_fails_is_forgotten_so_the_retry_is_processed(ctx, shop_id, monkeypatch):
+    body = b'{"id": 1}'
+    headers = signed(body, X_Shopify_Topic="orders/updated", X_Shopify_Webhook_Id="w-9")
+    received = receive_webhook(ctx, body, headers)
+    kept = receive_webhook(ctx, body, signed(body, X_Shopify_Topic="orders/updated", X_Shopify_Webhook_Id="w-10"))
+
+    def fails(*args):
+        raise RuntimeError("store down")
+
+    monkeypatch.setattr(webhooks, "handle", fails)
+    with pytest.raises(RuntimeError):
+        webhooks.process(ctx, received)
+
+    assert [key for _, _, key, _ in deliveries(ctx)] == [kept.delivery_key]
+    assert receive_webhook(ctx, body, headers).duplicate is False
 
 
 @pytest.mark.parametrize("topic", [None, "", "   "])
