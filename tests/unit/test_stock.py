@@ -47,7 +47,7 @@ def test_a_shop_is_named_by_id_or_domain(ctx):
     assert shelves(ctx, 2) == {"CAP": 1, "MUG": 9}
 
 
-@pytest.mark.parametrize("shop", [None, "", "3", "nope.myshopify.com", "not a domain"])
+@pytest.mark.parametrize("shop", [None, "", "3", "nope.myshopify.com", "not a domain", "9" * 30, "\u00b2", "-1"])
 def test_with_several_shops_an_unknown_or_missing_shop_is_refused(ctx, shop):
     with pytest.raises(InvalidInput, match="choose a shop|no shop"):
         stock.count(ctx, shop, "MUG", 4, OPERATOR)
