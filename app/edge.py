@@ -14,23 +14,21 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from fulfillment.config import Config
+from fulfillment.models import MAX_ROW_ID
 
 log = logging.getLogger("app.edge")
 
 MAX_BODY_BYTES = 1024 * 1024
-# The largest number an INTEGER column holds (32 bits on PostgreSQL, whose ids are INTEGER): a larger id in a
-# URL names no row, and would fail in the database rather than be found missing.
-MAX_ID = 2**31 - 1
 
 
 class RowIdConverter(IntegerConverter):
-    """`<int:...>` in our routes: 1 to MAX_ID, at most 10 digits, so no id overflows the database's integer."""
+    """`<int:...>` in our routes: 1 to MAX_ROW_ID, at most 10 digits, so no id overflows the database's integer."""
 
     regex = r"\d{1,10}"
 
     def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
         kwargs.setdefault("min", 1)
-        kwargs.setdefault("max", MAX_ID)
+        kwargs.setdefault("max", MAX_ROW_ID)
         super().__init__(map, *args, **kwargs)
 
 
@@ -105,12 +103,3 @@ def init_app(app: Flask, config: Config) -> None:
         # Only as many hops as there are proxies of ours: a client can prepend any X-Forwarded-For it likes.
         count = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
-
-
-def parse_id(value: str | None) -> int | None:
-    """An id from a query string or form, or None when it is not one (absent, not digits, out of range)."""
-    text = (value or "").strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= 10):
-        return None
-    number = int(text)
-    return number if 1 <= number <= MAX_ID else None

@@ -25,6 +25,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The largest number an INTEGER column holds (32 bits on PostgreSQL, whose ids are INTEGER): a larger id names no
+# row, and would fail in the database rather than be found missing.
+MAX_ROW_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     pass
 

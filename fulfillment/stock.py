@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from fulfillment.context import Context
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Reservation, Shop, StockLevel, StockMovement
 from fulfillment.operator.actions import Done
-from fulfillment.operator.forms import DATABASE_INT_MAX, InvalidInput
+from fulfillment.operator.forms import InvalidInput, row_id
 from fulfillment.shop_domain import is_valid_shop_domain
 from fulfillment.states import FINAL
 from fulfillment.warehouse import StockRefused
@@ -50,8 +50,8 @@ def shop_id_of(session: Session, shop: int | str | None) -> int:
             return ids[0]
         raise InvalidInput(["choose a shop: stock is kept per shop"])
     if value.isascii() and value.isdigit():
-        # An id past the database's integer names no shop (and would overflow the query).
-        found = session.get(Shop, int(value)) if int(value) <= DATABASE_INT_MAX else None
+        number = row_id(value)  # an id past the database's integer names no shop
+        found = session.get(Shop, number) if number is not None else None
     elif is_valid_shop_domain(value):
         found = session.scalar(select(Shop).where(Shop.domain == value.lower()))
     else:

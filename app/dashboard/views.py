@@ -11,11 +11,10 @@ from werkzeug.datastructures import MultiDict
 
 from app.dashboard import bp
 from app.deps import celery, ctx, redis_client
-from app.edge import parse_id
 from fulfillment import stock
 from fulfillment.operator import actions, forms, queries
 from fulfillment.operator.actions import Done, NotActionable
-from fulfillment.operator.forms import MAX_PACKAGES, REJECTION_REASONS, InvalidInput, whole_number
+from fulfillment.operator.forms import MAX_PACKAGES, REJECTION_REASONS, InvalidInput, row_id, whole_number
 from fulfillment.states import FINAL, Cause, State
 from fulfillment.store.errors import StoreError
 from workers.queue import fulfillment_order_lock, request_step
@@ -81,7 +80,7 @@ def queue():
     if view not in queries.QUEUE_VIEWS and view != "all" and view not in {s.value for s in State}:
         view = "open"
     shop = request.args.get("shop", "")
-    shop_id = parse_id(shop) if shop else None
+    shop_id = row_id(shop) if shop else None
     if shop and shop_id is None:
         abort(400, description="shop must be the id of a shop")
     result = queries.queue(ctx(), view, shop_id)

@@ -15,6 +15,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
+from fulfillment.models import MAX_ROW_ID
+
 # The store's FulfillmentOrderRejectionReason values, with the words an operator picks them by.
 REJECTION_REASONS: dict[str, str] = {
     "INVENTORY_OUT_OF_STOCK": "Out of stock",
@@ -53,10 +55,6 @@ def trimmed(value: str | None, limit: int = TEXT_LIMIT) -> str:
     return (value or "").strip()[:limit]
 
 
-# Ids and counts are stored as the databases' 32-bit integer (PostgreSQL's INTEGER): a larger number names nothing.
-DATABASE_INT_MAX = 2**31 - 1
-
-
 def whole_number(value: Any, default: int | None = None) -> int | None:
     """A whole number from a form or query string, held to the database's integer so none overflows it."""
     text = str(value).strip()
@@ -66,7 +64,7 @@ def whole_number(value: Any, default: int | None = None) -> int | None:
         number = int(text)
     except (TypeError, ValueError):
         return default
-    return number if -DATABASE_INT_MAX <= number <= DATABASE_INT_MAX else default
+    return number if -MAX_ROW_ID <= number <= MAX_ROW_ID else default
 
 
 def _problems(exc: ValidationError, schema: Schema) -> list[str]:
@@ -113,6 +111,15 @@ class WholeNumber(fields.Field):
         if number is None:
             raise self.make_error("invalid")
         return number
+
+
+def row_id(value: Any) -> int | None:
+    """A row's id from a query string or form, or None when it is not one (absent, not digits, out of range)."""
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ROW_ID else None
 
 
 def _values(form: Mapping[str, Any], key: str) -> list[Any]:
