@@ -1,9 +1,13 @@
 """Benchmark: our fulfillment-order notification endpoint against a bare Flask endpoint, same gunicorn settings.
 
     .venv/bin/python -m bench.callback [--duration 10] [--connections 8]
+    .venv/bin/python -m bench.callback --profile [--requests 3000]
 
 Both servers run side by side as gunicorn subprocesses; separate load processes (one keep-alive connection each)
 drive them in alternating rounds (ABBA order, warm-up excluded) so machine noise hits both alike.
+
+`--profile` is where the time goes instead: both apps called in this process through WSGI (no server, no
+sockets but Redis's), the CPU microseconds per request of each, then cProfile's top entries for ours.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import cProfile
 import hashlib
 import hmac
 import http.client
+import io
 import multiprocessing as mp
 import os
+import pstats
 import shutil
 import signal
 import socket
@@ -317,10 +324,64 @@ def stop(process: subprocess.Popen | None) -> None:
         process.wait()
 
 
+# In-process profile: the same two apps, called through WSGI.
+
+
+def wsgi_requests(app, headers: dict[str, str], count: int) -> float:
+    """Call the app `count` times with the bench's request; returns the CPU seconds this thread spent."""
+    from werkzeug.test import EnvironBuilder
+
+    def start_response(status, _headers, _exc_info=None):
+        if not status.startswith("200"):
+            raise RuntimeError(f"the app answered {status}")
+
+    def environ() -> dict:
+        return EnvironBuilder(path=PATH, method="POST", data=BODY, headers=headers).get_environ()
+
+    environs = [environ() for _ in range(count)]
+    began = time.thread_time()
+    for environ in environs:
+        for _chunk in app(environ, start_response):
+            pass
+    return time.thread_time() - began
+
+
+def profile(env: dict[str, str], workdir: Path, count: int, top: int = 30) -> None:
+    import logging
+
+    os.environ.update(env)
+    from app import create_app
+    from fulfillment import logs
+
+    # Log lines go to a file, as gunicorn's stderr does in the servers.
+    with (workdir / "app.log").open("w") as log_file:
+        logs.configure()
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(log_file)
+        apps = {"ours": (create_app(), signed_headers()), "bare": (bare_app(), {"Content-Type": "application/json"})}
+        for name, (app, headers) in apps.items():
+            wsgi_requests(app, headers, 300)  # warm-up: connections, caches
+            best = min(wsgi_requests(app, headers, count) for _ in range(3))
+            print(f"  {name}: {best / count * 1e6:.0f} us CPU per request (best of 3 x {count})")
+        app, headers = apps["ours"]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        wsgi_requests(app, headers, count)
+        profiler.disable()
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)
+        text = out.getvalue()
+        print(text[text.index("   ncalls") :] if "   ncalls" in text else text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per endpoint (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
+    parser.add_argument("--profile", action="store_true", help="profile both apps in this process instead")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per profiled pass (default 3000)")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-callback-"))
@@ -341,6 +402,10 @@ def main(argv: list[str] | None = None) -> None:
 
         # Celery's default queue is a Redis list named "celery"; kombu keeps its bindings in _kombu.binding* sets.
         footprint = RedisFootprint(redis_url, [SWEEP_PENDING_KEY.format(shop_id=shop_id), "_kombu.binding*"], "celery")
+        if args.profile:
+            print(f"profile: both apps through WSGI in one process; redis: {redis_kind}; database: SQLite")
+            profile(env, workdir, args.requests)
+            return
 
         ports = [free_port(), free_port()]
         headers = [signed_headers(), {"Content-Type": "application/json"}]
