@@ -65,6 +65,7 @@ def _scope_hooks(app: Flask, limiter: Limiter, blueprints: tuple[str, ...]) -> N
 def check_scope(app: Flask, limiter: Limiter) -> None:
     """Refuse an app whose limits sit on a view outside `LIMITED_BLUEPRINTS` (their hooks would not run)."""
     for endpoint, view in app.view_functions.items():
-        limited = getattr(view, "__wrapper-limiter-instance", None) is limiter
+        # The decorator marks its wrapper with (a weak proxy of) its limiter, which compares equal to it.
+        limited = getattr(view, "__wrapper-limiter-instance", None) == limiter
         if limited and endpoint.split(".", 1)[0] not in LIMITED_BLUEPRINTS:
             raise RuntimeError(f"{endpoint} carries a rate limit outside {LIMITED_BLUEPRINTS}")

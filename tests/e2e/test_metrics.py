@@ -61,7 +61,25 @@ def test_http_requests_are_counted_by_endpoint_and_status_across_web_workers(sys
     requests.get(f"{system.app_url}/no-such-page", timeout=10)
     requests.request("BREW", f"{system.app_url}/healthz", timeout=10)
 
-    after = scrape(system)
+    # Each web worker adds its counts to Redis within a second (app.metrics): wait for the other worker's.
+    expected = {
+        ("health.healthz", "GET", "200"): 10,
+        ("webhooks.receive", "POST", "401"): 1,
+        ("unmatched", "GET", "404"): 1,
+        ("unmatched", "other", "405"): 1,
+    }
+
+    def all_counted():
+        samples = scrape(system)
+        name = "fulfillment_http_requests_total"
+        counted = all(
+            value(samples, name, endpoint=e, method=m, status=c) - value(before, name, endpoint=e, method=m, status=c)
+            >= n
+            for (e, m, c), n in expected.items()
+        )
+        return samples if counted else None
+
+    after = wait_for(all_counted, timeout=10, what="both workers' counts")
 
     def delta(**labels):
         return value(after, "fulfillment_http_requests_total", **labels) - value(
