@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from fulfillment import policy
 from fulfillment.context import Context
@@ -74,9 +74,6 @@ class QueueFilter:
             if value != getattr(default, field.name):
                 out[names.get(field.name, field.name)] = int(value) if isinstance(value, bool) else value
         return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -167,11 +164,10 @@ class _Expected:
     def due(self, shop_id: int, received: datetime, promised: datetime | None) -> datetime:
         return promised or received + self.handling.get(shop_id, self.default)
 
-    def late(self) -> ColumnElement[bool]:
+    def late(self, fo: Any = FulfillmentOrder) -> ColumnElement[bool]:
         """The rule as SQL: compared as "received before now less the handling days", so that neither database
         is asked to add an interval to a timestamp. A CASE over the shops with their own handling days (a 3PL
         has tens of shops, not thousands)."""
-        fo = FulfillmentOrder
         if self.handling:
             received_by = case(
                 {shop_id: self.now - d for shop_id, d in self.handling.items()},
@@ -179,19 +175,18 @@ class _Expected:
                 else_=self.now - self.default,
             )
         else:
-            received_by = literal(self.now - self.default, fo.created_at.type)
+            received_by = literal(self.now - self.default, FulfillmentOrder.created_at.type)
         return and_(
             fo.state.in_(_OPEN),
             or_(fo.expected_ship_at < self.now, and_(fo.expected_ship_at.is_(None), fo.created_at < received_by)),
         )
 
 
-def _customer() -> ColumnElement[str]:
-    destination = FulfillmentOrder.destination
+def _customer(fo: Any = FulfillmentOrder) -> ColumnElement[str]:
     return (
-        func.coalesce(destination["first_name"].as_string(), "")
+        func.coalesce(fo.destination["first_name"].as_string(), "")
         + " "
-        + func.coalesce(destination["last_name"].as_string(), "")
+        + func.coalesce(fo.destination["last_name"].as_string(), "")
     )
 
 
@@ -200,80 +195,78 @@ def search_terms(text: str) -> list[str]:
     return text.split()[:SEARCH_TERMS]
 
 
-def _matches(term: str) -> ColumnElement[bool]:
+def _matches(fo: Any, term: str) -> ColumnElement[bool]:
     """One word of a search: in the order's name, a line's SKU or product title, or the customer's name."""
     line = FulfillmentOrderLineItem
     return or_(
-        FulfillmentOrder.order_name.icontains(term, autoescape=True),
+        fo.order_name.icontains(term, autoescape=True),
         exists().where(
-            line.fulfillment_order_id == FulfillmentOrder.id,
+            line.fulfillment_order_id == fo.id,
             or_(line.sku.icontains(term, autoescape=True), line.product_title.icontains(term, autoescape=True)),
         ),
-        _customer().icontains(term, autoescape=True),
+        _customer(fo).icontains(term, autoescape=True),
     )
 
 
-def _view(view: str) -> ColumnElement[bool] | None:
-    if view in QUEUE_VIEWS:
-        return FulfillmentOrder.state.in_([str(s) for s in QUEUE_VIEWS[view]])
-    if view in {s.value for s in State}:
-        return FulfillmentOrder.state == view
-    return None
+def _conditions(fo: Any, chosen: QueueFilter, expected: _Expected) -> list[ColumnElement[bool]]:
+    """The filter as SQL over `fo` (the table, or an alias of it for the count of those matched)."""
+    conditions = []
+    if chosen.shop_id is not None:
+        conditions.append(fo.shop_id == chosen.shop_id)
+    if chosen.view in QUEUE_VIEWS:
+        conditions.append(fo.state.in_([str(s) for s in QUEUE_VIEWS[chosen.view]]))
+    elif chosen.view in {s.value for s in State}:
+        conditions.append(fo.state == chosen.view)
+    conditions.extend(_matches(fo, term) for term in search_terms(chosen.search))
+    if chosen.age in AGES:
+        conditions.append(fo.created_at < expected.now - AGES[chosen.age])
+    if chosen.late:
+        conditions.append(expected.late(fo))
+    return conditions
 
 
 def queue(ctx: Context, chosen: QueueFilter | None = None) -> Queue:
     """One page of the fulfillment orders a filter matches, with the number matched and the counts by state."""
     chosen = chosen or QueueFilter()
-    now = ctx.clock()
     with ctx.db.transaction() as session:
-        expected = _Expected.read(ctx, session, now)
-        late = expected.late()
-        shop_only = [FulfillmentOrder.shop_id == chosen.shop_id] if chosen.shop_id is not None else []
+        expected = _Expected.read(ctx, session, ctx.clock())
         counts: dict[str, int] = {}
         late_count = 0
         for state, n, n_late in session.execute(
-            select(FulfillmentOrder.state, func.count(), func.sum(case((late, 1), else_=0)))
-            .where(*shop_only)
+            select(FulfillmentOrder.state, func.count(), func.sum(case((expected.late(), 1), else_=0)))
+            .where(*([FulfillmentOrder.shop_id == chosen.shop_id] if chosen.shop_id is not None else []))
             .group_by(FulfillmentOrder.state)
         ):
             counts[state] = int(n)
             late_count += int(n_late or 0)
-
-        conditions = [*shop_only]
-        if (view := _view(chosen.view)) is not None:
-            conditions.append(view)
-        conditions.extend(_matches(term) for term in search_terms(chosen.search))
-        if chosen.age in AGES:
-            conditions.append(FulfillmentOrder.created_at < now - AGES[chosen.age])
-        if chosen.late:
-            conditions.append(late)
-
         page = max(1, min(chosen.page, MAX_PAGE))
-        rows, total = _page(session, conditions, expected, chosen, page)
+        rows, total = _page(session, chosen, expected, page)
         if not rows and page > 1:
             # Past the last page (the queue shrank, or a hand-typed page): show the last one there is.
-            total = session.scalar(select(func.count()).select_from(FulfillmentOrder).where(*conditions)) or 0
+            matched = select(func.count()).select_from(FulfillmentOrder)
+            total = session.scalar(matched.where(*_conditions(FulfillmentOrder, chosen, expected))) or 0
             page = max(1, math.ceil(total / chosen.per_page))
-            rows, total = _page(session, conditions, expected, chosen, page) if total else ([], 0)
+            rows, total = _page(session, chosen, expected, page) if total else ([], 0)
     return Queue(rows, counts, late_count, total, replace(chosen, page=page))
 
 
-def _page(
-    session: Session, conditions: list, expected: _Expected, chosen: QueueFilter, page: int
-) -> tuple[list[QueueRow], int]:
+def _page(session: Session, chosen: QueueFilter, expected: _Expected, page: int) -> tuple[list[QueueRow], int]:
+    """One statement: the page's ids, taken in the index's order and cut by LIMIT and OFFSET without sorting the
+    matched rows; what the page shows of each, read for those rows alone; and the number matched, an uncorrelated
+    subquery the database counts once."""
     fo = FulfillmentOrder
     oldest = chosen.sort == "oldest"
     order = (fo.created_at.asc(), fo.id.asc()) if oldest else (fo.created_at.desc(), fo.id.desc())
-    # The page's ids and the number matched (a window over the filtered rows, counted before the limit); what
-    # the page shows of each row is then read for those rows alone.
-    chosen_ids = (
-        select(fo.id.label("id"), func.count().over().label("total"))
-        .where(*conditions)
+    page_ids = (
+        select(fo.id.label("id"))
+        .where(*_conditions(fo, chosen, expected))
         .order_by(*order)
         .limit(chosen.per_page)
         .offset((page - 1) * chosen.per_page)
         .subquery()
     )
+    counted = aliased(FulfillmentOrder)
+    total = select(func.count()).select_from(counted).where(*_conditions(counted, chosen, expected))
     line, note, package = FulfillmentOrderLineItem, MerchantRequest, Package
 
     def packages(*where: ColumnElement[bool]):
@@ -306,14 +299,14 @@ def _page(
             packages(),
             packages(package.delivery_status == "DELIVERED"),
             packages(package.delivery_status == "FAILURE"),
-            chosen_ids.c.total,
+            total.scalar_subquery(),
         )
-        .join(chosen_ids, chosen_ids.c.id == fo.id)
+        .join(page_ids, page_ids.c.id == fo.id)
         .join(Shop, Shop.id == fo.shop_id)
         .order_by(*order)
     )
     rows: list[QueueRow] = []
-    total = 0
+    matched = 0
     for r in session.execute(query):
         (
             record_id,
@@ -335,7 +328,7 @@ def _page(
             n_packages,
             delivered,
             failed,
-            total,
+            matched,
         ) = r
         created_at, promised = _utc(created_at), _utc(promised)
         rows.append(
@@ -361,7 +354,7 @@ def _page(
                 failed=int(failed or 0),
             )
         )
-    return rows, int(total or 0)
+    return rows, int(matched or 0)
 
 
 # --- one fulfillment order -------------------------------------------------------------------------------------
