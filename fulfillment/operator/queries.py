@@ -97,6 +97,7 @@ class QueueRow:
     packages: int
     delivered: int  # packages the carrier delivered
     failed: int  # packages whose delivery failed
+    shop_connected: bool = True
 
     @property
     def shown_state(self) -> str:
@@ -110,8 +111,8 @@ class QueueRow:
 
     @property
     def under_review(self) -> bool:
-        """A request that waits for a decision: what the bulk accept and reject take."""
-        return self.state == State.REQUESTED
+        """A request that waits for a decision from a shop still connected: what the bulk accept and reject take."""
+        return self.state == State.REQUESTED and self.shop_connected
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,7 @@ def _page(session: Session, chosen: QueueFilter, expected: _Expected, page: int)
             packages(package.delivery_status == "DELIVERED"),
             packages(package.delivery_status == "FAILURE"),
             total.scalar_subquery(),
+            and_(Shop.uninstalled_at.is_(None), Shop.access_token_ciphertext.is_not(None)),
         )
         .join(page_ids, page_ids.c.id == fo.id)
         .join(Shop, Shop.id == fo.shop_id)
@@ -329,6 +331,7 @@ def _page(session: Session, chosen: QueueFilter, expected: _Expected, page: int)
             delivered,
             failed,
             matched,
+            connected,
         ) = r
         created_at, promised = _utc(created_at), _utc(promised)
         rows.append(
@@ -352,6 +355,7 @@ def _page(session: Session, chosen: QueueFilter, expected: _Expected, page: int)
                 packages=int(n_packages or 0),
                 delivered=int(delivered or 0),
                 failed=int(failed or 0),
+                shop_connected=bool(connected),
             )
         )
     return rows, int(matched or 0)

@@ -335,3 +335,15 @@ def test_any_query_string_gives_a_filter_the_queue_can_run(ctx, args):
     chosen, _ = forms.queue_filter(MultiDict(args))
     queue = queries.queue(ctx, chosen)
     assert queue.total == 0 and queue.filter.page == 1
+
+
+def test_only_requests_of_connected_shops_can_be_ticked_for_a_bulk_decision(ctx):
+    connected = add_shop(ctx, "a.myshopify.com")
+    gone = add_shop(ctx, "b.myshopify.com")
+    add_orders(ctx, connected, 2)
+    add_orders(ctx, connected, 1, start=2001, state=State.ACCEPTED)
+    add_orders(ctx, gone, 2, start=3001)
+    with ctx.db.transaction() as session:
+        session.get(Shop, gone).uninstalled_at = NOW
+    rows = queries.queue(ctx, QueueFilter(view="all")).rows
+    assert sorted(row.order_name for row in rows if row.under_review) == ["#1001", "#1002"]
