@@ -56,7 +56,12 @@ class FulfillmentOrder(Base):
     """Our record of one fulfillment order (one store id) assigned to our location."""
 
     __tablename__ = "fulfillment_orders"
-    __table_args__ = (UniqueConstraint("shop_id", "store_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "store_id"),
+        # The operator's queue pages newest first, over every shop or one: these give it its order without a sort.
+        Index("ix_fulfillment_orders_created", "created_at", "id"),
+        Index("ix_fulfillment_orders_shop_created", "shop_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
@@ -66,6 +71,8 @@ class FulfillmentOrder(Base):
     state: Mapped[str] = mapped_column(String(40), index=True)
     store_status: Mapped[str] = mapped_column(String(40), default="")
     store_request_status: Mapped[str] = mapped_column(String(40), default="")
+    # When we last read the fulfillment order on the store (the statuses above are what that read found).
+    store_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     assigned_location_id: Mapped[str | None] = mapped_column(String(255))
     # Personal data, kept only as long as needed to ship; emptied on redaction.
     destination: Mapped[dict | None] = mapped_column(JSON)
@@ -88,6 +95,13 @@ class FulfillmentOrder(Base):
     state_changes: Mapped[list[StateChange]] = relationship(
         back_populates="fulfillment_order", order_by="StateChange.id", cascade="all, delete-orphan"
     )
+
+    def read_on_store(self, status: str, request_status: str, at: datetime | None = None) -> None:
+        """Note what a read of this fulfillment order on the store found, and when: the operator's queue shows
+        the store's statuses as of that read, not as they were at intake."""
+        self.store_status = status
+        self.store_request_status = request_status
+        self.store_read_at = at or utcnow()
 
 
 class FulfillmentOrderLineItem(Base):
