@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from fulfillment import inventory_sync
+from fulfillment import inventory_sync, stock
 from fulfillment.config import Config
 from fulfillment.context import Context
 from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Shop, StockLevel, StockMovement
@@ -253,6 +253,9 @@ def test_skus_the_store_cannot_match_are_recorded_not_guessed(ctx, store):
     with ctx.db.transaction() as session:
         statuses = {sku: row.status for sku, row in inventory_sync.store_items(session, sid).items()}
     assert statuses == {"TWIN": "duplicate", "ELSEWHERE": "not_stocked", "NOWHERE": "unmatched"}
+    shown = {row.sku: row.store_item_note for row in stock.levels(ctx, sid)}  # the dashboard's stock page
+    assert shown["NOWHERE"] == "no item with this SKU on the store: not pushed"
+    assert shown["TWIN"] == "several items on the store have this SKU: not pushed"
     assert owed(ctx) == []  # not retried every round: the reconciliation looks again
 
 
