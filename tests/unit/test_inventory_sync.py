@@ -290,3 +290,42 @@ def test_an_install_pushes_every_shelf_again(ctx, store):
     assert owed(ctx) == ["TEE"]
     push(ctx)
     assert store.on_hand("TEE") == 4
+
+
+def test_a_sku_with_a_package_being_shipped_waits_for_the_next_round(ctx, store):
+    from fulfillment.models import Package, PackageItem
+
+    store.add("BOX", on_hand=0)
+    sid = shop_id(ctx)
+    change(ctx, lambda w: w.receive(sid, "BOX", 5))
+    with ctx.db.transaction() as session:
+        line = FulfillmentOrderLineItem(
+            store_id="gid://shopify/FulfillmentOrderLineItem/9",
+            line_item_id="gid://shopify/LineItem/9",
+            sku="BOX",
+            total_quantity=1,
+            remaining_quantity=1,
+        )
+        record = FulfillmentOrder(
+            shop_id=sid,
+            store_id="gid://shopify/FulfillmentOrder/9",
+            order_id="gid://shopify/Order/9",
+            state="packed",
+            line_items=[line],
+        )
+        session.add(record)
+        session.flush()
+        package = Package(
+            fulfillment_order_id=record.id, sequence=1, state="shipping", tracking_number="T1", carrier="DHL"
+        )
+        package.items = [PackageItem(line_item_id=line.id, quantity=1)]
+        session.add(package)
+
+    result = push(ctx)
+
+    # The store may have taken the unit off already and our books not yet: neither figure is safe to write.
+    assert (result.deferred, store.calls, owed(ctx)) == (1, [], ["BOX"])
+    with ctx.db.transaction() as session:
+        session.get(Package, package.id).state = "shipped"
+    push(ctx)
+    assert store.on_hand("BOX") == 5
