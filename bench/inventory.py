@@ -84,9 +84,8 @@ def differences(shop: ConnectedShop, items: dict[str, str]) -> list[str]:
 
     ctx = shop.system.context()
     with ctx.db.transaction() as session:
-        ours = dict(
-            session.execute(select(StockLevel.sku, StockLevel.on_hand).where(StockLevel.shop_id == shop.shop_id))
-        )
+        rows = session.execute(select(StockLevel.sku, StockLevel.on_hand).where(StockLevel.shop_id == shop.shop_id))
+        ours = {sku: on_hand for sku, on_hand in rows}
     wrong = []
     for sku, item_id in items.items():
         answer = requests.get(
