@@ -1,6 +1,6 @@
 """Inventory pushed to the store: many stock changes, few pushes, and how stale the store's figure gets.
 
-    .venv/bin/python bench/inventory.py [--changes 10000] [--shops 20] [--skus 50] [--seconds 90]
+    .venv/bin/python bench/inventory.py [--changes 10000] [--shops 20] [--skus 50] [--seconds 90] [--database-url URL]
 
 Real web, a Celery worker process, beat and a Redis of its own; the sandbox store with faults off and
 Standard-plan throttling (2000 points, restored at 100/s) for every shop. Production settings otherwise (beat looks
@@ -113,7 +113,9 @@ def worker_staleness(system: System) -> float:
 
 def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
-    with running_system("inventory", workers=1, concurrency=2, settings=SETTINGS) as system:
+    with running_system(
+        "inventory", workers=1, concurrency=2, settings=SETTINGS, database_url=args.database_url
+    ) as system:
         say(f"inventory: connecting {args.shops} shops with {args.skus} SKUs each")
         shops = [system.connect_shop(f"inv-bench-{n}.myshopify.com") for n in range(args.shops)]
         for shop in shops:
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skus", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=90.0)
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--database-url", help="an empty database to run on (PostgreSQL); a new SQLite file if unset")
     return run(parser.parse_args(argv))
 
 
