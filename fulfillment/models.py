@@ -214,12 +214,22 @@ class StockLevel(Base):
     """
 
     __tablename__ = "stock_levels"
-    __table_args__ = (UniqueConstraint("shop_id", "sku"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "sku"),
+        Index("ix_stock_levels_shop_versions", "shop_id", "version", "pushed_version"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     sku: Mapped[str] = mapped_column(String(255))
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    # Every movement counts the shelf's version up, in its own transaction; a push to the store records the version
+    # it sent. A shelf whose version is ahead owes the store a push: the marker is written with the change itself,
+    # so a worker that dies before pushing loses nothing (`inventory_sync`).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pushed_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the oldest change not yet pushed was made (how stale the store's figure may be).
+    push_due_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Reservation(Base):
@@ -268,6 +278,31 @@ class StockMovement(Base):
     actor: Mapped[str] = mapped_column(String(255), default="")  # an operator's email, or what acted
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StoreInventoryItem(Base):
+    """The store's inventory item one of our shelves is matched to (by SKU), and what we know of its quantity at
+    our fulfillment-service location.
+
+    `status` says whether the SKU could be matched: `matched`, `unmatched` (no item with the SKU), `duplicate`
+    (several items share it: we do not guess which) or `not_stocked` (the item is not stocked at our location).
+    Only a matched item is pushed. `store_on_hand` is the store's `on_hand` at our location as we last set or read
+    it: the compare-and-swap value of the next push.
+    """
+
+    __tablename__ = "store_inventory_items"
+    __table_args__ = (UniqueConstraint("shop_id", "sku"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    inventory_item_id: Mapped[str | None] = mapped_column(String(255))
+    store_on_hand: Mapped[int | None] = mapped_column(Integer)
+    # The last of our movements the store's figure accounts for.
+    pushed_movement_id: Mapped[int | None] = mapped_column(Integer)
+    matched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pushed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Operator(Base):

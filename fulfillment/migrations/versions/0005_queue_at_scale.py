@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"  # the revision of 0003_stock_per_shop.py
+down_revision = "0004_inventory_push"
 branch_labels = None
 depends_on = None
 
