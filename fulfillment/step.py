@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
@@ -37,6 +38,17 @@ SHIPPABLE_REQUEST_STATUSES = frozenset({"ACCEPTED", "CANCELLATION_REJECTED"})
 NOTHING_SHIPPED = "Cancelled: nothing had left the warehouse."
 _INTERRUPTIONS = {State.ON_HOLD, State.CANCELLATION_REQUESTED}
 _IN_THE_WAREHOUSE = {State.ACCEPTED, State.PICKED}  # the next step is picking or packing
+# (status, request status) of a fulfillment order whose request is with us: submitted to us, accepted, or a
+# cancellation of it asked for or refused. The store lets nobody move or hold a fulfillment order in these, so the
+# one-point status read proves everything a step checks; any other answer is read again in full (location, holds).
+_WITH_US = frozenset(
+    {
+        ("OPEN", "SUBMITTED"),
+        ("IN_PROGRESS", "ACCEPTED"),
+        ("IN_PROGRESS", "CANCELLATION_REQUESTED"),
+        ("IN_PROGRESS", "CANCELLATION_REJECTED"),
+    }
+)
 # How long a step's mutation may queue for its shop's budget once the step has paid for its re-read.
 AFTER_REREAD_WAIT_S = 2.0
 
@@ -88,8 +100,9 @@ def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.Ful
     """Bring our copy of the store's fields (line items, notes, status) up to date; states are not touched."""
     record.store_status = snapshot.status
     record.store_request_status = snapshot.request_status
-    record.assigned_location_id = snapshot.assigned_location_id
+    record.assigned_location_id = snapshot.assigned_location_id or record.assigned_location_id
     record.order_name = snapshot.order_name
+    record.store_updated_at = _moment(snapshot.updated_at)
     if snapshot.destination is not None and record.destination is None:
         record.destination = _destination(snapshot)
     lines = {line.store_id: line for line in record.line_items}
@@ -118,6 +131,11 @@ def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.Ful
             )
             known.add((request.kind, sent_at))
     session.flush()
+
+
+def _moment(value: datetime | None) -> str | None:
+    """The store's `updatedAt` as we keep it: compared for equality only, never computed with."""
+    return value.isoformat() if value is not None else None
 
 
 # --- one step ----------------------------------------------------------------------------------------------
@@ -181,9 +199,17 @@ class Step:
             # sweep, which starts a new chain whose first step reads.
             return self.act(None)
         if self.record.line_items:
-            state = ops.fulfillment_order_state(self.client, self.record.store_id)
+            state = self.read_state()
+            if (
+                state is not None
+                and State(self.record.state) == State.REQUESTED
+                and _moment(state.updated_at) != self.record.store_updated_at
+            ):
+                # The request changed since the sweep listed it (withdrawn and submitted again, say): what we
+                # decide on is read again.
+                state = _state_of(self.refresh(ops.fulfillment_order_to_decide))
         else:
-            # Never read whole yet (the sweep records a new request from its list): this read is the re-read.
+            # Never read whole yet (recorded from a bare list row): this read is the re-read.
             state = _state_of(self.refresh(ops.fulfillment_order_to_decide))
         self.reconcile(state)
         if is_final(self.record.state):
@@ -217,9 +243,17 @@ class Step:
 
     def reread(self) -> ops.FulfillmentOrderState | None:
         """Read the fulfillment order's state on the store and bring our record in line with it."""
-        self.state = ops.fulfillment_order_state(self.client, self.record.store_id)
+        self.state = self.read_state()
         self.reconcile(self.state)
         return self.state
+
+    def read_state(self) -> ops.FulfillmentOrderState | None:
+        """The re-read: one point while the request is with us, the full state once it is not."""
+        state = ops.fulfillment_order_status(self.client, self.record.store_id)
+        if state is None or (state.status, state.request_status) in _WITH_US:
+            return state
+        full = ops.fulfillment_order_state(self.client, self.record.store_id)
+        return replace(full, updated_at=state.updated_at) if full is not None else None
 
     def reconcile(self, state: ops.FulfillmentOrderState | None) -> None:
         record = self.record

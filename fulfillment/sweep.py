@@ -176,6 +176,12 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
 SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
 
 
-def _assigned_to_us(client: StoreClient, location_ids: list[str] | None) -> Iterator[ops.FulfillmentOrderSummary]:
+def _assigned_to_us(
+    client: StoreClient, location_ids: list[str] | None
+) -> Iterator[ops.FulfillmentOrderSummary | ops.FulfillmentOrder]:
     for status in SWEEP_ASSIGNMENT_STATUSES:
-        yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
+        if status == "FULFILLMENT_REQUESTED":
+            # New requests come with what deciding needs, so the first step reads one point, not a whole order.
+            yield from ops.iter_requested_fulfillment_orders(client, location_ids=location_ids)
+        else:
+            yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)

@@ -6,6 +6,8 @@ against the sandbox store in tests/e2e.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from fulfillment import step, sweep
@@ -42,6 +44,7 @@ class FakeStore:
         self.fulfillments: list[ops.Fulfillment] = []
         self.calls: list[str] = []
         self.lose_next_answer = False
+        self.updated_at: datetime | None = None
 
     def _answer(self):
         if self.lose_next_answer:
@@ -49,7 +52,9 @@ class FakeStore:
             raise StoreUnavailable("502 after applying", maybe_applied=True)
 
     def state(self, _client, _id):
-        return ops.FulfillmentOrderState(FO_ID, self.status, self.request_status, self.location, self.holds, ())
+        return ops.FulfillmentOrderState(
+            FO_ID, self.status, self.request_status, self.location, self.holds, (), self.updated_at
+        )
 
     def snapshot(self, _client, _id, fulfillments=True):
         return ops.FulfillmentOrder(
@@ -59,7 +64,7 @@ class FakeStore:
             order_id="gid://shopify/Order/1",
             order_name="#1001",
             assigned_location_id=self.location,
-            updated_at=None,
+            updated_at=self.updated_at,
             line_items=(
                 ops.LineItem(LINE_ID, "gid://shopify/LineItem/1", "SKU-1", self.quantity, self.remaining, "Mug"),
             ),
@@ -76,6 +81,10 @@ class FakeStore:
         yield ops.FulfillmentOrderSummary(
             FO_ID, self.status, self.request_status, "gid://shopify/Order/1", "#1001", self.location, None
         )
+
+    def requested(self, _client, **_kw):
+        if self.request_status == "SUBMITTED":
+            yield self.snapshot(None, FO_ID, fulfillments=False)
 
     def accept(self, _client, _id, **_kw):
         self.calls.append("accept")
@@ -106,6 +115,8 @@ class FakeStore:
 def store(monkeypatch):
     fake = FakeStore()
     monkeypatch.setattr(ops, "fulfillment_order_state", fake.state)
+    monkeypatch.setattr(ops, "fulfillment_order_status", fake.state)
+    monkeypatch.setattr(ops, "iter_requested_fulfillment_orders", fake.requested)
     monkeypatch.setattr(ops, "fulfillment_order", fake.snapshot)
     monkeypatch.setattr(ops, "fulfillment_order_to_decide", lambda c, i: fake.snapshot(c, i, fulfillments=False))
     monkeypatch.setattr(ops, "iter_assigned_fulfillment_orders", fake.summaries)
@@ -285,23 +296,48 @@ def counting(monkeypatch, name: str) -> list[str]:
     return calls
 
 
-def test_a_sweep_reads_only_the_list_and_the_first_steps_full_read_is_its_reread_before_accepting(
+def test_a_sweep_lists_new_requests_with_their_details_and_the_first_step_rereads_one_point_before_accepting(
     ctx, store, monkeypatch
 ):
     full_reads = counting(monkeypatch, "fulfillment_order")
     reads_to_decide = counting(monkeypatch, "fulfillment_order_to_decide")
     state_reads = counting(monkeypatch, "fulfillment_order_state")
+    status_reads = counting(monkeypatch, "fulfillment_order_status")
     rid = record_id(ctx)
-    assert full_reads == reads_to_decide == state_reads == []
-    assert load(ctx, rid).state == State.REQUESTED
+    assert full_reads == reads_to_decide == state_reads == status_reads == []
+    with ctx.db.transaction() as session:
+        record = session.get(FulfillmentOrder, rid)
+        assert record.state == State.REQUESTED
+        assert [(li.sku, li.total_quantity) for li in record.line_items] == [("SKU-1", 2)]
 
     step.advance(ctx, rid)
     assert store.calls == ["accept"]
-    assert (len(reads_to_decide), len(full_reads), len(state_reads)) == (1, 0, 0)
+    assert (len(status_reads), len(reads_to_decide), len(full_reads), len(state_reads)) == (1, 0, 0, 0)
+    assert load(ctx, rid).state == State.ACCEPTED
+
+
+def test_a_request_changed_since_the_sweep_listed_it_is_read_again_before_deciding(ctx, store, monkeypatch):
+    reads_to_decide = counting(monkeypatch, "fulfillment_order_to_decide")
+    rid = record_id(ctx)
+    # Withdrawn and submitted again for fewer units between the sweep and the step: same statuses, newer time.
+    store.updated_at, store.remaining, store.quantity = datetime(2026, 7, 1, 12, 5, tzinfo=UTC), 1, 1
+    step.advance(ctx, rid)
+    assert len(reads_to_decide) == 1
+    assert store.calls == ["accept"]
     with ctx.db.transaction() as session:
         record = session.get(FulfillmentOrder, rid)
-        assert record.state == State.ACCEPTED
-        assert [(li.sku, li.total_quantity) for li in record.line_items] == [("SKU-1", 2)]
+        assert [(li.sku, li.remaining_quantity) for li in record.line_items] == [("SKU-1", 1)]
+
+
+def test_a_request_that_left_our_hands_is_read_in_full(ctx, store, monkeypatch):
+    state_reads = counting(monkeypatch, "fulfillment_order_state")
+    rid = record_id(ctx)
+    step.advance(ctx, rid)  # accepted
+    assert state_reads == []
+    store.status, store.request_status, store.location = "OPEN", "UNSUBMITTED", "gid://shopify/Location/77"
+    assert step.advance(ctx, rid, Cause.POLL).done  # the sweep saw it change
+    assert len(state_reads) == 1
+    assert load(ctx, rid).state == State.MOVED
 
 
 def test_a_withdrawn_request_is_never_accepted_even_when_the_sweep_saw_it_submitted(ctx, store):
@@ -375,13 +411,13 @@ def test_picking_and_packing_ask_the_store_nothing_and_shipping_rereads_first(ct
     rid = record_id(ctx)
     step.advance(ctx, rid, Cause.POLL)  # read whole, accepted
     full_reads = counting(monkeypatch, "fulfillment_order")
-    state_reads = counting(monkeypatch, "fulfillment_order_state")
+    state_reads = counting(monkeypatch, "fulfillment_order_status")
     step.advance(ctx, rid)  # picked
     step.advance(ctx, rid)  # packed
     assert load(ctx, rid).state == State.PACKED
     assert full_reads == [] and state_reads == []
     run_until_done(ctx, rid)
-    assert state_reads == ["fulfillment_order_state"]  # the re-read before the irreversible step
+    assert state_reads == ["fulfillment_order_status"]  # the re-read before the irreversible step
     assert store.calls == ["accept", "fulfillmentCreate"]
 
 
