@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -114,6 +115,17 @@ class PipelineResult:
         )
 
 
+def cost_by_operation(system: System, domain: str, orders: int) -> str:
+    """What an order cost, per operation, from the workers' `store.request` lines (the store's actual cost)."""
+    found: dict[str, list[int]] = {}
+    pattern = re.compile(rf"store\.request shop={re.escape(domain)} operation=(\w+) .*?actual_cost=(\d+)")
+    for path in sorted((system.workdir / "log").glob("worker*.log")):
+        for match in pattern.finditer(path.read_text(errors="replace")):
+            found.setdefault(match[1], []).append(int(match[2]))
+    parts = [f"{name}={sum(costs) / orders:.2f}({len(costs)})" for name, costs in sorted(found.items())]
+    return "pipeline: points per order by operation (calls): " + " ".join(parts)
+
+
 def backlog(system: System, orders: int, timeout_s: float) -> PipelineResult:
     shop = system.connect_shop("pipeline-backlog.myshopify.com", throttle=STANDARD)
     fo_ids = place(shop, orders)
@@ -132,6 +144,7 @@ def backlog(system: System, orders: int, timeout_s: float) -> PipelineResult:
 
     wait_for(all_shipped, timeout_s, 0.5, f"every order shipped within {timeout_s:.0f}s")
     state = shop.state()
+    say(cost_by_operation(system, shop.domain, len(fo_ids)))
     shipped = system.first_transition_times([shop.shop_id], "shipped")
     finished = max(shipped[fo] for fo in fo_ids)
     return PipelineResult(
