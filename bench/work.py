@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--profile", action="store_true", help="print where the time inside tasks goes (cProfile)")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="work-usage-"))
     settings = {
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "DELIVERY_EVENT_DELAY_S": "86400",
         "SIMULATOR_MAX_UNITS_PER_PACKAGE": "4",
         "WORK_USAGE_DIR": str(folder),
+        "WORK_PROFILE": "1" if args.profile else "",
         "PYTHONPATH": os.pathsep.join([str(USAGE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
     with running_system("work", settings=settings, workers=1, concurrency=2) as system:
@@ -107,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         f"tasks_per_order={sum(tasks.values()) / n:.1f}",
         flush=True,
     )
+    if args.profile:
+        import pstats
+
+        stats = pstats.Stats(*map(str, folder.glob("*.prof")), stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
     return 0
 
 

@@ -38,6 +38,8 @@ SHIPPABLE_REQUEST_STATUSES = frozenset({"ACCEPTED", "CANCELLATION_REJECTED"})
 NOTHING_SHIPPED = "Cancelled: nothing had left the warehouse."
 _INTERRUPTIONS = {State.ON_HOLD, State.CANCELLATION_REQUESTED}
 _IN_THE_WAREHOUSE = {State.ACCEPTED, State.PICKED}  # the next step is picking or packing
+# Statuses of a store fulfillment that stands for nothing shipped.
+_VOID = frozenset({"CANCELLED", "ERROR", "FAILURE"})
 # (status, request status) of a fulfillment order whose request is with us: submitted to us, accepted, or a
 # cancellation of it asked for or refused. The store lets nobody move or hold a fulfillment order in these, so the
 # one-point status read proves everything a step checks; any other answer is read again in full (location, holds).
@@ -308,7 +310,7 @@ class Step:
         fulfillments = snapshot.fulfillments if snapshot else ()
         self.match_fulfillments(fulfillments)
         ours = {p.store_fulfillment_id for p in self.record.packages if p.store_fulfillment_id}
-        others = [f for f in fulfillments if f.id not in ours and f.status not in ("CANCELLED", "ERROR", "FAILURE")]
+        others = [f for f in fulfillments if f.id not in ours and f.status not in _VOID]
         packages = self.record.packages
         if packages and all(p.state == PackageState.SHIPPED for p in packages):
             self.move(State.SHIPPED, "every package shipped")
@@ -503,7 +505,8 @@ class Step:
 
     def match_fulfillments(self, fulfillments: tuple[ops.Fulfillment, ...]) -> None:
         """Recognise our own packages among the store's fulfillments by their tracking numbers."""
-        by_number = {t.number: f for f in fulfillments for t in f.tracking if t.number}
+        # A fulfillment cancelled (or failed) on the store shipped nothing, whatever tracking number it carries.
+        by_number = {t.number: f for f in fulfillments if f.status not in _VOID for t in f.tracking if t.number}
         for package in self.record.packages:
             if package.state == PackageState.SHIPPED:
                 continue

@@ -22,6 +22,12 @@ if _is_worker():
 
     _usage = {"statements": 0, "transactions": 0, "task_cpu_s": 0.0, "tasks": {}}
     _started: dict[str, float] = {}
+    # WORK_PROFILE=1: a cProfile of the time inside tasks, one file per process (`<pid>.prof`).
+    _profile = None
+    if os.environ.get("WORK_PROFILE"):
+        import cProfile
+
+        _profile = cProfile.Profile()
 
     def _statement(*_args, **_kwargs) -> None:
         _usage["statements"] += 1
@@ -31,8 +37,13 @@ if _is_worker():
 
     def _prerun(task_id=None, task=None, **_kwargs) -> None:
         _started[task_id] = time.process_time()
+        if _profile is not None:
+            _profile.enable()
 
     def _postrun(task_id=None, task=None, **_kwargs) -> None:
+        if _profile is not None:
+            _profile.disable()
+            _profile.dump_stats(os.path.join(_DIR, f"{os.getpid()}.prof"))
         began = _started.pop(task_id, None)
         if began is not None:
             _usage["task_cpu_s"] += time.process_time() - began

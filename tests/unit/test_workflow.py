@@ -192,6 +192,26 @@ def test_crash_after_marking_shipping_but_before_asking_ships_exactly_once(ctx, 
     assert load(ctx, rid).state == State.SHIPPED
 
 
+def test_a_fulfillment_the_merchant_cancelled_is_not_taken_for_our_package_having_shipped(ctx, store):
+    rid = record_id(ctx)
+    for _ in range(3):
+        step.advance(ctx, rid)
+    with ctx.db.transaction() as session:  # as a worker killed right after committing its intent
+        package = session.get(FulfillmentOrder, rid).packages[0]
+        package.state = "shipping"
+        number = package.tracking_number
+    # The store holds a fulfillment with our tracking number, cancelled by the merchant: nothing of it stands.
+    cancelled = ops.Fulfillment(
+        "gid://shopify/Fulfillment/99", "#1001.1", "CANCELLED", (ops.TrackingInfo(number),), ()
+    )
+    store.fulfillments.append(cancelled)
+    run_until_done(ctx, rid)
+    with ctx.db.transaction() as session:
+        (package,) = session.get(FulfillmentOrder, rid).packages
+        assert package.store_fulfillment_id != cancelled.id
+    assert store.calls.count("fulfillmentCreate") == 1
+
+
 def test_lost_answer_to_accept_is_read_back_from_the_store(ctx, store):
     rid = record_id(ctx)
     store.lose_next_answer = True
