@@ -201,9 +201,7 @@ def test_a_fulfillment_the_merchant_cancelled_is_not_taken_for_our_package_havin
         package.state = "shipping"
         number = package.tracking_number
     # The store holds a fulfillment with our tracking number, cancelled by the merchant: nothing of it stands.
-    cancelled = ops.Fulfillment(
-        "gid://shopify/Fulfillment/99", "#1001.1", "CANCELLED", (ops.TrackingInfo(number),), ()
-    )
+    cancelled = ops.Fulfillment("gid://shopify/Fulfillment/99", "#1001.1", "CANCELLED", (ops.TrackingInfo(number),), ())
     store.fulfillments.append(cancelled)
     run_until_done(ctx, rid)
     with ctx.db.transaction() as session:
