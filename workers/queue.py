@@ -24,6 +24,7 @@ SWEEP_SHOP_TASK = "workers.tasks.sweep_shop"
 SWEEP_ALL_SHOPS_TASK = "workers.tasks.sweep_all_shops"
 STEP_TASK = "workers.tasks.advance_fulfillment_order"
 DELIVERY_EVENT_TASK = "workers.tasks.post_delivery_event"
+PRUNE_DELIVERIES_TASK = "workers.tasks.prune_deliveries"
 
 SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}"
 SWEEP_PENDING_TTL_S = 60
