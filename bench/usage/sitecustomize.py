@@ -27,7 +27,7 @@ if _is_worker():
     if os.environ.get("WORK_PROFILE"):
         import cProfile
 
-        _profile = cProfile.Profile()
+        _profile = cProfile.Profile(time.process_time)  # CPU, not the waits
 
     def _statement(*_args, **_kwargs) -> None:
         _usage["statements"] += 1
