@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from fulfillment import policy
 from fulfillment.context import Context
@@ -146,10 +146,20 @@ def _moment(value: datetime | None) -> str | None:
 def advance(ctx: Context, record_id: int, cause: Cause = Cause.WORKER) -> Next:
     """Re-read one fulfillment order on the store, notice what the merchant did, then take our next step."""
     with ctx.db.transaction() as session:
-        record = session.get(FulfillmentOrder, record_id)
+        record = session.get(FulfillmentOrder, record_id, options=_STEP_LOADS)
         if record is None or is_final(record.state) or not record.shop.active:
             return DONE
         return Step(ctx, session, record, cause).run()
+
+
+# What every step reads of a record, loaded with it rather than one attribute at a time: the shop, the lines,
+# the log (who accepted it, whether it was legacy) and the packages with their contents.
+_STEP_LOADS = (
+    joinedload(FulfillmentOrder.shop),
+    selectinload(FulfillmentOrder.line_items),
+    selectinload(FulfillmentOrder.state_changes),
+    selectinload(FulfillmentOrder.packages).selectinload(Package.items),
+)
 
 
 def _state_of(snapshot: ops.FulfillmentOrder | None) -> ops.FulfillmentOrderState | None:
@@ -415,7 +425,6 @@ class Step:
             )
             package.items = [PackageItem(line_item=lines[line_id], quantity=qty) for line_id, qty in plan.items]
             self.record.packages.append(package)
-        self.session.flush()
         self.did(State.PACKED, f"packed in {len(plans)} package(s)")
 
     def ship_next(self, state: ops.FulfillmentOrderState) -> Next:
@@ -478,7 +487,6 @@ class Step:
         )
 
     def after_shipment(self, package: Package) -> Next:
-        self.session.flush()
         if all(p.state == PackageState.SHIPPED for p in self.record.packages):
             self.did(State.SHIPPED, "every package shipped")
             return Next(None, shipped=(package.id,))
