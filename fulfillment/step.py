@@ -3,7 +3,9 @@
 Each step starts by re-reading the fulfillment order on the store, so nothing irreversible (accept, reject,
 ship, answer a cancellation) is done to one the merchant has taken back (withdrawn, reset, moved, held,
 fulfilled elsewhere). Picking and packing, which change nothing on the store, go without a read unless the
-store prompted the step (a sweep saw a change). Steps are safe to run twice: the store's answer to the re-read
+store prompted the step (a sweep saw a change); the step that packs reads before it ships the first package.
+While the request is with us the re-read is the one-point status read (the store then lets nobody move or hold
+the fulfillment order); once it is not, the full state. Steps are safe to run twice: the store's answer to the re-read
 tells a step that already happened from one still to do, and a package is marked `shipping` before the store
 is asked to create its fulfillment, so a lost answer is looked up on the store rather than asked again.
 
@@ -350,7 +352,7 @@ class Step:
         if current == State.PICKED:
             self.pack()
             self.report_legacy_progress(f"Packed in {len(self.record.packages)} package(s); handing to the carrier.")
-            return NOW
+            return self.ship_packed()
         if current in (State.PACKED, State.PARTIALLY_SHIPPED):
             return self.ship_next(state)
         if current == State.CANCELLATION_REQUESTED:
@@ -426,6 +428,16 @@ class Step:
             package.items = [PackageItem(line_item=lines[line_id], quantity=qty) for line_id, qty in plan.items]
             self.record.packages.append(package)
         self.did(State.PACKED, f"packed in {len(plans)} package(s)")
+
+    def ship_packed(self) -> Next:
+        """The first package leaves in the step that packed it, after a re-read made moments before: a step of
+        its own would only load the record, take the lock and read the same thing again."""
+        self.session.commit()  # the packing stands whatever the store says next
+        state = self.reread()
+        if is_final(self.record.state):
+            return DONE
+        with patience(AFTER_REREAD_WAIT_S):
+            return self.act(state)
 
     def ship_next(self, state: ops.FulfillmentOrderState) -> Next:
         pending = [p for p in self.record.packages if p.state != PackageState.SHIPPED]

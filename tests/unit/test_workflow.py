@@ -158,6 +158,21 @@ def load(ctx, rid: int) -> FulfillmentOrder:
         return record
 
 
+def packed(ctx, rid: int, monkeypatch) -> None:
+    """Accept, pick and pack, and stop before anything ships: the packing step's re-read finds the store away."""
+    step.advance(ctx, rid)
+    step.advance(ctx, rid)
+
+    def away(*_args, **_kwargs):
+        raise StoreUnavailable("timed out", maybe_applied=False)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ops, "fulfillment_order_status", away)
+        with pytest.raises(StoreUnavailable):
+            step.advance(ctx, rid)
+    assert load(ctx, rid).state == State.PACKED
+
+
 def test_happy_path_accepts_once_and_ships_once(ctx, store):
     rid = record_id(ctx)
     run_until_done(ctx, rid)
@@ -167,11 +182,11 @@ def test_happy_path_accepts_once_and_ships_once(ctx, store):
 
 def test_lost_answer_to_fulfillment_create_is_looked_up_not_repeated(ctx, store):
     rid = record_id(ctx)
-    for _ in range(3):  # accept, pick, pack
+    for _ in range(2):  # accept, pick
         step.advance(ctx, rid)
     store.lose_next_answer = True
     with pytest.raises(StoreUnavailable):
-        step.advance(ctx, rid)
+        step.advance(ctx, rid)  # packed, re-read, shipped: the answer is lost
     assert [p.state for p in load(ctx, rid).packages] == ["shipping"]
 
     run_until_done(ctx, rid)  # the retry finds our tracking number on the store
@@ -181,10 +196,9 @@ def test_lost_answer_to_fulfillment_create_is_looked_up_not_repeated(ctx, store)
     assert [p.store_fulfillment_id for p in record.packages] == ["gid://shopify/Fulfillment/1"]
 
 
-def test_crash_after_marking_shipping_but_before_asking_ships_exactly_once(ctx, store):
+def test_crash_after_marking_shipping_but_before_asking_ships_exactly_once(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    for _ in range(3):
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     with ctx.db.transaction() as session:  # as a worker killed right after committing its intent
         session.get(FulfillmentOrder, rid).packages[0].state = "shipping"
     run_until_done(ctx, rid)
@@ -192,10 +206,9 @@ def test_crash_after_marking_shipping_but_before_asking_ships_exactly_once(ctx, 
     assert load(ctx, rid).state == State.SHIPPED
 
 
-def test_a_fulfillment_the_merchant_cancelled_is_not_taken_for_our_package_having_shipped(ctx, store):
+def test_a_fulfillment_the_merchant_cancelled_is_not_taken_for_our_package_having_shipped(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    for _ in range(3):
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     with ctx.db.transaction() as session:  # as a worker killed right after committing its intent
         package = session.get(FulfillmentOrder, rid).packages[0]
         package.state = "shipping"
@@ -221,10 +234,9 @@ def test_lost_answer_to_accept_is_read_back_from_the_store(ctx, store):
     assert load(ctx, rid).state in (State.ACCEPTED, State.PICKED)
 
 
-def test_hold_before_shipping_stops_and_release_resumes(ctx, store):
+def test_hold_before_shipping_stops_and_release_resumes(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    for _ in range(3):
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     store.holds = ("AWAITING_PAYMENT",)
     store.status = "ON_HOLD"
     assert step.advance(ctx, rid).done
@@ -237,10 +249,9 @@ def test_hold_before_shipping_stops_and_release_resumes(ctx, store):
     assert store.calls.count("fulfillmentCreate") == 1
 
 
-def test_moved_away_before_shipping_releases_stock(ctx, store):
+def test_moved_away_before_shipping_releases_stock(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    for _ in range(3):
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     store.location = "gid://shopify/Location/elsewhere"
     assert step.advance(ctx, rid).done
     assert load(ctx, rid).state == State.MOVED
@@ -405,8 +416,7 @@ def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_lo
     from fulfillment.store.errors import Throttled
 
     rid = record_id(ctx)
-    for _ in range(3):  # accept, pick, pack
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     real_create = ops.create_fulfillment
 
     def deferred(*_args, **_kwargs):
@@ -425,18 +435,31 @@ def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_lo
     assert load(ctx, rid).state == State.SHIPPED
 
 
-def test_picking_and_packing_ask_the_store_nothing_and_shipping_rereads_first(ctx, store, monkeypatch):
+def test_picking_asks_the_store_nothing_and_packing_rereads_moments_before_shipping(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    step.advance(ctx, rid, Cause.POLL)  # read whole, accepted
+    step.advance(ctx, rid, Cause.POLL)  # accepted
     full_reads = counting(monkeypatch, "fulfillment_order")
     state_reads = counting(monkeypatch, "fulfillment_order_status")
     step.advance(ctx, rid)  # picked
-    step.advance(ctx, rid)  # packed
-    assert load(ctx, rid).state == State.PACKED
+    assert load(ctx, rid).state == State.PICKED
     assert full_reads == [] and state_reads == []
-    run_until_done(ctx, rid)
+    step.advance(ctx, rid)  # packed, re-read, shipped
     assert state_reads == ["fulfillment_order_status"]  # the re-read before the irreversible step
+    assert full_reads == []
     assert store.calls == ["accept", "fulfillmentCreate"]
+    assert load(ctx, rid).state == State.SHIPPED
+
+
+def test_a_package_packed_while_the_store_was_away_is_shipped_by_the_next_step_after_its_reread(
+    ctx, store, monkeypatch
+):
+    rid = record_id(ctx)
+    packed(ctx, rid, monkeypatch)  # the packing stood though its re-read failed
+    state_reads = counting(monkeypatch, "fulfillment_order_status")
+    run_until_done(ctx, rid)
+    assert state_reads == ["fulfillment_order_status"]
+    assert store.calls == ["accept", "fulfillmentCreate"]
+    assert load(ctx, rid).state == State.SHIPPED
 
 
 def test_a_step_the_store_prompted_rereads_even_inside_the_warehouse(ctx, store, monkeypatch):
