@@ -154,13 +154,12 @@ def advance(ctx: Context, record_id: int, cause: Cause = Cause.WORKER) -> Next:
         return Step(ctx, session, record, cause).run()
 
 
-# What every step reads of a record, loaded with it rather than one attribute at a time: the shop, the lines,
-# the log (who accepted it, whether it was legacy) and the packages with their contents.
+# What every step reads of a record, loaded with it rather than one attribute at a time: the shop, the lines and
+# the log (who accepted it, whether it was legacy; each move appends to it). Packages load when a step needs them.
 _STEP_LOADS = (
     joinedload(FulfillmentOrder.shop),
     selectinload(FulfillmentOrder.line_items),
     selectinload(FulfillmentOrder.state_changes),
-    selectinload(FulfillmentOrder.packages).selectinload(Package.items),
 )
 
 
