@@ -151,12 +151,20 @@ def test_every_document_stays_well_under_the_single_query_limit():
         assert estimate_cost(document, {"first": 25}) <= 250, name
 
 
-def test_the_sweep_lists_two_hundred_and_fifty_fulfillment_orders_for_thirteen_points():
+def test_the_sweep_lists_a_hundred_fulfillment_orders_for_eleven_points():
     from fulfillment.store import operations as ops
 
     # A sweep lists every open fulfillment order of the shop, over and over: each must cost as little as can be.
-    assert estimate_cost(ops.ASSIGNED_FULFILLMENT_ORDERS, {"first": 250}) == 2 + multiplier(250) * 1 == 13
-    assert ops.SWEEP_PAGE == 250
+    assert estimate_cost(ops.ASSIGNED_FULFILLMENT_ORDERS, {"first": 100}) == 2 + multiplier(100) * 1 == 11
+    assert ops.SWEEP_PAGE == 100
+
+
+def test_new_requests_are_listed_with_their_details_two_hundred_and_fifty_a_page():
+    from fulfillment.store import operations as ops
+
+    # node 1 + destination 1 + lineItems 2 + m(10) 4 x 2 + merchantRequests 2 + m(5) 3 x 1 = 17
+    assert estimate_cost(ops.ASSIGNED_FULFILLMENT_ORDERS_TO_DECIDE, {"first": 250}) == 2 + multiplier(250) * 17
+    assert ops.REQUESTED_PAGE == 250
 
 
 def test_the_reread_before_an_irreversible_step_costs_one_point_and_four_when_it_left_our_hands():
