@@ -17,7 +17,9 @@ elapsed_s runs from the first request to the last order shipped; utilization is 
 second, less what the run drew from the bucket it found full, over the restore rate; cost_per_order is all the
 cost the store charged (sweeps included) over N; floor is the two mutations every order needs (accept and
 fulfillmentCreate, 10 points each); bound = restore rate / floor is the most orders a second the rate limit
-allows; accept latency runs from the merchant's request to our record of the store's acceptance.
+allows; accept latency runs from the merchant's request to our record of the store's acceptance. Before it, on
+stderr: what an order cost per operation (the store's actual cost from the workers' `store.request` lines) with
+the number of calls.
 
 Second line: `--shops` shops of which one is flooded with `--flood` orders at once, the others ("quiet") placing
 an order every few seconds; the quiet shops' p99 accept latency beside the same quiet load with no flood.
