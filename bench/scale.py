@@ -52,7 +52,6 @@ SKUS = ("SCALE-MUG", "SCALE-TEE", "SCALE-CAP")
 MAX_UNITS = 4  # the simulator's parcel: every order here fits one, so one fulfillment per fulfillment order
 SETTINGS = {
     "SIMULATOR_MAX_UNITS_PER_PACKAGE": str(MAX_UNITS),
-    "SIMULATOR_DEFAULT_STOCK": "10000000",  # every shop's shelves hold enough: nothing is rejected for stock
     "PICK_DELAY_S": "1",
     "PACK_DELAY_S": "1",
 }
@@ -222,6 +221,8 @@ def run(
         progress.show(shops, shops, f"connected {shops} shops in {time.monotonic() - started:.0f}s", force=True)
         progress.end()
         busy = connected[: flooded + active]
+        for shop in busy:  # enough on every shelf that nothing is rejected for stock
+            system.stock_shop(shop.shop_id, dict.fromkeys(SKUS, 10_000_000))
         flood, steady, idle = connected[:flooded], connected[flooded : flooded + active], connected[flooded + active :]
         idle_before = _costs(idle)
         placed: list[Placed] = []
@@ -307,6 +308,22 @@ def run(
             wrong=wrong,
             problems=problems,
             counts=Counter(p.shop.domain for p in placed),
+        )
+        cut, restored = cut_at * duration_s, cut_at * duration_s + down_s
+        for phase, low, high in (("before the cut", 0, cut), ("host lost", cut, restored), ("after", restored, 1e9)):
+            phased = [
+                (accepted[p.fo_id] - p.requested_at).total_seconds()
+                for p in placed
+                if p.fo_id in accepted and low <= (p.requested_at - first).total_seconds() < high
+            ]
+            say(
+                f"scale: {phase}: {len(phased)} orders, accept p50={percentile(phased, 50):.2f}s "
+                f"p99={percentile(phased, 99):.2f}s"
+            )
+        say(
+            f"scale: accept p50={percentile(accept_s, 50):.2f}s p90={percentile(accept_s, 90):.2f}s "
+            f"p99={percentile(accept_s, 99):.2f}s max={max(accept_s, default=0):.2f}s; last shipped "
+            f"{span:.0f}s after the first request"
         )
         for problem in problems[:30]:
             say(f"scale: {problem}")

@@ -102,6 +102,10 @@ def remove_stale_namespaces() -> list[str]:
     stale = [n for n in _namespaces() if (m := NAME.match(n)) and not _pid_alive(int(m.group(1)))]
     for name in stale:
         _empty_namespace(name)
+    # And their PostgreSQL clusters, kept outside the run's own folder.
+    for folder in Path(tempfile.gettempdir()).glob("fs*n*-pg-*"):
+        if (m := NAME.match(folder.name)) and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(folder, ignore_errors=True)
     return stale
 
 
