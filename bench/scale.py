@@ -97,13 +97,15 @@ class Result:
 class Progress:
     """One line on stderr, rewritten in place: a bar over the run's phases and what the run is doing."""
 
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled and sys.stderr.isatty()
+    def __init__(self) -> None:
+        # On a terminal the line is redrawn twice a second; into a file, a new line every 10 s.
+        self.enabled = sys.stderr.isatty()
+        self.every_s = 0.5 if self.enabled else 10.0
         self.last = 0.0
 
     def show(self, done: float, total: float, text: str, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last < 0.5:
+        if not force and now - self.last < self.every_s:
             return
         self.last = now
         share = min(1.0, done / total) if total else 1.0
@@ -111,7 +113,7 @@ class Progress:
         line = f"[{bar:<30}] {share * 100:3.0f}% {text}"
         if self.enabled:
             print(f"\r{line[:150]:<150}", end="", file=sys.stderr, flush=True)
-        elif force:
+        else:
             say(line)
 
     def end(self) -> None:
@@ -256,7 +258,8 @@ def run(
                             system.cut_host(lost_host)
                         else:
                             system.restore_host(lost_host)
-                        say(f"\nscale: t={now - begin:.0f}s {what} {lost_host}")
+                        progress.end()
+                        say(f"scale: t={now - begin:.0f}s {what} {lost_host}")
                     if now >= due:
                         break
                     progress.show(now - begin, duration_s, f"t={now - begin:.0f}s placed={len(placed)}/{total}")
