@@ -196,6 +196,7 @@ def run(
     layout: Layout | None = None,
     seed: int = 1,
     keep_logs: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> Result:
     """Run the scenario; every process, namespace and file it made is gone when it returns (logs kept on failure)."""
     rng = random.Random(seed)
@@ -205,7 +206,12 @@ def run(
         raise ValueError("the host lost must not be beat's: give the layout two worker hosts or more")
     down_s = duration_s * 0.25 if down_s is None else down_s
     progress = Progress()
-    settings = {**BENCH_SETTINGS, **SETTINGS, "BROKER_VISIBILITY_TIMEOUT_S": str(visibility_timeout_s)}
+    settings = {
+        **BENCH_SETTINGS,
+        **SETTINGS,
+        "BROKER_VISIBILITY_TIMEOUT_S": str(visibility_timeout_s),
+        **(settings or {}),
+    }
     workdir = Path(tempfile.mkdtemp(prefix="scale-"))
     say(f"scale: {shops} shops on {len(layout.hosts)} hosts {layout.hosts}, logs in {workdir / 'log'}")
     system: MultiHostSystem = start_hosts(workdir, settings, layout=layout, concurrency=concurrency)
@@ -288,7 +294,7 @@ def run(
             time.sleep(2)
         progress.end()
         # Anything late (a task handed out again, a duplicate step) has a little longer to show itself.
-        time.sleep(10)
+        time.sleep(min(10, visibility_timeout_s))
         lost, doubled, wrong, problems = check(busy, placed)
         shipped = system.first_transition_times(shop_ids, "shipped")
         last = max((shipped[p.fo_id] for p in placed if p.fo_id in shipped), default=None)

@@ -23,18 +23,19 @@ def test_a_worker_host_lost_mid_run_loses_no_order_and_ships_none_twice(namespac
         shops=20,
         flooded=2,
         active=4,
-        rate=1.5,
-        duration_s=40,
-        cut_at=0.25,
-        down_s=15,
+        rate=1.0,
+        duration_s=30,
+        cut_at=0.2,
+        down_s=10,
         visibility_timeout_s=10,
         settle_timeout_s=240,
         layout=Layout(db="hub", sandbox="hub", web="hub", workers=("worker-1", "worker-2")),
         concurrency=2,
+        settings={"PICK_DELAY_S": "0.2", "PACK_DELAY_S": "0.2"},
     )
     problems = "\n".join(result.problems)
     assert result.hosts == 3
-    assert result.orders == 60
+    assert result.orders == 30
     assert result.lost == 0, problems
     assert result.doubled == 0, problems
     assert result.wrong == 0, problems
