@@ -23,7 +23,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,16 +97,21 @@ def _empty_namespace(name: str) -> None:
     _ip("netns", "del", name, check=False)
 
 
+def stale(names: list[str], alive: Callable[[int], bool] = _pid_alive) -> list[str]:
+    """The names made by runs of this harness whose process is gone; other names (another tool's) are left alone."""
+    return [n for n in names if (m := NAME.match(n)) and not alive(int(m.group(1)))]
+
+
 def remove_stale_namespaces() -> list[str]:
     """Remove the namespaces of earlier runs whose process is gone (a crash, a SIGKILL); returns their names."""
-    stale = [n for n in _namespaces() if (m := NAME.match(n)) and not _pid_alive(int(m.group(1)))]
-    for name in stale:
+    names = stale(_namespaces())
+    for name in names:
         _empty_namespace(name)
     # And their PostgreSQL clusters, kept outside the run's own folder.
-    for folder in Path(tempfile.gettempdir()).glob("fs*n*-pg-*"):
-        if (m := NAME.match(folder.name)) and not _pid_alive(int(m.group(1))):
-            shutil.rmtree(folder, ignore_errors=True)
-    return stale
+    folders = {f.name: f for f in Path(tempfile.gettempdir()).glob("fs*n*-pg-*")}
+    for name in stale(list(folders)):
+        shutil.rmtree(folders[name], ignore_errors=True)
+    return names
 
 
 def _free_subnet() -> str:
