@@ -214,7 +214,9 @@ def run(
     }
     workdir = Path(tempfile.mkdtemp(prefix="scale-"))
     say(f"scale: {shops} shops on {len(layout.hosts)} hosts {layout.hosts}, logs in {workdir / 'log'}")
-    system: MultiHostSystem = start_hosts(workdir, settings, layout=layout, concurrency=concurrency)
+    system: MultiHostSystem = start_hosts(
+        workdir, settings, layout=layout, concurrency=concurrency, start_workers=False
+    )
     result: Result | None = None
     try:
         tag = f"{rng.randrange(16**4):04x}"
@@ -228,6 +230,7 @@ def run(
         )
         progress.show(shops, shops, f"connected {shops} shops in {time.monotonic() - started:.0f}s", force=True)
         progress.end()
+        system.start_workers()  # beat's first sweep takes in every shop at once, as after a deploy
         busy = connected[: flooded + active]
         for shop in busy:  # enough on every shelf that nothing is rejected for stock
             system.stock_shop(shop.shop_id, dict.fromkeys(SKUS, 10_000_000))

@@ -254,6 +254,12 @@ class MultiHostSystem(System):
         self.host_processes.setdefault(host, []).append(process)
         return process
 
+    def start_workers(self) -> None:
+        """A Celery worker on every worker host, and beat on the first of them."""
+        for host in self.layout.workers:
+            self.workers.append(self.start_on(host, host, worker_command(host, self.worker_concurrency, CELERY_APP)))
+        self.start_on(self.layout.beat, "beat", beat_command(self.workdir / "celerybeat-schedule", CELERY_APP))
+
     @property
     def host_count(self) -> int:
         return len(self.layout.hosts)
@@ -345,10 +351,13 @@ def start_hosts(
     concurrency: int = 2,
     web_workers: int = 2,
     max_connections: int = 200,
+    start_workers: bool = True,
 ) -> MultiHostSystem:
     """Make the hosts and start the system on them (PostgreSQL and Redis, sandbox, web, a worker on every worker
     host, beat on the first), with `settings` over this process's environment. Logs go to `workdir/log`. Whatever
-    fails to start, nothing is left running and no namespace is left behind."""
+    fails to start, nothing is left running and no namespace is left behind. `start_workers=False` leaves the
+    workers and beat to `system.start_workers()`: a run that installs many shops first does so without the sweeps
+    of the shops already installed competing with the installs."""
     import redis
 
     from fulfillment.migrate import upgrade
@@ -388,9 +397,8 @@ def start_hosts(
         wait_http(f"{env['STORE_BASE_URL']}/_sandbox/healthz")
         system.start_on(layout.web, "web", web_command(PORTS["web"], web_workers, web))
         wait_http(f"{env['APP_URL']}/healthz")
-        for host in layout.workers:
-            system.workers.append(system.start_on(host, host, worker_command(host, concurrency, CELERY_APP)))
-        system.start_on(layout.beat, "beat", beat_command(workdir / "celerybeat-schedule", CELERY_APP))
+        if start_workers:
+            system.start_workers()
     except BaseException:
         system.stop(keep_files=True)
         raise
