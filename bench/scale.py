@@ -185,7 +185,7 @@ def run(
     flooded: int = 5,
     active: int = 20,
     flood_share: float = 0.7,
-    rate: float = 2.0,
+    rate: float = 1.0,
     duration_s: float = 600,
     worker_hosts: int = 2,
     concurrency: int = 3,
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flooded", type=int, default=5, help="shops in a flash sale")
     parser.add_argument("--active", type=int, default=20, help="shops with ordinary orders")
     parser.add_argument("--flood-share", type=float, default=0.7, help="share of the orders the flooded shops take")
-    parser.add_argument("--rate", type=float, default=2.0, help="orders placed and requested per second, all shops")
+    parser.add_argument("--rate", type=float, default=1.0, help="orders placed and requested per second, all shops")
     parser.add_argument("--duration", type=float, default=600, help="seconds of orders")
     parser.add_argument("--worker-hosts", type=int, default=2, help="hosts with a Celery worker (beat on the first)")
     parser.add_argument("--concurrency", type=int, default=3, help="Celery worker processes per worker host")
