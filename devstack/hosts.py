@@ -178,21 +178,8 @@ class Network:
             namespace = self.namespace(host)
             self._add_namespace(namespace)
             port = f"p{index}"
-            _ip(
-                "link",
-                "add",
-                "name",
-                "eth0",
-                "netns",
-                namespace,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                port,
-                "netns",
-                self.switch,
-            )
+            veth = f"link add name eth0 netns {namespace} type veth peer name {port} netns {self.switch}"
+            _ip(*veth.split())
             self._plug(port)
             address = f"{self.subnet}.{index}"
             _ip("-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
