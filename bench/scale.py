@@ -365,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--down", type=float, help="seconds the host stays lost (default: a quarter of the run)")
     parser.add_argument("--visibility-timeout", type=float, default=60, help="broker visibility timeout, seconds")
     parser.add_argument("--settle-timeout", type=float, default=600, help="seconds to wait for the last orders")
+    parser.add_argument(
+        "--sweep-interval", type=float, help="SWEEP_INTERVAL_S, beat's sweep of every shop (default: the app's)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
@@ -384,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         settle_timeout_s=args.settle_timeout,
         seed=args.seed,
         keep_logs=args.keep_logs,
+        settings={"SWEEP_INTERVAL_S": str(args.sweep_interval)} if args.sweep_interval else None,
     )
     print(result.line(), flush=True)
     return 0 if result.clean else 1
