@@ -131,3 +131,23 @@ def test_a_cycle_count_racing_an_adjustment_on_a_new_sku_keeps_both(databases):
     on_hand, moves = shelf(first)
     assert on_hand == 4
     assert moves == [(Movement.CYCLE_COUNT, 7, 0), (Movement.ADJUSTMENT, -3, 0)]
+
+
+def test_a_shelf_that_exists_costs_one_read_and_no_insert(databases):
+    first, _ = databases
+    with first.transaction() as session:
+        SimulatedWarehouse(session, SimulatorSettings()).receive(1, SKU, 5)
+    statements: list[str] = []
+
+    def keep(_conn, _cursor, statement, _parameters, _context, _many):
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(first.engine, "before_cursor_execute", keep)
+    with first.transaction() as session:
+        wh = SimulatedWarehouse(session, SimulatorSettings(default_stock=10))
+        wh.receive(1, SKU, 5)
+        wh.reserve(session.get(FulfillmentOrder, 1))
+    event.remove(first.engine, "before_cursor_execute", keep)
+
+    assert [s for s in statements if s.startswith("INSERT INTO STOCK_LEVELS")] == []
+    assert len([s for s in statements if s.startswith("SELECT") and "FROM STOCK_LEVELS" in s]) == 2
