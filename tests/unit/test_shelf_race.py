@@ -60,13 +60,19 @@ def databases(url) -> Iterator[tuple[Database, Database]]:
     second.dispose()
 
 
-def race(first: Database, second: Database, change: Callable[[SimulatedWarehouse, int], object]) -> None:
-    """`change` runs in `first` and holds its new shelf uncommitted while `change` in `second` makes it too."""
+def race(
+    first: Database,
+    second: Database,
+    change: Callable[[SimulatedWarehouse, int], object],
+    waits_at: str = "INSERT INTO STOCK_LEVELS",
+) -> None:
+    """`change` runs in `first` and holds what it did uncommitted while `change` in `second`, from the statement
+    that starts with `waits_at` on, waits for it."""
     inserting = threading.Event()
     errors: list[BaseException] = []
 
     def on_insert(_conn, _cursor, statement, _parameters, _context, _many):
-        if statement.lstrip().upper().startswith("INSERT INTO STOCK_LEVELS"):
+        if " ".join(statement.split()).upper().startswith(waits_at):
             inserting.set()
 
     event.listen(second.engine, "before_cursor_execute", on_insert)
@@ -82,8 +88,8 @@ def race(first: Database, second: Database, change: Callable[[SimulatedWarehouse
         change(SimulatedWarehouse(session, SimulatorSettings(default_stock=10)), 1)
         thread = threading.Thread(target=other_worker)
         thread.start()
-        assert inserting.wait(10), "the other worker never tried to make the shelf"
-        time.sleep(0.3)  # its insert now waits on ours
+        assert inserting.wait(10), "the other worker never got to the shelf"
+        time.sleep(0.5)  # it now waits on ours
     thread.join(30)
     assert not thread.is_alive()
     assert errors == []
@@ -151,3 +157,21 @@ def test_a_shelf_that_exists_costs_one_read_and_no_insert(databases):
 
     assert [s for s in statements if s.startswith("INSERT INTO STOCK_LEVELS")] == []
     assert len([s for s in statements if s.startswith("SELECT") and "FROM STOCK_LEVELS" in s]) == 2
+
+
+def test_two_shipments_from_one_shelf_both_come_off_it(databases):
+    first, second = databases
+    with first.transaction() as session:
+        wh = SimulatedWarehouse(session, SimulatorSettings())
+        wh.receive(1, SKU, 10)
+        for record_id in (1, 2):
+            wh.reserve(session.get(FulfillmentOrder, record_id))
+
+    def ship(wh: SimulatedWarehouse, record_id: int) -> None:
+        wh.ship([(wh.session.get(FulfillmentOrder, record_id).line_items[0].id, 2)])
+
+    race(first, second, ship, waits_at="UPDATE RESERVATIONS")
+
+    on_hand, moves = shelf(first)
+    assert on_hand == 6
+    assert [m for m in moves if m[0] == Movement.SHIPMENT] == [(Movement.SHIPMENT, -2, -2)] * 2
