@@ -78,6 +78,12 @@ class Warehouse(Protocol):
     def adjust(self, shop_id: int, sku: str, change: int, *, actor: str = "", note: str = "") -> StockMovement: ...
 
 
+def _by_sku(item: FulfillmentOrderLineItem | tuple[FulfillmentOrderLineItem, int]) -> str:
+    """Shelves are locked in SKU order everywhere (`reserve` too), so workers never wait on each other in a ring."""
+    line = item[0] if isinstance(item, tuple) else item
+    return line.sku or ""
+
+
 # Insert-or-nothing for the databases we run on (`_new_level`).
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -232,7 +238,7 @@ class SimulatedWarehouse:
 
     def release(self, record: FulfillmentOrder) -> None:
         """Give back what is still held (what already shipped left the shelf in `ship`)."""
-        for line in record.line_items:
+        for line in sorted(record.line_items, key=_by_sku):
             reservation = self._reservation(line)
             if reservation is not None and reservation.state == "held":
                 reservation.state = "released"
@@ -240,11 +246,11 @@ class SimulatedWarehouse:
                 self._record(level, Movement.RELEASE, reserved_change=-reservation.quantity, record_id=record.id)
 
     def ship(self, items: list[tuple[int, int]]) -> None:
-        """Units left the building: take them off their shop's shelf and out of their reservation."""
-        for line_id, quantity in items:
-            line = self.session.get(FulfillmentOrderLineItem, line_id)
-            if line is None or not line.sku:
-                continue
+        """Units left the building: take them off their shop's shelf and out of their reservation.
+
+        Each shelf is locked before units come off it: two shipments at once each take their own."""
+        lines = [(self.session.get(FulfillmentOrderLineItem, line_id), quantity) for line_id, quantity in items]
+        for line, quantity in sorted(((line, n) for line, n in lines if line is not None and line.sku), key=_by_sku):
             record = line.fulfillment_order
             reservation = self._reservation(line)
             taken = 0
@@ -254,7 +260,7 @@ class SimulatedWarehouse:
                 if reservation.quantity <= 0:
                     reservation.quantity = 0
                     reservation.state = "consumed"
-            level = self._level(record.shop_id, line.sku)
+            level = self._level(record.shop_id, line.sku, lock=True)
             if level is not None:
                 self._record(level, Movement.SHIPMENT, -quantity, -taken, record_id=record.id)
 
