@@ -17,12 +17,14 @@ the answer, capped at the requested cost:
 - a connection that returned nodes costs 2 + ceil(multiplier(first) x (what its returned nodes cost) / first): a
   full page is charged as requested, a short page in proportion to what it holds;
 - an empty connection costs 2 + multiplier(first): the page was looked up, each step of it at one node object;
-  an empty connection within another connection's nodes costs its 2;
+  an empty connection within one of several nodes of another page costs its 2;
+- a connection within the only node another page returned is looked up once, as at the top, and costs at least
+  2 + multiplier(first) (empty or not; the proportional charge when that is more);
 - a null object was still resolved and costs its 1 (its selection nothing); a root field that found nothing
   costs 1 too, whatever it asked for below; in a mutation payload a null object costs nothing, as the payload's
   objects do; a null connection costs nothing;
 - an empty plain list costs its 1, as a full one does.
-These rules match about four in five recorded answers (all but a few of the reads a fulfillment-service app
+These rules match about five in six recorded answers (all but a few of the reads a fulfillment-service app
 sends); the others are a point or two off, from work the answer does not show.
 """
 
