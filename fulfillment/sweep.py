@@ -125,15 +125,15 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
         location_ids = [shop.location_id] if shop.location_id else None
         seen: set[str] = set()
         now = ctx.clock()
+        listed = []
         for summary in _assigned_to_us(client, location_ids):
-            if summary.id in seen:
-                continue  # its status changed between two of the lists
-            seen.add(summary.id)
-            record = session.scalar(
-                select(FulfillmentOrder).where(
-                    FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.store_id == summary.id
-                )
-            )
+            if summary.id not in seen:  # else its status changed between two of the lists
+                seen.add(summary.id)
+                listed.append(summary)
+        # Our records of what was listed, in one query per listing page rather than one per fulfillment order.
+        known = _records(session, shop.id, [summary.id for summary in listed])
+        for summary in listed:
+            record = known.get(summary.id)
             if record is None:
                 if summary.request_status not in _INTAKE_REQUEST_STATUSES:
                     continue
@@ -146,7 +146,7 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
                         continue
                     record = _create_record(ctx, session, shop, snapshot, cause)
                 if record is not None:
-                    session.commit()
+                    # Committed with the sweep: its steps are queued once it returns.
                     due[record.id] = Due(record.id)
                 continue
             if is_final(record.state):
@@ -159,15 +159,24 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
             if changed or now - updated_at > stale_after or _awaits_us(shop, record):
                 due[record.id] = Due(record.id, urgent=changed)
         # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
-        open_records = session.scalars(
-            select(FulfillmentOrder).where(
+        open_records = session.execute(
+            select(FulfillmentOrder.id, FulfillmentOrder.store_id).where(
                 FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.state.not_in([str(s) for s in FINAL])
             )
         ).all()
-        for record in open_records:
-            if record.store_id not in seen:
-                due[record.id] = Due(record.id, urgent=True)
+        for record_id, store_id in open_records:
+            if store_id not in seen:
+                due[record_id] = Due(record_id, urgent=True)
     return Sweep(list(due.values()), len(seen))
+
+
+def _records(session: Session, shop_id: int, store_ids: list[str]) -> dict[str, FulfillmentOrder]:
+    found: dict[str, FulfillmentOrder] = {}
+    for start in range(0, len(store_ids), ops.SWEEP_PAGE):
+        page = store_ids[start : start + ops.SWEEP_PAGE]
+        query = select(FulfillmentOrder).where(FulfillmentOrder.shop_id == shop_id, FulfillmentOrder.store_id.in_(page))
+        found.update((record.store_id, record) for record in session.scalars(query))
+    return found
 
 
 # What a sweep lists: the fulfillment orders that wait on us or that we work on. Without a status the store lists
@@ -176,6 +185,12 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
 SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
 
 
-def _assigned_to_us(client: StoreClient, location_ids: list[str] | None) -> Iterator[ops.FulfillmentOrderSummary]:
+def _assigned_to_us(
+    client: StoreClient, location_ids: list[str] | None
+) -> Iterator[ops.FulfillmentOrderSummary | ops.FulfillmentOrder]:
     for status in SWEEP_ASSIGNMENT_STATUSES:
-        yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
+        if status == "FULFILLMENT_REQUESTED":
+            # New requests come with what deciding needs, so the first step reads one point, not a whole order.
+            yield from ops.iter_requested_fulfillment_orders(client, location_ids=location_ids)
+        else:
+            yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)

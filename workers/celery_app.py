@@ -10,7 +10,12 @@ from celery.signals import beat_init
 from fulfillment.config import Config
 from workers import logs, signals
 from workers.broker import TRANSPORT
-from workers.queue import SWEEP_ALL_SHOPS_TASK
+from workers.queue import (
+    PRUNE_DELIVERIES_TASK,
+    PUSH_DUE_INVENTORY_TASK,
+    RECONCILE_ALL_INVENTORY_TASK,
+    SWEEP_ALL_SHOPS_TASK,
+)
 
 TASKS = "workers.tasks"
 log = logging.getLogger("workers.celery_app")
@@ -30,6 +35,13 @@ def make_celery(config: Config) -> Celery:
         broker_transport_options={"visibility_timeout": 300},
         beat_schedule={
             "sweep-all-shops": {"task": SWEEP_ALL_SHOPS_TASK, "schedule": config.sweep_interval_s},
+            "push-due-inventory": {"task": PUSH_DUE_INVENTORY_TASK, "schedule": config.inventory_push_interval_s},
+            "reconcile-all-inventory": {
+                "task": RECONCILE_ALL_INVENTORY_TASK,
+                "schedule": config.inventory_reconcile_interval_s,
+            },
+            # The store's deliveries are kept for its retry window (48 h) only; an hour's slack is nothing.
+            "prune-deliveries": {"task": PRUNE_DELIVERIES_TASK, "schedule": 3600.0},
         },
         worker_hijack_root_logger=False,
     )

@@ -78,9 +78,13 @@ CALLS = {
     "iter_assigned_fulfillment_orders": lambda c: list(
         ops.iter_assigned_fulfillment_orders(c, assignment_status="CANCELLATION_REQUESTED")
     ),
+    "iter_requested_fulfillment_orders": lambda c: list(
+        ops.iter_requested_fulfillment_orders(c, location_ids=["gid://shopify/Location/1"])
+    ),
     "fulfillment_order": lambda c: ops.fulfillment_order(c, FO),
     "fulfillment_order_to_decide": lambda c: ops.fulfillment_order_to_decide(c, FO),
     "fulfillment_order_state": lambda c: ops.fulfillment_order_state(c, FO),
+    "fulfillment_order_status": lambda c: ops.fulfillment_order_status(c, FO),
     "accept_fulfillment_request": lambda c: ops.accept_fulfillment_request(
         c, FO, message="on its way", estimated_shipped_at=WHEN
     ),
@@ -112,6 +116,16 @@ CALLS = {
     ),
     "webhook_subscriptions": lambda c: ops.webhook_subscriptions(c),
     "delete_webhook_subscription": lambda c: ops.delete_webhook_subscription(c, "gid://shopify/WebhookSubscription/9"),
+    "inventory_items_at": lambda c: ops.inventory_items_at(c, "sku:TEE OR sku:MUG", "gid://shopify/Location/1"),
+    "location_inventory": lambda c: ops.location_inventory(c, "gid://shopify/Location/1"),
+    "set_inventory_quantities": lambda c: ops.set_inventory_quantities(
+        c,
+        name="on_hand",
+        reason="received",
+        reference_document_uri="logistics://warehouse/stock-movements/7",
+        quantities=[ops.QuantitySet("gid://shopify/InventoryItem/4", "gid://shopify/Location/1", 5, 0)],
+        idempotency_key="stock-1-m7-abc",
+    ),
 }
 
 
