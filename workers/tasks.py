@@ -6,7 +6,7 @@ import logging
 import random
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fulfillment import delivery, inventory_sync, step, sweep
 from fulfillment.models import Shop
@@ -18,7 +18,7 @@ from workers.runtime import Busy, context, exclusive, redis_client
 
 log = logging.getLogger("workers.tasks")
 
-TRANSIENT = (StoreUnavailable, Throttled, OperationalError, ConnectionError, Busy)
+TRANSIENT = (StoreUnavailable, Throttled, OperationalError, IntegrityError, ConnectionError, Busy)
 RETRY = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
