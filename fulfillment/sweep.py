@@ -1,15 +1,19 @@
 """Finding what the store assigned to us: one sweep of a shop lists it and records what is new.
 
-This is how nothing is lost when a callback is: a sweep runs on every callback and on a schedule, and returns
-our records that need a step (`fulfillment.step` takes it).
+This is how nothing is lost when a callback is: a sweep runs on every callback and webhook, and on a schedule
+(`due_between`: a shop we hold open work for at the sweep interval, an idle shop at the slower safety interval,
+each at its own moment of the interval), and returns our records that need a step (`fulfillment.step` takes it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +24,6 @@ from fulfillment.models import FulfillmentOrder, Shop
 from fulfillment.states import FINAL, Cause, State, is_final, record_event, transition
 from fulfillment.step import apply_snapshot
 from fulfillment.store import operations as ops
-from fulfillment.store.client import StoreClient
 from fulfillment.store.throttle import patience
 from fulfillment.warehouse import OutOfStock
 
@@ -31,6 +34,33 @@ _INTAKE_REQUEST_STATUSES = {"SUBMITTED", "ACCEPTED", "CANCELLATION_REQUESTED"}
 # A sweep pays for its listing page by page, and one that gives up pays again from the first page; there is one
 # per shop at a time, so it may queue this long for its shop's budget where a step would give its worker away.
 SWEEP_BUDGET_WAIT_S = 30.0
+
+
+class Scope(StrEnum):
+    """How much of the shop a sweep lists.
+
+    REQUESTS: what waits on us (requests and cancellation requests), for the store's pings about a request; the
+    list holds only what is new or not yet answered, so it costs little and may run as soon as the ping arrives.
+    FULL: that and every fulfillment order in our hands, for news about those (cancelled, moved, held) and for
+    the schedule of shops we hold open work for. IDLE: a full listing of a shop with nothing open, the safety
+    sweep; it goes behind all other work.
+    """
+
+    REQUESTS = "requests"
+    FULL = "full"
+    IDLE = "idle"
+
+
+# Webhook topics that say only "a request (or cancellation request) is waiting": the callback's news again.
+_REQUEST_TOPICS = {
+    "fulfillment_orders/fulfillment_request_submitted",
+    "fulfillment_orders/cancellation_request_submitted",
+}
+
+
+def scope_for_topic(topic: str) -> Scope:
+    """What a sweep prompted by a webhook of this topic lists."""
+    return Scope.REQUESTS if topic.strip().lower() in _REQUEST_TOPICS else Scope.FULL
 
 
 @dataclass(frozen=True)
@@ -109,9 +139,9 @@ def _awaits_us(shop: Shop, record: FulfillmentOrder) -> bool:
     return False
 
 
-def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
-    """Read everything assigned to us on the store; return our records that need a step and how many the store
-    listed.
+def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Scope = Scope.FULL) -> Sweep:
+    """Read what is assigned to us on the store (all of it, or for `Scope.REQUESTS` what waits on us); return
+    our records that need a step and how many the store listed.
 
     This is how nothing is lost when a callback is: it runs on every callback and on a schedule.
     """
@@ -125,9 +155,11 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
         location_ids = [shop.location_id] if shop.location_id else None
         seen: set[str] = set()
         now = ctx.clock()
-        for summary in _assigned_to_us(client, location_ids):
+
+        def take(summary: ops.FulfillmentOrderSummary) -> bool:
+            """Record or look at one listed fulfillment order; True when it is news (new, or changed)."""
             if summary.id in seen:
-                continue  # its status changed between two of the lists
+                return False  # its status changed between two of the lists
             seen.add(summary.id)
             record = session.scalar(
                 select(FulfillmentOrder).where(
@@ -136,21 +168,22 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
             )
             if record is None:
                 if summary.request_status not in _INTAKE_REQUEST_STATUSES:
-                    continue
+                    return False
                 if summary.request_status == "SUBMITTED":
                     # The first step reads it whole, and that read is its re-read before deciding.
                     record = _create_record(ctx, session, shop, summary, cause)
                 else:
                     snapshot = ops.fulfillment_order(client, summary.id)
                     if snapshot is None:
-                        continue
+                        return False
                     record = _create_record(ctx, session, shop, snapshot, cause)
-                if record is not None:
-                    session.commit()
-                    due[record.id] = Due(record.id)
-                continue
+                if record is None:
+                    return False
+                session.commit()
+                due[record.id] = Due(record.id)
+                return True
             if is_final(record.state):
-                continue
+                return False
             changed = (summary.status, summary.request_status) != (
                 record.store_status,
                 record.store_request_status,
@@ -158,6 +191,18 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
             updated_at = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=now.tzinfo)
             if changed or now - updated_at > stale_after or _awaits_us(shop, record):
                 due[record.id] = Due(record.id, urgent=changed)
+            return changed
+
+        news = False  # for a REQUESTS sweep: the ping that prompted it is accounted for
+        for status in SWEEP_ASSIGNMENT_STATUSES:
+            if scope == Scope.REQUESTS and status not in REQUEST_ASSIGNMENT_STATUSES and news:
+                break
+            for summary in ops.iter_assigned_fulfillment_orders(
+                client, assignment_status=status, location_ids=location_ids
+            ):
+                news = take(summary) or news
+        if scope == Scope.REQUESTS:
+            return Sweep(list(due.values()), len(seen))
         # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
         open_records = session.scalars(
             select(FulfillmentOrder).where(
@@ -176,6 +221,45 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
 SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
 
 
-def _assigned_to_us(client: StoreClient, location_ids: list[str] | None) -> Iterator[ops.FulfillmentOrderSummary]:
-    for status in SWEEP_ASSIGNMENT_STATUSES:
-        yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
+# What waits on us; a REQUESTS sweep lists these first. A legacy shop's store accepts a request on our behalf
+# before it pings us, so when these hold nothing new the request is among the accepted ones, listed then.
+REQUEST_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED")
+
+
+# --- when each shop is swept ---------------------------------------------------------------------------------
+
+# The non-final states: a shop with a record in one of these is one we hold open work for.
+OPEN_STATES = tuple(sorted(str(s) for s in State if s not in FINAL))
+
+
+def shops_to_sweep(session: Session) -> list[tuple[int, bool]]:
+    """Every installed shop, with whether we hold open work for it (a fulfillment order not yet final)."""
+    active = session.scalars(
+        select(Shop.id).where(Shop.uninstalled_at.is_(None), Shop.access_token_ciphertext.is_not(None))
+    ).all()
+    busy = set(
+        session.scalars(
+            select(FulfillmentOrder.shop_id).where(FulfillmentOrder.state.in_(OPEN_STATES)).distinct()
+        ).all()
+    )
+    return [(shop_id, shop_id in busy) for shop_id in active]
+
+
+def phase(shop_id: int) -> float:
+    """Where in each interval the shop's scheduled sweep falls, in [0, 1): a hash of its id, so the sweeps of
+    many shops spread evenly over the interval instead of all landing on the same beat tick."""
+    return zlib.crc32(str(shop_id).encode()) / 2**32
+
+
+def due_between(
+    shops: Iterable[tuple[int, bool]], start: float, end: float, interval_s: float, idle_interval_s: float
+) -> list[tuple[int, Scope]]:
+    """The shops whose scheduled sweep falls in (start, end]: each shop we hold open work for once every
+    `interval_s`, each idle shop once every `idle_interval_s`, at its own phase of the interval."""
+    chosen = []
+    for shop_id, busy in shops:
+        every = interval_s if busy else idle_interval_s
+        offset = phase(shop_id) * every
+        if math.floor((end - offset) / every) > math.floor((start - offset) / every):
+            chosen.append((shop_id, Scope.FULL if busy else Scope.IDLE))
+    return chosen

@@ -10,7 +10,7 @@ from celery.signals import beat_init
 from fulfillment.config import Config
 from workers import logs, signals
 from workers.broker import TRANSPORT
-from workers.queue import SWEEP_ALL_SHOPS_TASK
+from workers.queue import SWEEP_ALL_SHOPS_TASK, SWEEP_DUE_SHOPS_TASK, SWEEP_TICK_S
 
 TASKS = "workers.tasks"
 log = logging.getLogger("workers.celery_app")
@@ -28,8 +28,15 @@ def make_celery(config: Config) -> Celery:
         broker_connection_retry_on_startup=True,
         # How soon a task held by a worker that died is handed to another.
         broker_transport_options={"visibility_timeout": 300},
+        # Each tick sweeps the shops whose moment in their interval came (`sweep_due_shops`): a shop with open
+        # work every SWEEP_INTERVAL_S, an idle one every IDLE_SWEEP_INTERVAL_S, spread over the interval.
         beat_schedule={
-            "sweep-all-shops": {"task": SWEEP_ALL_SHOPS_TASK, "schedule": config.sweep_interval_s},
+            "sweep-due-shops": {
+                "task": SWEEP_DUE_SHOPS_TASK,
+                "schedule": min(SWEEP_TICK_S, config.sweep_interval_s),
+                # A tick that waited past the next one is superseded by it.
+                "options": {"expires": SWEEP_TICK_S * 5},
+            },
         },
         worker_hijack_root_logger=False,
     )
