@@ -1,7 +1,7 @@
 """Pipeline: how close a backlog of orders comes to the store's rate limit, and what one flooded shop costs the
 others.
 
-    .venv/bin/python bench/pipeline.py [--orders 300] [--shops 20] [--flood 300]
+    .venv/bin/python bench/pipeline.py [--orders 300] [--shops 20] [--flood 300] [--idle-shops 0]
 
 Real web, Celery workers (two processes), beat and a Redis of its own; the sandbox store with faults off and
 Standard-plan throttling (2000 points, restored at 100/s). Production settings otherwise (sweeps every 30 s,
@@ -23,6 +23,10 @@ Second line: `--shops` shops of which one is flooded with `--flood` orders at on
 an order every few seconds; the quiet shops' p99 accept latency beside the same quiet load with no flood.
 
     fairness: quiet_shops=19 p99_accept_s_alone=.. p99_accept_s_with_flood=.. ratio=..
+
+With `--idle-shops N`, N more shops are installed before the fairness part and place no orders: the schedule
+sweeps them (at the safety interval, behind all other work) while the quiet and flooded shops run beside them.
+Compare the line with a run without them.
 """
 
 from __future__ import annotations
@@ -190,8 +194,31 @@ class FairnessResult:
         )
 
 
-def fairness(system: System, shops: int, flood: int, per_shop: int, interval_s: float, timeout_s: float):
+def install_idle_shops(system: System, count: int, threads: int = 8) -> None:
+    """`count` installed shops that never order: connected several at a time, each as an install would be."""
+    if count <= 0:
+        return
+    began = time.monotonic()
+
+    def connect(n: int) -> None:
+        system.connect_shop(f"idle-{n + 1}.myshopify.com", subscribe_webhooks=False, throttle=STANDARD)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(connect, range(count)))
+    say(f"fairness: {count} idle shops installed in {time.monotonic() - began:.1f}s")
+
+
+def fairness(
+    system: System,
+    shops: int,
+    flood: int,
+    per_shop: int,
+    interval_s: float,
+    timeout_s: float,
+    idle_shops: int = 0,
+):
     quiet = shops - 1
+    install_idle_shops(system, idle_shops)
 
     def connect(prefix: str) -> list[ConnectedShop]:
         return [system.connect_shop(f"{prefix}-{n + 1}.myshopify.com", throttle=STANDARD) for n in range(quiet)]
@@ -221,16 +248,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-interval", type=float, default=5.0, help="seconds between a quiet shop's orders")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--skip-fairness", action="store_true")
+    parser.add_argument("--skip-backlog", action="store_true", help="the fairness part alone")
+    parser.add_argument("--idle-shops", type=int, default=0, help="installed shops that never order, beside them")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # so that `finally` stops every process we started
 
     with running_system("pipeline", keep_files=lambda: args.keep_logs, settings=SETTINGS) as system:
         system.set_stock(SKU, 1_000_000)
-        result = backlog(system, args.orders, args.timeout)
-        print(result.line(), flush=True)
+        if not args.skip_backlog:
+            result = backlog(system, args.orders, args.timeout)
+            print(result.line(), flush=True)
         if not args.skip_fairness:
-            fair = fairness(system, args.shops, args.flood, args.quiet_orders, args.quiet_interval, args.timeout)
+            fair = fairness(
+                system, args.shops, args.flood, args.quiet_orders, args.quiet_interval, args.timeout, args.idle_shops
+            )
             print(fair.line(), flush=True)
     return 0
 

@@ -37,9 +37,12 @@ SWEEP_NEXT_TTL_S = 3600
 # A full sweep lists every fulfillment order in our hands, so its cost grows with the shop's open work. Webhooks
 # arrive with every merchant action; full sweeps of one shop start at least this far apart, whatever the pings.
 SWEEP_SPACING_S = 1.0
-# A REQUESTS sweep lists only what waits on us: usually the one new request. It starts as soon as the ping
-# arrives, so a request goes to its step without waiting out a full sweep's spacing.
+# A REQUESTS sweep lists only what waits on us: the new request and the few not answered yet. It starts as soon
+# as the ping arrives, so a request goes to its step without waiting out a full sweep's spacing; one that listed
+# no more than this many costs a handful of points (a request's accept alone costs 10), and only a longer list
+# spaces the next one by its cost.
 REQUESTS_SPACING_S = 0.0
+REQUESTS_UNSPACED_LISTING = 10
 # A listing costs about a point per fulfillment order. A shop with many listed is swept less often, so that its
 # sweeps of each kind spend no more than this many points a second: a tenth of the slowest plan's restore rate
 # (50/s). The steps re-read each fulfillment order before anything irreversible, so a slower sweep delays news,
@@ -137,8 +140,10 @@ def sweep_finished(
 ) -> float:
     """Space the shop's next sweep of this kind by how many fulfillment orders this one listed; returns the
     spacing."""
-    floor = REQUESTS_SPACING_S if _listing(scope) == Scope.REQUESTS else SWEEP_SPACING_S
-    spacing = max(floor, listed / SWEEP_POINTS_PER_S)
+    if _listing(scope) == Scope.REQUESTS:
+        spacing = REQUESTS_SPACING_S if listed <= REQUESTS_UNSPACED_LISTING else listed / SWEEP_POINTS_PER_S
+    else:
+        spacing = max(SWEEP_SPACING_S, listed / SWEEP_POINTS_PER_S)
     started = time.time() if started is None else started
     redis_client.set(
         SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=_listing(scope)), repr(started + spacing), ex=SWEEP_NEXT_TTL_S
