@@ -45,7 +45,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/pipeline.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import STANDARD, ConnectedShop, System, WaitTimedOut, percentile, running_system, say, wait_for
+from bench.common import (
+    STANDARD,
+    ConnectedShop,
+    System,
+    WaitTimedOut,
+    percentile,
+    running_system,
+    say,
+    wait_for,
+    warm_up,
+)
 
 SETTINGS = {
     "SWEEP_INTERVAL_S": "30",
@@ -256,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with running_system("pipeline", keep_files=lambda: args.keep_logs, settings=SETTINGS) as system:
         system.set_stock(SKU, 1_000_000)
-        if not args.skip_backlog:
+        if args.skip_backlog:
+            warm_up(system, SKU)
+        else:
             result = backlog(system, args.orders, args.timeout)
             print(result.line(), flush=True)
         if not args.skip_fairness:
