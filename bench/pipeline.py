@@ -204,6 +204,15 @@ class FairnessResult:
         )
 
 
+def budget_sleep_s(system: System, shop: ConnectedShop) -> float:
+    """Seconds the workers have slept, all told, waiting for the shop's rate-limit budget."""
+    import redis
+
+    from fulfillment.store.throttle import RedisCostBudget
+
+    return RedisCostBudget(redis.Redis.from_url(system.redis_url)).metrics(shop.domain).throttle_wait_seconds
+
+
 def install_idle_shops(system: System, count: int, threads: int = 8) -> None:
     """`count` installed shops that never order: connected several at a time, each as an install would be."""
     if count <= 0:
@@ -242,10 +251,16 @@ def fairness(
     flood_ids = place(flooded_shop, flood)
     with_shops = connect("quiet-flood")
     say(f"fairness: {quiet} quiet shops beside a flood of {flood} orders")
+    began, slept = time.monotonic(), budget_sleep_s(system, flooded_shop)
     request_all(flooded_shop, flood_ids)
     flooded = quiet_load(system, with_shops, per_shop, interval_s, timeout_s)
     backlog_left = flood - system.state_counts([flooded_shop.shop_id]).get("shipped", 0)
     say(f"fairness: the flooded shop still had {backlog_left} of {flood} orders to ship when the quiet ones were in")
+    slept, took = budget_sleep_s(system, flooded_shop) - slept, time.monotonic() - began
+    say(
+        f"fairness: its steps slept {slept:.0f}s waiting for its budget over {took:.0f}s "
+        f"({slept / took:.1f} worker processes on average)"
+    )
     return FairnessResult(quiet, alone_s, accept_latencies(system, with_shops, flooded))
 
 
