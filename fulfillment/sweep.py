@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -156,16 +156,11 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
         seen: set[str] = set()
         now = ctx.clock()
 
-        def take(summary: ops.FulfillmentOrderSummary) -> bool:
+        def take(summary: ops.FulfillmentOrderSummary, record: FulfillmentOrder | None) -> bool:
             """Record or look at one listed fulfillment order; True when it is news (new, or changed)."""
             if summary.id in seen:
                 return False  # its status changed between two of the lists
             seen.add(summary.id)
-            record = session.scalar(
-                select(FulfillmentOrder).where(
-                    FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.store_id == summary.id
-                )
-            )
             if record is None:
                 if summary.request_status not in _INTAKE_REQUEST_STATUSES:
                     return False
@@ -197,10 +192,20 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
         for status in SWEEP_ASSIGNMENT_STATUSES:
             if scope == Scope.REQUESTS and status not in REQUEST_ASSIGNMENT_STATUSES and news:
                 break
-            for summary in ops.iter_assigned_fulfillment_orders(
-                client, assignment_status=status, location_ids=location_ids
-            ):
-                news = take(summary) or news
+            listed = ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
+            for page in _pages(listed):
+                # Our records of a page's fulfillment orders in one query, not one query each.
+                known = {
+                    r.store_id: r
+                    for r in session.scalars(
+                        select(FulfillmentOrder).where(
+                            FulfillmentOrder.shop_id == shop.id,
+                            FulfillmentOrder.store_id.in_([summary.id for summary in page]),
+                        )
+                    )
+                }
+                for summary in page:
+                    news = take(summary, known.get(summary.id)) or news
         if scope == Scope.REQUESTS:
             return Sweep(list(due.values()), len(seen))
         # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
@@ -219,6 +224,19 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
 # every open one at our location, unsubmitted ones too, and a listing costs a point a fulfillment order. A record
 # of ours missing from all three lists is stepped (and so re-read) anyway: the merchant took it back.
 SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
+
+
+def _pages(
+    summaries: Iterable[ops.FulfillmentOrderSummary], size: int = ops.SWEEP_PAGE
+) -> Iterator[list[ops.FulfillmentOrderSummary]]:
+    page: list[ops.FulfillmentOrderSummary] = []
+    for summary in summaries:
+        page.append(summary)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 # What waits on us; a REQUESTS sweep lists these first. A legacy shop's store accepts a request on our behalf

@@ -34,6 +34,7 @@ SWEEP_PENDING_TTL_S = 60
 # When the shop's next sweep of a listing kind may start (REQUESTS, or FULL for FULL and IDLE alike).
 SWEEP_NEXT_KEY = "fulfillment:sweep-next:{shop_id}:{listing}"
 SWEEP_NEXT_TTL_S = 3600
+SWEEP_LISTED_KEY = "fulfillment:sweep-listed:{shop_id}:{listing}"  # how many the last sweep of a kind listed
 # A full sweep lists every fulfillment order in our hands, so its cost grows with the shop's open work. Webhooks
 # arrive with every merchant action; full sweeps of one shop start at least this far apart, whatever the pings.
 SWEEP_SPACING_S = 1.0
@@ -122,17 +123,24 @@ def sweep_waits(redis_client: redis.Redis, shop_id: int, scope: Scope | str, wai
 def sweep_started(
     redis_client: redis.Redis, shop_id: int, clock: Callable[[], float] = time.time, scope: Scope | str = Scope.FULL
 ) -> float:
-    """Pings from now on need a sweep of their own; the next one of this kind keeps its distance from this one.
-    Returns when it started."""
+    """Pings from now on need a sweep of their own; the next one of this kind keeps its distance from this one,
+    by what the last one listed until this one knows better. Returns when it started."""
     now = clock()
-    floor = REQUESTS_SPACING_S if _listing(scope) == Scope.REQUESTS else SWEEP_SPACING_S
+    listing = _listing(scope)
     with redis_client.pipeline(transaction=False) as pipe:
         pipe.delete(SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope))
-        pipe.set(
-            SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=_listing(scope)), repr(now + floor), ex=SWEEP_NEXT_TTL_S
-        )
-        pipe.execute()
+        pipe.get(SWEEP_LISTED_KEY.format(shop_id=shop_id, listing=listing))
+        _, listed = pipe.execute()
+    spacing = sweep_spacing(listing, int(listed or 0))
+    redis_client.set(SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=listing), repr(now + spacing), ex=SWEEP_NEXT_TTL_S)
     return now
+
+
+def sweep_spacing(scope: Scope | str, listed: int) -> float:
+    """How far apart sweeps of this kind start, for a shop whose last one listed `listed` fulfillment orders."""
+    if _listing(scope) == Scope.REQUESTS:
+        return REQUESTS_SPACING_S if listed <= REQUESTS_UNSPACED_LISTING else listed / SWEEP_POINTS_PER_S
+    return max(SWEEP_SPACING_S, listed / SWEEP_POINTS_PER_S)
 
 
 def sweep_finished(
@@ -140,15 +148,27 @@ def sweep_finished(
 ) -> float:
     """Space the shop's next sweep of this kind by how many fulfillment orders this one listed; returns the
     spacing."""
-    if _listing(scope) == Scope.REQUESTS:
-        spacing = REQUESTS_SPACING_S if listed <= REQUESTS_UNSPACED_LISTING else listed / SWEEP_POINTS_PER_S
-    else:
-        spacing = max(SWEEP_SPACING_S, listed / SWEEP_POINTS_PER_S)
+    listing = _listing(scope)
+    spacing = sweep_spacing(listing, listed)
     started = time.time() if started is None else started
-    redis_client.set(
-        SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=_listing(scope)), repr(started + spacing), ex=SWEEP_NEXT_TTL_S
-    )
+    with redis_client.pipeline(transaction=False) as pipe:
+        pipe.set(SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=listing), repr(started + spacing), ex=SWEEP_NEXT_TTL_S)
+        pipe.set(SWEEP_LISTED_KEY.format(shop_id=shop_id, listing=listing), listed, ex=SWEEP_NEXT_TTL_S)
+        pipe.execute()
     return spacing
+
+
+# A sweep of a kind that finds another of its kind running on the shop comes back this much later: the running
+# one may have listed before the ping that queued it, so it still runs, once that one is done.
+SWEEP_BUSY_RETRY_S = 1.0
+
+
+@contextmanager
+def sweep_lock(redis_client: redis.Redis, shop_id: int, scope: Scope | str) -> Iterator[None]:
+    """One sweep of each kind at a time per shop (two would list and record the same fulfillment orders);
+    raises `Busy` when one runs. A lease, like the fulfillment-order lock."""
+    with exclusive(f"sweep:{shop_id}:{_listing(scope)}", client=redis_client):
+        yield
 
 
 # The schedule: beat runs `sweep_due_shops` every SWEEP_TICK_S; each run sweeps the shops whose moment in the

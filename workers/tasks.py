@@ -30,16 +30,24 @@ RETRY = {
 @celery.task(name=queue.SWEEP_SHOP_TASK, **RETRY)
 def sweep_shop(shop_id: int, cause: str = Cause.POLL, scope: str | None = None, priority: int | None = None) -> int:
     scope = sweep.Scope(scope or queue.scope_for(cause))
-    wait = queue.sweep_due_in(redis_client(), shop_id, scope=scope)
-    if wait > 0:
-        # Still waiting: pings go on folding into this sweep, which runs when the shop's spacing allows.
-        queue.sweep_waits(redis_client(), shop_id, scope, wait)
-        sweep_shop.apply_async(
-            (shop_id, cause, str(scope), priority),
-            countdown=wait,
-            priority=queue.sweep_priority(scope) if priority is None else priority,
-        )
-        return 0
+    try:
+        with queue.sweep_lock(redis_client(), shop_id, scope):
+            wait = queue.sweep_due_in(redis_client(), shop_id, scope=scope)
+            if wait <= 0:
+                return _sweep(shop_id, cause, scope)
+    except Busy:
+        wait = queue.SWEEP_BUSY_RETRY_S  # another sweep of its kind runs on the shop; this one follows it
+    # Still waiting: pings go on folding into this sweep, which runs when the shop's spacing allows.
+    queue.sweep_waits(redis_client(), shop_id, scope, wait)
+    sweep_shop.apply_async(
+        (shop_id, cause, str(scope), priority),
+        countdown=wait,
+        priority=queue.sweep_priority(scope) if priority is None else priority,
+    )
+    return 0
+
+
+def _sweep(shop_id: int, cause: str, scope: sweep.Scope) -> int:
     started = queue.sweep_started(redis_client(), shop_id, scope=scope)
     try:
         found = sweep.sweep_shop(context(), shop_id, Cause(cause), scope)

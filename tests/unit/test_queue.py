@@ -8,6 +8,7 @@ import redis
 
 from fulfillment.sweep import Due, Scope
 from workers import queue
+from workers.runtime import Busy
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -40,7 +41,7 @@ def shop_id(client):
         *(key.format(shop_id=shop_id) for key in (queue.INFLIGHT_KEY, queue.WAITING_KEY)),
         *(
             key.format(shop_id=shop_id, scope=scope, listing=scope)
-            for key in (queue.SWEEP_PENDING_KEY, queue.SWEEP_NEXT_KEY)
+            for key in (queue.SWEEP_PENDING_KEY, queue.SWEEP_NEXT_KEY, queue.SWEEP_LISTED_KEY)
             for scope in Scope
         ),
     )
@@ -134,10 +135,11 @@ def test_a_ping_about_a_request_is_swept_without_waiting_for_the_full_sweeps_spa
     clock.now += 0.25
     assert queue.sweep_due_in(client, shop_id, clock=clock, scope=Scope.FULL) == pytest.approx(20 / 5 - 0.25)
     assert queue.sweep_due_in(client, shop_id, clock=clock, scope=Scope.REQUESTS) == 0
-    # A burst of webhooks costs one full listing every SWEEP_SPACING_S at most.
+    # A full sweep starting keeps the next one as far off as the last one's listing asks, until it knows better.
+    clock.now += 4
     queue.sweep_started(client, shop_id, clock=clock, scope=Scope.IDLE)
     clock.now += 0.5
-    assert queue.sweep_due_in(client, shop_id, clock=clock, scope=Scope.FULL) == pytest.approx(0.5)
+    assert queue.sweep_due_in(client, shop_id, clock=clock, scope=Scope.FULL) == pytest.approx(20 / 5 - 0.5)
 
 
 def test_a_shop_with_many_waiting_requests_is_swept_less_often(client, shop_id, clock):
@@ -235,3 +237,13 @@ def test_a_chain_that_ends_leaves_no_key_behind(client, shop_id, clock):
     unbounded.start(due(42), "poll")
     unbounded.finished(42)
     assert not client.exists(queue.CHAIN_KEY.format(record_id=42))
+
+
+def test_one_sweep_of_a_kind_runs_on_a_shop_at_a_time(client, shop_id):
+    with queue.sweep_lock(client, shop_id, Scope.REQUESTS):
+        with pytest.raises(Busy), queue.sweep_lock(client, shop_id, Scope.REQUESTS):
+            pass
+        with queue.sweep_lock(client, shop_id, Scope.FULL):  # the other kind lists other things
+            pass
+    with queue.sweep_lock(client, shop_id, Scope.REQUESTS):
+        pass
