@@ -156,29 +156,29 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
         seen: set[str] = set()
         now = ctx.clock()
 
-        def take(summary: ops.FulfillmentOrderSummary, record: FulfillmentOrder | None) -> bool:
-            """Record or look at one listed fulfillment order; True when it is news (new, or changed)."""
+        def take(summary: ops.FulfillmentOrderSummary, record: FulfillmentOrder | None) -> None:
+            """Record or look at one listed fulfillment order."""
             if summary.id in seen:
-                return False  # its status changed between two of the lists
+                return  # its status changed between two of the lists
             seen.add(summary.id)
             if record is None:
                 if summary.request_status not in _INTAKE_REQUEST_STATUSES:
-                    return False
+                    return
                 if summary.request_status == "SUBMITTED":
                     # The first step reads it whole, and that read is its re-read before deciding.
                     record = _create_record(ctx, session, shop, summary, cause)
                 else:
                     snapshot = ops.fulfillment_order(client, summary.id)
                     if snapshot is None:
-                        return False
+                        return
                     record = _create_record(ctx, session, shop, snapshot, cause)
                 if record is None:
-                    return False
+                    return
                 session.commit()
                 due[record.id] = Due(record.id)
-                return True
+                return
             if is_final(record.state):
-                return False
+                return
             changed = (summary.status, summary.request_status) != (
                 record.store_status,
                 record.store_request_status,
@@ -186,12 +186,10 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
             updated_at = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=now.tzinfo)
             if changed or now - updated_at > stale_after or _awaits_us(shop, record):
                 due[record.id] = Due(record.id, urgent=changed)
-            return changed
 
-        news = False  # for a REQUESTS sweep: the ping that prompted it is accounted for
         for status in SWEEP_ASSIGNMENT_STATUSES:
-            if scope == Scope.REQUESTS and status not in REQUEST_ASSIGNMENT_STATUSES and news:
-                break
+            if scope == Scope.REQUESTS and status not in REQUEST_ASSIGNMENT_STATUSES and seen:
+                break  # something waits on us: the ping was about it
             listed = ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
             for page in _pages(listed):
                 # Our records of a page's fulfillment orders in one query, not one query each.
@@ -205,7 +203,7 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
                     )
                 }
                 for summary in page:
-                    news = take(summary, known.get(summary.id)) or news
+                    take(summary, known.get(summary.id))
         if scope == Scope.REQUESTS:
             return Sweep(list(due.values()), len(seen))
         # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
@@ -240,7 +238,8 @@ def _pages(
 
 
 # What waits on us; a REQUESTS sweep lists these first. A legacy shop's store accepts a request on our behalf
-# before it pings us, so when these hold nothing new the request is among the accepted ones, listed then.
+# before it pings us (and takes no cancellation requests), so when these lists are empty the request is among
+# the accepted ones, listed then.
 REQUEST_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED")
 
 
