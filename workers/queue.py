@@ -98,11 +98,10 @@ def request_sweep(
         SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope), cause, nx=True, ex=SWEEP_PENDING_TTL_S
     ):
         return False
-    celery.send_task(
-        SWEEP_SHOP_TASK,
-        args=(shop_id, cause, str(scope)),
-        priority=sweep_priority(scope) if priority is None else priority,
-    )
+    if priority is None:
+        celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause, str(scope)), priority=sweep_priority(scope))
+    else:  # the sweep keeps its priority if it has to wait for its spacing
+        celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause, str(scope), priority), priority=priority)
     return True
 
 

@@ -129,6 +129,15 @@ def test_a_ping_costs_one_redis_command_and_pings_fold_into_one_waiting_sweep_pe
     counting.close()
 
 
+def test_a_scheduled_sweep_goes_at_its_priority_and_keeps_it(client, shop_id, clock):
+    celery = FakeCelery()
+    assert queue.request_sweep(celery, client, shop_id, "poll", clock=clock, scope=Scope.IDLE, priority=9)
+    assert celery.sent == [(queue.SWEEP_SHOP_TASK, (shop_id, "poll", "idle", 9), 9)]
+    assert queue.sweep_priority(Scope.IDLE, scheduled=True) == queue.PRIORITY_IDLE
+    assert queue.sweep_priority(Scope.FULL, scheduled=True) == queue.PRIORITY_SCHEDULED
+    assert queue.sweep_priority(Scope.REQUESTS) == queue.PRIORITY_DEFAULT
+
+
 def test_a_ping_about_a_request_is_swept_without_waiting_for_the_full_sweeps_spacing(client, shop_id, clock):
     queue.sweep_started(client, shop_id, clock=clock, scope=Scope.FULL)
     queue.sweep_finished(client, shop_id, listed=20, started=clock.now, scope=Scope.FULL)
