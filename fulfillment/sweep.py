@@ -42,8 +42,8 @@ class Scope(StrEnum):
     REQUESTS: what waits on us (requests and cancellation requests), for the store's pings about a request; the
     list holds only what is new or not yet answered, so it costs little and may run as soon as the ping arrives.
     FULL: that and every fulfillment order in our hands, for news about those (cancelled, moved, held) and for
-    the schedule of shops we hold open work for. IDLE: a full listing of a shop with nothing open, the safety
-    sweep; it goes behind all other work.
+    the schedule of shops we hold open work for. IDLE: the safety sweep of a shop with nothing open, one listing
+    of everything open at our location; it goes behind all other work.
     """
 
     REQUESTS = "requests"
@@ -187,7 +187,7 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
             if changed or now - updated_at > stale_after or _awaits_us(shop, record):
                 due[record.id] = Due(record.id, urgent=changed)
 
-        for status in SWEEP_ASSIGNMENT_STATUSES:
+        for status in IDLE_ASSIGNMENT_STATUSES if scope == Scope.IDLE else SWEEP_ASSIGNMENT_STATUSES:
             if scope == Scope.REQUESTS and status not in REQUEST_ASSIGNMENT_STATUSES and seen:
                 break  # something waits on us: the ping was about it
             listed = ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
@@ -236,6 +236,10 @@ def _pages(
     if page:
         yield page
 
+
+# An idle shop holds nothing of ours in progress, so one listing of every open fulfillment order at our location
+# (no status: unsubmitted ones too, which an idle shop has few of) costs less than the three lists.
+IDLE_ASSIGNMENT_STATUSES: tuple[str | None, ...] = (None,)
 
 # What waits on us; a REQUESTS sweep lists these first. A legacy shop's store accepts a request on our behalf
 # before it pings us (and takes no cancellation requests), so when these lists are empty the request is among

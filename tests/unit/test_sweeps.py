@@ -46,6 +46,14 @@ def test_a_full_sweep_lists_everything_assigned_to_us(ctx, store, monkeypatch): 
     assert asked == list(sweep.SWEEP_ASSIGNMENT_STATUSES)
 
 
+def test_an_idle_shops_safety_sweep_is_one_listing_and_finds_a_request(ctx, store, monkeypatch):  # noqa: F811
+    asked = listed_statuses(monkeypatch, store)
+    (due,) = sweep.sweep_shop(ctx, 1, scope=Scope.IDLE).due
+    assert asked == [None]
+    with ctx.db.transaction() as session:
+        assert session.get(FulfillmentOrder, due.record_id).state == "requested"
+
+
 def test_webhooks_about_a_request_sweep_the_requests_others_the_whole_shop():
     assert sweep.scope_for_topic("fulfillment_orders/fulfillment_request_submitted") == Scope.REQUESTS
     assert sweep.scope_for_topic("fulfillment_orders/cancellation_request_submitted") == Scope.REQUESTS
