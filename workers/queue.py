@@ -91,7 +91,7 @@ def request_sweep(
 
     Duplicate and coalesced pings land here, on the callback's path: one Redis command when the ping folds into
     a waiting sweep, and the message itself when it does not. The sweep keeps the shop's spacing when it starts
-    (`sweep_shop` in the tasks), not here.
+    (`sweep_shop` in the tasks), not here, so `clock` is no longer read; it stays for the callers that pass it.
     """
     scope = Scope(scope or scope_for(cause))
     if not redis_client.set(
