@@ -62,6 +62,10 @@ class Config:
     # waits at most). Between them, the store's callbacks and webhooks prompt the sweeps.
     sweep_interval_s: float = 30.0
     idle_sweep_interval_s: float = 300.0
+    # How often beat looks for shelves owed a push to the store, and how often it reconciles every shop's
+    # inventory at our location with our shelves.
+    inventory_push_interval_s: float = 2.0
+    inventory_reconcile_interval_s: float = 300.0
     delivery_event_delay_s: float = 5.0
     carrier: str = "DHL Express"
     tracking_url_template: str = "https://tracking.example.com/{number}"
@@ -95,6 +99,10 @@ class Config:
             handling_days=_float(env, "HANDLING_DAYS", defaults.handling_days),
             sweep_interval_s=_float(env, "SWEEP_INTERVAL_S", defaults.sweep_interval_s),
             idle_sweep_interval_s=_float(env, "IDLE_SWEEP_INTERVAL_S", defaults.idle_sweep_interval_s),
+            inventory_push_interval_s=_float(env, "INVENTORY_PUSH_INTERVAL_S", defaults.inventory_push_interval_s),
+            inventory_reconcile_interval_s=_float(
+                env, "INVENTORY_RECONCILE_INTERVAL_S", defaults.inventory_reconcile_interval_s
+            ),
             delivery_event_delay_s=_float(env, "DELIVERY_EVENT_DELAY_S", defaults.delivery_event_delay_s),
             carrier=env.get("CARRIER") or defaults.carrier,
             tracking_url_template=env.get("TRACKING_URL_TEMPLATE") or defaults.tracking_url_template,

@@ -56,7 +56,12 @@ class FulfillmentOrder(Base):
     """Our record of one fulfillment order (one store id) assigned to our location."""
 
     __tablename__ = "fulfillment_orders"
-    __table_args__ = (UniqueConstraint("shop_id", "store_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "store_id"),
+        # The operator's queue pages newest first, over every shop or one: these give it its order without a sort.
+        Index("ix_fulfillment_orders_created", "created_at", "id"),
+        Index("ix_fulfillment_orders_shop_created", "shop_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
@@ -66,6 +71,8 @@ class FulfillmentOrder(Base):
     state: Mapped[str] = mapped_column(String(40), index=True)
     store_status: Mapped[str] = mapped_column(String(40), default="")
     store_request_status: Mapped[str] = mapped_column(String(40), default="")
+    # When we last read the fulfillment order on the store (the statuses above are what that read found).
+    store_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     assigned_location_id: Mapped[str | None] = mapped_column(String(255))
     # Personal data, kept only as long as needed to ship; emptied on redaction.
     destination: Mapped[dict | None] = mapped_column(JSON)
@@ -88,6 +95,13 @@ class FulfillmentOrder(Base):
     state_changes: Mapped[list[StateChange]] = relationship(
         back_populates="fulfillment_order", order_by="StateChange.id", cascade="all, delete-orphan"
     )
+
+    def read_on_store(self, status: str, request_status: str, at: datetime | None = None) -> None:
+        """Note what a read of this fulfillment order on the store found, and when: the operator's queue shows
+        the store's statuses as of that read, not as they were at intake."""
+        self.store_status = status
+        self.store_request_status = request_status
+        self.store_read_at = at or utcnow()
 
 
 class FulfillmentOrderLineItem(Base):
@@ -200,12 +214,22 @@ class StockLevel(Base):
     """
 
     __tablename__ = "stock_levels"
-    __table_args__ = (UniqueConstraint("shop_id", "sku"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "sku"),
+        Index("ix_stock_levels_shop_versions", "shop_id", "version", "pushed_version"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
     sku: Mapped[str] = mapped_column(String(255))
     on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    # Every movement counts the shelf's version up, in its own transaction; a push to the store records the version
+    # it sent. A shelf whose version is ahead owes the store a push: the marker is written with the change itself,
+    # so a worker that dies before pushing loses nothing (`inventory_sync`).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pushed_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the oldest change not yet pushed was made (how stale the store's figure may be).
+    push_due_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Reservation(Base):
@@ -254,6 +278,31 @@ class StockMovement(Base):
     actor: Mapped[str] = mapped_column(String(255), default="")  # an operator's email, or what acted
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StoreInventoryItem(Base):
+    """The store's inventory item one of our shelves is matched to (by SKU), and what we know of its quantity at
+    our fulfillment-service location.
+
+    `status` says whether the SKU could be matched: `matched`, `unmatched` (no item with the SKU), `duplicate`
+    (several items share it: we do not guess which) or `not_stocked` (the item is not stocked at our location).
+    Only a matched item is pushed. `store_on_hand` is the store's `on_hand` at our location as we last set or read
+    it: the compare-and-swap value of the next push.
+    """
+
+    __tablename__ = "store_inventory_items"
+    __table_args__ = (UniqueConstraint("shop_id", "sku"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    inventory_item_id: Mapped[str | None] = mapped_column(String(255))
+    store_on_hand: Mapped[int | None] = mapped_column(Integer)
+    # The last of our movements the store's figure accounts for.
+    pushed_movement_id: Mapped[int | None] = mapped_column(Integer)
+    matched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pushed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Operator(Base):

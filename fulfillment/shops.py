@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fulfillment import inventory_sync
 from fulfillment.context import Context
 from fulfillment.models import Shop, utcnow
 from fulfillment.shop_domain import require_shop_domain
@@ -66,6 +67,7 @@ def register_fulfillment_service(ctx: Context, shop_id: int) -> str:
             )
         shop.fulfillment_service_id = service.id
         shop.location_id = service.location_id
+        inventory_sync.on_install(session, shop_id)  # the store learns our stock now, not at the next change
         log.info(
             "fulfillment_service_registered shop=%s service=%s location=%s",
             shop.domain,

@@ -86,8 +86,7 @@ def _destination(snapshot: ops.FulfillmentOrder) -> dict | None:
 
 def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.FulfillmentOrder) -> None:
     """Bring our copy of the store's fields (line items, notes, status) up to date; states are not touched."""
-    record.store_status = snapshot.status
-    record.store_request_status = snapshot.request_status
+    record.read_on_store(snapshot.status, snapshot.request_status)
     record.assigned_location_id = snapshot.assigned_location_id
     record.order_name = snapshot.order_name
     if snapshot.destination is not None and record.destination is None:
@@ -230,8 +229,7 @@ class Step:
                 "the fulfillment order no longer exists on the store",
             )
             return
-        record.store_status = state.status
-        record.store_request_status = state.request_status
+        record.read_on_store(state.status, state.request_status, self.ctx.clock())
         if self.shop.location_id and state.assigned_location_id and state.assigned_location_id != self.shop.location_id:
             record.assigned_location_id = state.assigned_location_id
             self.move(State.MOVED, f"moved by the merchant to {state.assigned_location_id}")

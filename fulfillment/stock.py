@@ -23,7 +23,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fulfillment.context import Context
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Reservation, Shop, StockLevel, StockMovement
+from fulfillment.models import (
+    FulfillmentOrder,
+    FulfillmentOrderLineItem,
+    Reservation,
+    Shop,
+    StockLevel,
+    StockMovement,
+    StoreInventoryItem,
+)
 from fulfillment.operator.actions import Done
 from fulfillment.operator.forms import InvalidInput, row_id
 from fulfillment.shop_domain import is_valid_shop_domain
@@ -175,10 +183,27 @@ class StockRow:
     on_hand: int
     reserved: int
     needed: int  # units on the shop's open fulfillment orders not yet shipped
+    # How the SKU stands with the store's inventory (`inventory_sync`): matched, unmatched, duplicate, not_stocked;
+    # empty until the first push looked.
+    store_item: str = ""
 
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
+
+    @property
+    def store_item_note(self) -> str:
+        """What the operator is told about the store's item for this SKU (its quantity is pushed only if matched)."""
+        return STORE_ITEM_NOTES.get(self.store_item, "")
+
+
+STORE_ITEM_NOTES = {
+    "matched": "pushed to the store",
+    "unmatched": "no item with this SKU on the store: not pushed",
+    "duplicate": "several items on the store have this SKU: not pushed",
+    "not_stocked": "the store's item is not stocked at our location: not pushed",
+    "": "not looked up yet",
+}
 
 
 def levels(ctx: Context, shop_id: int | None = None) -> list[StockRow]:
@@ -229,6 +254,15 @@ def _levels(session: Session, shop_id: int | None) -> list[StockRow]:
     }
     keys = set(on_hand) | set(reserved) | set(needed)
     domains = dict(session.execute(select(Shop.id, Shop.domain).where(Shop.id.in_({shop for shop, _ in keys}))).all())
+    matched = {
+        (shop, sku): status
+        for shop, sku, status in session.execute(
+            of_shop(
+                select(StoreInventoryItem.shop_id, StoreInventoryItem.sku, StoreInventoryItem.status),
+                StoreInventoryItem.shop_id,
+            )
+        )
+    }
     return [
         StockRow(
             shop,
@@ -237,6 +271,7 @@ def _levels(session: Session, shop_id: int | None) -> list[StockRow]:
             int(on_hand.get((shop, sku), 0)),
             int(reserved.get((shop, sku)) or 0),
             int(needed.get((shop, sku)) or 0),
+            matched.get((shop, sku), ""),
         )
         for shop, sku in sorted(keys, key=lambda key: (domains.get(key[0], ""), key[1]))
     ]

@@ -12,7 +12,14 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Reservation, StockLevel, StockMovement
+from fulfillment.models import (
+    FulfillmentOrder,
+    FulfillmentOrderLineItem,
+    Reservation,
+    StockLevel,
+    StockMovement,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,13 @@ class SimulatedWarehouse:
         actor: str = "",
         note: str = "",
     ) -> StockMovement:
-        """Apply a change to a shelf and write it down, with what is on hand and free after it."""
+        """Apply a change to a shelf and write it down, with what is on hand and free after it.
+
+        The shelf's version counts up in the database itself (two workers changing one shelf both count), which
+        marks the shelf as owing the store a push (`inventory_sync`), in the same transaction as the change."""
         level.on_hand += on_hand_change
+        level.version = StockLevel.version + 1
+        level.push_due_since = func.coalesce(StockLevel.push_due_since, utcnow())
         self.session.flush()
         movement = StockMovement(
             shop_id=level.shop_id,

@@ -13,9 +13,17 @@
   payload's own objects (`fulfillmentOrder`, `userErrors`, ...) are free and only what they select costs.
 
 The requested cost is computed from the document before execution. The actual cost applies the same rules to
-the answer: a null object or connection costs nothing, an empty list costs its 1, a connection costs 2 plus
-ceil(multiplier(first) x (what its returned nodes cost) / first): a full page is charged as requested, a page
-that came back short in proportion to what it holds. It is capped at the requested cost.
+the answer, capped at the requested cost:
+- a connection that returned nodes costs 2 + ceil(multiplier(first) x (what its returned nodes cost) / first): a
+  full page is charged as requested, a short page in proportion to what it holds;
+- an empty connection costs 2 + multiplier(first): the page was looked up, each step of it at one node object;
+  an empty connection within another connection's nodes costs its 2;
+- a null object was still resolved and costs its 1 (its selection nothing); a root field that found nothing
+  costs 1 too, whatever it asked for below; in a mutation payload a null object costs nothing, as the payload's
+  objects do; a null connection costs nothing;
+- an empty plain list costs its 1, as a full one does.
+These rules match about four in five recorded answers (all but a few of the reads a fulfillment-service app
+sends); the others are a point or two off, from work the answer does not show.
 """
 
 from __future__ import annotations
@@ -95,6 +103,7 @@ class _Pricer:
         self.schema = schema
         self.variables = dict(variables or {})
         self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.pages_open = 0  # how many connection pages the answer being priced lies within
 
     def with_defaults(self, operation: OperationDefinitionNode) -> None:
         for definition in operation.variable_definitions or ():
@@ -137,7 +146,9 @@ class _Pricer:
             for argument in field.arguments or ():
                 if argument.name.value == name:
                     value = value_from_ast_untyped(argument.value, self.variables)
-                    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+                    if isinstance(value, int) and not isinstance(value, bool):
+                        return value
+                    # A null `first` is as if absent: `last` sizes the page (`first: $first, last: $last`).
         return 0
 
     def node_selections(
@@ -236,13 +247,8 @@ class _Pricer:
             if key not in data:
                 continue
             if data[key] is None:
-                # A root field that found nothing was still looked up: it costs what was asked of it (a
-                # connection its 2); a null deeper down costs nothing.
-                found = self.field_type(field, parent)
-                named = found[1] if found else None
-                total += (
-                    CONNECTION_COST if named is not None and _is_connection(named) else self.field_cost(field, parent)
-                )
+                # A root field that found nothing was still looked up: one object, whatever it asked for below.
+                total += OBJECT_COST if self.field_type(field, parent) is not None else 0
             else:
                 total += self.field_actual(field, parent, data[key], payload=False)
         return total
@@ -261,22 +267,35 @@ class _Pricer:
 
     def field_actual(self, field: FieldNode, parent: GraphQLNamedType, value: Any, payload: bool) -> int:
         found = self.field_type(field, parent)
-        if found is None or value is None:
+        if found is None:
             return 0
         type_, named = found
         priced = FIELD_COSTS.get((parent.name, field.name.value))
         if not is_composite_type(named):
             return priced or 0
+        if value is None:
+            # A null object was still resolved: its own price, nothing of its selection. A payload's objects and
+            # a connection have no price of their own.
+            if payload or _free(named) or _is_connection(named):
+                return 0
+            return OBJECT_COST if priced is None else priced
         if _is_connection(named) and isinstance(value, Mapping):
             assert isinstance(named, GraphQLObjectType)
-            nodes = 0
+            nodes = returned = 0
             for key, node_key, selection, node_type in self.node_selections(field, named):
                 for item in value.get(key) or ():
                     node = item.get(node_key) if node_key is not None and isinstance(item, Mapping) else item
                     if node is not None:
+                        returned += 1
+                        self.pages_open += 1
                         nodes += OBJECT_COST + self.selection_actual(selection, node_type, node)
+                        self.pages_open -= 1
             page = self.page(field)
-            if page > 0:
+            if page > 0 and returned == 0 and not self.pages_open:
+                # An empty page is charged one node object per step of its multiplier; within another page's
+                # nodes it costs only its 2.
+                nodes = multiplier(page) * OBJECT_COST
+            elif page > 0:
                 # The page is charged at its multiplier, in proportion to how full it came back.
                 nodes = math.ceil(multiplier(page) * nodes / page)
             return (CONNECTION_COST if priced is None else priced) + nodes

@@ -24,6 +24,9 @@ class Faults:
     timeout_rate: float = 0.0  # GraphQL sleeps `timeout_s` (past the client's timeout) and executes nothing
     timeout_s: float = 30.0
     lost_response_rate: float = 0.0  # GraphQL executes, then answers 502 (the mutation did apply)
+    # The next N answers to each named operation are lost after it executed ({"InventorySetQuantities": 1}): a
+    # lost answer on cue, for tests that need that exact request to go unanswered.
+    lose_answers: dict[str, int] = field(default_factory=dict)
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -42,6 +45,15 @@ class Faults:
     def as_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
+    def take_lost_answer(self, operation: str | None) -> bool:
+        """True (once per count) when the answer to `operation` is to be lost."""
+        with self._lock:
+            left = self.lose_answers.get(operation or "", 0)
+            if left <= 0:
+                return False
+            self.lose_answers[operation or ""] = left - 1
+            return True
+
     def update(self, values: dict[str, Any]) -> None:
         """Apply the given settings; unknown keys or rates outside 0..1 raise ValueError."""
         known = {f.name for f in fields(self) if not f.name.startswith("_")}
@@ -49,6 +61,14 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
         for key, value in values.items():
+            if key == "lose_answers":
+                if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(n, int) and n >= 0 for k, n in value.items()
+                ):
+                    raise ValueError("lose_answers maps operation names to counts")
+                with self._lock:
+                    self.lose_answers = dict(value)
+                continue
             if key == "seed":
                 self.seed = None if value is None else int(value)
                 continue

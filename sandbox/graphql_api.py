@@ -1042,7 +1042,8 @@ def _graphql(version: str, shop_name: str | None) -> Any:
     if result.errors:
         answer["errors"] = [e.formatted for e in result.errors]
     answer["extensions"] = _cost_extension(requested, actual, bucket)
-    if is_app and faults.roll(faults.lost_response_rate):
+    named = operation.name.value if operation.name else None
+    if is_app and (faults.take_lost_answer(named) or faults.roll(faults.lost_response_rate)):
         # The change is made; only the answer is lost, as when a proxy drops the connection.
         return jsonify({"errors": "Bad Gateway"}), 502
     return jsonify(answer)

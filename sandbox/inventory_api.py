@@ -132,6 +132,7 @@ def idempotent_mutation(
             previous = ctx.shop.idempotent_calls.get(slot)
             if previous is not None:
                 if previous.fingerprint == fingerprint:
+                    previous.replays += 1
                     return previous.payload
                 return {
                     errors_key: [{"field": None, "message": KEY_MISMATCH, "code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"}]

@@ -579,6 +579,37 @@ def _quantity_change(shop: Shop, body: dict[str, Any]) -> Any:
     )
 
 
+@bp.get("/shops/<shop_name>/inventory_adjustments")
+def list_inventory_adjustments(shop_name: str) -> Any:
+    """Every inventory adjustment group, and the `@idempotent` keys the shop's mutations kept (with how many
+    repeats each answered): what a test checks to see a change applied once."""
+    shop = _shop(shop_name)
+    with _store().lock:
+        groups = [
+            {
+                "id": payloads.gid("InventoryAdjustmentGroup", g.id),
+                "reason": g.reason,
+                "reference_document_uri": g.reference_document_uri,
+                "app": g.install_id is not None,
+                "changes": [
+                    {
+                        "name": c.name,
+                        "delta": c.delta,
+                        "inventory_item_id": payloads.gid("InventoryItem", c.item_id),
+                        "location_id": payloads.gid("Location", c.location_id),
+                    }
+                    for c in g.changes
+                ],
+            }
+            for g in shop.adjustment_groups.values()
+        ]
+        keys = [
+            {"mutation": root, "key": key, "replays": call.replays}
+            for (_, root, key), call in shop.idempotent_calls.items()
+        ]
+        return jsonify({"adjustment_groups": groups, "idempotency_keys": keys})
+
+
 @bp.post("/shops/<shop_name>/inventory")
 def edit_quantity(shop_name: str) -> Any:
     """`{inventory_item_id, location_id, quantity | delta, name?, reason?}`: set or adjust one quantity."""

@@ -487,6 +487,7 @@ class IdempotentCall:
 
     fingerprint: str
     payload: dict[str, Any]
+    replays: int = 0  # repeats answered from this call (what the merchant API shows a test)
 
 
 @dataclass

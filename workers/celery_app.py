@@ -10,7 +10,13 @@ from celery.signals import beat_init
 from fulfillment.config import Config
 from workers import logs, signals
 from workers.broker import TRANSPORT
-from workers.queue import SWEEP_ALL_SHOPS_TASK, SWEEP_DUE_SHOPS_TASK, SWEEP_TICK_S
+from workers.queue import (
+    PUSH_DUE_INVENTORY_TASK,
+    RECONCILE_ALL_INVENTORY_TASK,
+    SWEEP_ALL_SHOPS_TASK,
+    SWEEP_DUE_SHOPS_TASK,
+    SWEEP_TICK_S,
+)
 
 TASKS = "workers.tasks"
 log = logging.getLogger("workers.celery_app")
@@ -36,6 +42,11 @@ def make_celery(config: Config) -> Celery:
                 "schedule": min(SWEEP_TICK_S, config.sweep_interval_s),
                 # A tick that waited past the next one is superseded by it.
                 "options": {"expires": SWEEP_TICK_S * 5},
+            },
+            "push-due-inventory": {"task": PUSH_DUE_INVENTORY_TASK, "schedule": config.inventory_push_interval_s},
+            "reconcile-all-inventory": {
+                "task": RECONCILE_ALL_INVENTORY_TASK,
+                "schedule": config.inventory_reconcile_interval_s,
             },
         },
         worker_hijack_root_logger=False,

@@ -27,6 +27,13 @@ SWEEP_ALL_SHOPS_TASK = "workers.tasks.sweep_all_shops"
 SWEEP_DUE_SHOPS_TASK = "workers.tasks.sweep_due_shops"
 STEP_TASK = "workers.tasks.advance_fulfillment_order"
 DELIVERY_EVENT_TASK = "workers.tasks.post_delivery_event"
+PUSH_DUE_INVENTORY_TASK = "workers.tasks.push_due_inventory"
+PUSH_INVENTORY_TASK = "workers.tasks.push_inventory"
+RECONCILE_ALL_INVENTORY_TASK = "workers.tasks.reconcile_all_inventory"
+RECONCILE_INVENTORY_TASK = "workers.tasks.reconcile_inventory"
+# A shop's inventory push waiting in the queue: the scans that find it still owed queue no second one.
+INVENTORY_PENDING_KEY = "fulfillment:inventory-pending:{shop_id}"
+INVENTORY_PENDING_TTL_S = 60
 
 # A sweep of each scope (`fulfillment.sweep.Scope`) waits at most once per shop: pings fold into it.
 SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}:{scope}"

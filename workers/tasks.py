@@ -6,14 +6,16 @@ import logging
 import random
 import time
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from fulfillment import delivery, step, sweep
+from fulfillment import delivery, inventory_sync, step, sweep
+from fulfillment.models import Shop
 from fulfillment.states import Cause
 from fulfillment.store.errors import StoreUnavailable, Throttled, UserErrors
 from workers import queue
 from workers.celery_app import celery
-from workers.runtime import Busy, context, redis_client
+from workers.runtime import Busy, context, exclusive, redis_client
 
 log = logging.getLogger("workers.tasks")
 
@@ -133,4 +135,79 @@ def sweep_due_shops() -> int:
 def _scheduled_sweep(shop_id: int, scope: sweep.Scope) -> None:
     queue.request_sweep(
         celery, redis_client(), shop_id, Cause.POLL, scope=scope, priority=queue.sweep_priority(scope, scheduled=True)
+    )
+
+
+# --- inventory pushed to the store -----------------------------------------------------------------------
+
+
+def _request_inventory_push(shop_id: int) -> None:
+    pending = queue.INVENTORY_PENDING_KEY.format(shop_id=shop_id)
+    if redis_client().set(pending, "1", nx=True, ex=queue.INVENTORY_PENDING_TTL_S):
+        celery.send_task(queue.PUSH_INVENTORY_TASK, args=(shop_id,))
+
+
+@celery.task(name=queue.PUSH_DUE_INVENTORY_TASK)
+def push_due_inventory() -> int:
+    """Beat's look for shelves owed a push (the marker is in the database: nothing is lost with a worker)."""
+    with context().db.transaction() as session:
+        shop_ids = inventory_sync.shops_due(session)
+    for shop_id in shop_ids:
+        _request_inventory_push(shop_id)
+    return len(shop_ids)
+
+
+@celery.task(name=queue.PUSH_INVENTORY_TASK, **RETRY)
+def push_inventory(shop_id: int) -> None:
+    redis_client().delete(queue.INVENTORY_PENDING_KEY.format(shop_id=shop_id))
+    try:
+        with exclusive(f"inventory:{shop_id}"):
+            result = inventory_sync.push_inventory(context(), shop_id)
+    except (Busy, Throttled) as exc:
+        # Another push of the shop is at work, or its budget is spoken for: what is still owed stays marked, and
+        # beat's next look queues it again.
+        log.info("inventory_push_later shop=%s reason=%s", shop_id, type(exc).__name__)
+        return
+    log.info(
+        "inventory_push shop=%s pushed=%s unchanged=%s not_matched=%s deferred=%s mutations=%s stale=%s "
+        "lost_answers=%s max_staleness_s=%.3f",
+        shop_id,
+        result.pushed,
+        result.unchanged,
+        result.not_matched,
+        result.deferred,
+        result.mutations,
+        result.stale,
+        result.lost_answers,
+        result.max_staleness_s,
+    )
+
+
+@celery.task(name=queue.RECONCILE_ALL_INVENTORY_TASK)
+def reconcile_all_inventory() -> int:
+    with context().db.transaction() as session:
+        shop_ids = session.scalars(
+            select(Shop.id).where(
+                Shop.uninstalled_at.is_(None), Shop.access_token_ciphertext.is_not(None), Shop.location_id.is_not(None)
+            )
+        ).all()
+    for shop_id in shop_ids:
+        # Every shop at once, every few minutes: behind all real work, as the idle shops' sweeps are.
+        celery.send_task(queue.RECONCILE_INVENTORY_TASK, args=(shop_id,), priority=queue.PRIORITY_IDLE)
+    return len(shop_ids)
+
+
+@celery.task(name=queue.RECONCILE_INVENTORY_TASK, **RETRY)
+def reconcile_inventory(shop_id: int) -> None:
+    try:
+        with exclusive(f"inventory:{shop_id}"):
+            result = inventory_sync.reconcile(context(), shop_id)
+    except Throttled as exc:
+        raise reconcile_inventory.retry(exc=exc, countdown=_after(exc)) from exc
+    log.info(
+        "inventory_reconcile shop=%s checked=%s drifted=%s repaired=%s",
+        shop_id,
+        result.checked,
+        result.drifted,
+        result.repaired.pushed,
     )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -12,9 +13,9 @@ from werkzeug.datastructures import MultiDict
 from app.dashboard import bp
 from app.deps import celery, ctx, redis_client
 from fulfillment import stock
-from fulfillment.operator import actions, forms, queries
+from fulfillment.operator import actions, bulk, forms, queries
 from fulfillment.operator.actions import Done, NotActionable
-from fulfillment.operator.forms import MAX_PACKAGES, REJECTION_REASONS, InvalidInput, row_id, whole_number
+from fulfillment.operator.forms import MAX_PACKAGES, REJECTION_REASONS, InvalidInput, whole_number
 from fulfillment.states import FINAL, Cause, State
 from fulfillment.store.errors import StoreError
 from workers.queue import fulfillment_order_lock, request_step
@@ -32,6 +33,7 @@ LOCK_WAIT_S = 15.0
 
 @bp.app_template_filter("dashboard_time")
 def _time(value: datetime | str | None) -> str:
+    """A moment in UTC, the zone named: operators in several zones read the same queue."""
     if not value:
         return ""
     if isinstance(value, str):
@@ -39,7 +41,9 @@ def _time(value: datetime | str | None) -> str:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return value.strftime("%Y-%m-%d %H:%M")
+    # SQLite hands back naive datetimes; the app writes them in UTC.
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 @bp.app_template_filter("dashboard_label")
@@ -74,26 +78,65 @@ def _run(record_id: int, action: Callable[[], Done], form_errors_render: bool = 
 # --- the queue ----------------------------------------------------------------------------------------------
 
 
-@bp.get("/")
-def queue():
-    view = request.args.get("view") or "open"
-    if view not in queries.QUEUE_VIEWS and view != "all" and view not in {s.value for s in State}:
-        view = "open"
-    shop = request.args.get("shop", "")
-    shop_id = row_id(shop) if shop else None
-    if shop and shop_id is None:
-        abort(400, description="shop must be the id of a shop")
-    result = queries.queue(ctx(), view, shop_id)
-    return render_template(
+def _queue_page(chosen: queries.QueueFilter, problems: list[str], select_page: bool = False, status: int = 200):
+    result = queries.queue(ctx(), chosen)
+    page = render_template(
         "dashboard/queue.html",
         result=result,
-        view=view,
-        shop_id=shop_id,
+        chosen=result.filter,
+        problems=problems,
+        select_page=select_page,
         shops=queries.shops(ctx()),
         states=[s.value for s in State],
         final_states={s.value for s in FINAL},
         attention_states=[s.value for s in queries.QUEUE_VIEWS["attention"]],
+        ages=queries.AGES,
+        page_sizes=queries.PAGE_SIZES,
+        reasons=REJECTION_REASONS,
+        max_bulk=forms.MAX_BULK,
     )
+    return page, status
+
+
+@bp.get("/")
+def queue():
+    chosen, problems = forms.queue_filter(request.args)
+    return _queue_page(chosen, problems, request.args.get("select") == "page", 400 if problems else 200)
+
+
+# A bulk decision waits less for each order's lock than a single action does: one busy order is reported and the
+# rest go on, rather than the whole page waiting.
+BULK_LOCK_WAIT_S = 3.0
+
+
+@contextmanager
+def _bulk_lock(record_id: int) -> Iterator[None]:
+    try:
+        with fulfillment_order_lock(record_id, wait_s=BULK_LOCK_WAIT_S, redis_client=redis_client()):
+            yield
+    except Busy as exc:
+        raise NotActionable("the worker is busy with it right now; try again in a moment") from exc
+
+
+@bp.post("/bulk")
+def bulk_decision():
+    # The queue's filter comes back with the form, so the operator returns to the page they were on.
+    chosen, _ = forms.queue_filter(request.form)
+    try:
+        decision, record_ids, reason, message = forms.bulk_decision(request.form)
+    except InvalidInput as exc:
+        return _queue_page(chosen, exc.problems, status=422)
+    outcomes = bulk.decide(
+        ctx(), decision, record_ids, g.operator.email, reason=reason, message=message, guard=_bulk_lock
+    )
+    page = render_template(
+        "dashboard/bulk.html",
+        decision=decision,
+        outcomes=outcomes,
+        done=sum(o.done for o in outcomes),
+        back=chosen.args(),
+    )
+    return page, 200
 
 
 # --- one fulfillment order ----------------------------------------------------------------------------------

@@ -10,12 +10,14 @@ units left to ship against the packages made) is checked by hand in `validate_pa
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from fulfillment.models import MAX_ROW_ID
+from fulfillment.operator import queries
 
 # The store's FulfillmentOrderRejectionReason values, with the words an operator picks them by.
 REJECTION_REASONS: dict[str, str] = {
@@ -403,3 +405,143 @@ def submitted_settings_values(form: Mapping[str, Any]) -> dict:
     for flag in ("review_requests", "review_cancellations"):
         values[flag] = _values(form, flag)[-1:] == ["1"]
     return values
+
+
+# --- the queue: its filter and its bulk decisions ------------------------------------------------------------------
+
+
+def _one_of(choices: Sequence[Any], what: str) -> validate.OneOf:
+    return validate.OneOf(choices, error=f"{what}: one of {', '.join(str(c) for c in choices if c != '')}")
+
+
+class _RowId(_FormField):
+    """A row's id as `row_id` reads it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        number = row_id(value)
+        if number is None:
+            raise self.make_error("invalid")
+        return number
+
+
+class _Search(_FormField):
+    """What the operator searches for, trimmed, its control characters dropped (PostgreSQL refuses a NUL in a
+    string, and none belongs in a search)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = value if isinstance(value, str) else ""
+        return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text).strip()
+
+
+_PAGE = "page: a whole number from 1"
+_PER_PAGE = f"per page: one of {', '.join(map(str, queries.PAGE_SIZES))}"
+
+
+class QueueFilterForm(Schema):
+    """The queue's query string: which fulfillment orders, in what order, which page. Every field is optional."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    view = fields.String(load_default="open", validate=_one_of(queries.VIEWS, "show"))
+    shop = _RowId(load_default=None, error_messages={"invalid": "shop: the id of a shop"})
+    q = _Search(
+        load_default="",
+        validate=validate.Length(max=queries.SEARCH_LIMIT, error=f"search: at most {queries.SEARCH_LIMIT} characters"),
+    )
+    age = fields.String(load_default="", validate=_one_of(("", *queries.AGES), "waiting longer than"))
+    late = _Checkbox(load_default=False)
+    sort = fields.String(load_default="newest", validate=_one_of(queries.SORTS, "order"))
+    # Past the last page is not a mistake (the queue shrinks under the operator): the query shows the last one.
+    page = WholeNumber(
+        load_default=1, validate=validate.Range(1, error=_PAGE), error_messages={"invalid": _PAGE, "null": _PAGE}
+    )
+    per_page = WholeNumber(
+        load_default=queries.PAGE_SIZES[1],
+        validate=validate.OneOf(queries.PAGE_SIZES, error=_PER_PAGE),
+        error_messages={"invalid": _PER_PAGE, "null": _PER_PAGE},
+    )
+
+    @pre_load
+    def _first_values(self, args: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """The first value of each field (as a browser reads a link that repeats one); a blank one is unset."""
+        data: dict[str, Any] = {}
+        for key in self.fields:
+            values = _values(args, key)
+            if values:
+                value = values[0] if isinstance(values[0], str) else str(values[0])
+                if value.strip():
+                    data[key] = value
+        return data
+
+
+def queue_filter(args: Mapping[str, Any]) -> tuple[queries.QueueFilter, list[str]]:
+    """The queue's filter from a query string, and the problems found in it: a field that does not pass is left
+    at its default (the page still shows, with the problems beside it), so no query string fails the page."""
+    schema = QueueFilterForm()
+    try:
+        data, problems = schema.load(args), []
+    except ValidationError as exc:
+        problems = _problems(exc, schema)
+        bad = set(exc.messages) if isinstance(exc.messages, dict) else set(schema.fields)
+        passed = {key: value for key, value in (exc.valid_data or {}).items() if key not in bad}
+        data = {**schema.load({}), **passed}
+    return (
+        queries.QueueFilter(
+            view=data["view"],
+            shop_id=data["shop"],
+            search=data["q"],
+            age=data["age"],
+            late=data["late"],
+            sort=data["sort"],
+            page=min(data["page"], queries.MAX_PAGE),
+            per_page=data["per_page"],
+        ),
+        problems,
+    )
+
+
+MAX_BULK = max(queries.PAGE_SIZES)  # one page of the queue at a time
+_BULK_COUNT = f"choose 1 to {MAX_BULK} fulfillment orders"
+
+
+class BulkDecisionForm(Schema):
+    """Accepting or rejecting the requests ticked on a page of the queue: the same decision for each."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    decision = fields.String(
+        required=True,
+        validate=_one_of(("accept", "reject"), "decision"),
+        error_messages={"required": "choose accept or reject"},
+    )
+    fulfillment_orders = fields.List(
+        _FormField(),
+        load_default=list,
+        validate=validate.Length(min=1, max=MAX_BULK, error=_BULK_COUNT),
+    )
+    reason = _FormField(load_default="")
+    message = _Trimmed()
+
+    @pre_load
+    def _from_form(self, form: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data = {key: _first(form, key) for key in ("decision", "reason", "message") if _values(form, key)}
+        data["fulfillment_orders"] = _values(form, "fulfillment_order")
+        return data
+
+    @validates_schema
+    def _ids(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if any(row_id(value) is None for value in data.get("fulfillment_orders", [])):
+            raise ValidationError({"fulfillment_orders": ["a fulfillment order is named by its id"]})
+
+
+def bulk_decision(form: Mapping[str, Any]) -> tuple[str, list[int], str, str]:
+    """The decision ("accept" or "reject"), the fulfillment orders' ids (in the order ticked, repeats dropped),
+    and the rejection's reason and message (checked as a single rejection's are) or the accept's message."""
+    loaded = _load(BulkDecisionForm(), form)
+    ids = list(dict.fromkeys(row_id(value) for value in loaded["fulfillment_orders"]))
+    if loaded["decision"] == "reject":
+        reason, message, _ = validate_rejection(loaded["reason"], loaded["message"], ())
+        return "reject", ids, reason, message
+    return "accept", ids, "", loaded["message"]

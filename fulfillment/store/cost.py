@@ -167,8 +167,12 @@ class _Estimator:
             if isinstance(value, IntValueNode):
                 return int(value.value)
             if isinstance(value, VariableNode):
-                resolved = self._variables.get(value.name.value)
-                return int(resolved) if resolved is not None else MAX_PAGE_SIZE
+                if value.name.value not in self._variables:
+                    return MAX_PAGE_SIZE
+                resolved = self._variables[value.name.value]
+                if resolved is None:
+                    continue  # given as null: as if absent, the other paging argument sizes the page
+                return int(resolved)
             return MAX_PAGE_SIZE
         return None
 

@@ -159,6 +159,25 @@ class ShopInfo:
 
 
 @dataclass(frozen=True)
+class InventoryItem:
+    """An inventory item, with its `on_hand` at the location asked about (None: not stocked there)."""
+
+    id: str
+    sku: str | None
+    on_hand: int | None
+
+
+@dataclass(frozen=True)
+class QuantitySet:
+    """One entry of `inventorySetQuantities`: set the item's quantity at the location, if it is `change_from`."""
+
+    inventory_item_id: str
+    location_id: str
+    quantity: int
+    change_from: int | None
+
+
+@dataclass(frozen=True)
 class WebhookSubscription:
     id: str
     topic: str
@@ -554,6 +573,46 @@ mutation WebhookSubscriptionDelete($id: ID!) {
   webhookSubscriptionDelete(id: $id) {
     deletedWebhookSubscriptionId
     userErrors { field message }
+  }
+}
+""")
+
+
+# Inventory at our location. One page of items per SKU query: a batch of SKUs rarely matches more items than SKUs.
+INVENTORY_PAGE = 50
+INVENTORY_LEVELS_PAGE = 100
+
+INVENTORY_ITEMS_AT = _document(f"""
+query InventoryItemsAt($query: String!, $locationId: ID!, $after: String) {{
+  inventoryItems(first: {INVENTORY_PAGE}, after: $after, query: $query) {{
+    nodes {{
+      id
+      sku
+      inventoryLevel(locationId: $locationId) {{ quantities(names: ["on_hand"]) {{ name quantity }} }}
+    }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}
+""")
+
+LOCATION_INVENTORY_LEVELS = _document(f"""
+query LocationInventoryLevels($locationId: ID!, $after: String) {{
+  location(id: $locationId) {{
+    inventoryLevels(first: {INVENTORY_LEVELS_PAGE}, after: $after) {{
+      nodes {{ item {{ id sku }} quantities(names: ["on_hand"]) {{ name quantity }} }}
+      pageInfo {{ hasNextPage endCursor }}
+    }}
+  }}
+}}
+""")
+
+# `@idempotent(key:)` is required since 2026-04: a repeat of the key with the same input answers what the first
+# call did and changes nothing, so a call whose answer was lost is sent again under its key.
+SET_INVENTORY_QUANTITIES = _document("""
+mutation InventorySetQuantities($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
+    inventoryAdjustmentGroup { id }
+    userErrors { field message code }
   }
 }
 """)
@@ -1104,3 +1163,86 @@ def delete_webhook_subscription(client: StoreClient, id: str) -> str | None:
         "webhookSubscriptionDelete",
     )
     return payload.get("deletedWebhookSubscriptionId")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inventory
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _on_hand(level: Mapping[str, Any] | None) -> int | None:
+    if level is None:
+        return None
+    return next((int(q["quantity"]) for q in level.get("quantities") or () if q.get("name") == "on_hand"), 0)
+
+
+def inventory_items_at(client: StoreClient, query: str, location_id: str) -> list[InventoryItem]:
+    """Every inventory item `query` finds (`sku:A OR sku:B`, `id:1 OR id:2`), with its `on_hand` at the location."""
+    found: list[InventoryItem] = []
+    after: str | None = None
+    while True:
+        data = client.execute(INVENTORY_ITEMS_AT, {"query": query, "locationId": location_id, "after": after})
+        connection = data["inventoryItems"]
+        found.extend(
+            InventoryItem(id=n["id"], sku=n.get("sku"), on_hand=_on_hand(n.get("inventoryLevel")))
+            for n in connection["nodes"]
+        )
+        page_info = connection["pageInfo"]
+        if not page_info.get("hasNextPage") or not page_info.get("endCursor"):
+            return found
+        after = page_info["endCursor"]
+
+
+def location_inventory(client: StoreClient, location_id: str) -> list[InventoryItem]:
+    """Every item stocked at the location, with its `on_hand` there (page after page)."""
+    found: list[InventoryItem] = []
+    after: str | None = None
+    while True:
+        location = client.execute(LOCATION_INVENTORY_LEVELS, {"locationId": location_id, "after": after})["location"]
+        if location is None:
+            raise NotFound(f"location {location_id}")
+        connection = location["inventoryLevels"]
+        found.extend(
+            InventoryItem(id=n["item"]["id"], sku=n["item"].get("sku"), on_hand=_on_hand(n))
+            for n in connection["nodes"]
+        )
+        page_info = connection["pageInfo"]
+        if not page_info.get("hasNextPage") or not page_info.get("endCursor"):
+            return found
+        after = page_info["endCursor"]
+
+
+def set_inventory_quantities(
+    client: StoreClient,
+    *,
+    name: str,
+    reason: str,
+    reference_document_uri: str | None,
+    quantities: Sequence[QuantitySet],
+    idempotency_key: str,
+) -> str | None:
+    """Set quantities (all or none: any userError refuses the whole call); returns the adjustment group's id, None
+    when nothing needed to change."""
+    data = client.execute(
+        SET_INVENTORY_QUANTITIES,
+        {
+            "input": {
+                "name": name,
+                "reason": reason,
+                "referenceDocumentUri": reference_document_uri,
+                "quantities": [
+                    {
+                        "inventoryItemId": q.inventory_item_id,
+                        "locationId": q.location_id,
+                        "quantity": q.quantity,
+                        # Always sent: since 2026-04 the store requires it (null would skip the compare-and-swap).
+                        "changeFromQuantity": q.change_from,
+                    }
+                    for q in quantities
+                ],
+            },
+            "idempotencyKey": idempotency_key,
+        },
+    )
+    group = _payload(data, "inventorySetQuantities", "inventorySetQuantities").get("inventoryAdjustmentGroup")
+    return group["id"] if group else None

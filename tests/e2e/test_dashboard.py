@@ -72,9 +72,9 @@ def url(system, path: str) -> str:
     return f"{system.app_url}{path}"
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = True) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 def sign_in(page, system, email: str, password: str = PASSWORD):
@@ -344,3 +344,215 @@ def test_repeated_failed_sign_ins_are_answered_429_even_with_the_right_password(
     expect(page.locator(".flash-error")).to_contain_text("Too many failed sign-ins")
     page.goto(url(system, "/dashboard/"))
     assert "/dashboard/login" in page.url
+
+
+# --- the queue at scale --------------------------------------------------------------------------------------------
+
+REAL_ORDERS = 50  # placed on the sandbox store and accepted there through the dashboard
+ARCHIVE_ORDERS = 950  # written straight into our database: a second merchant's history, the queue's bulk
+
+
+def seed_archive(system, count: int, now) -> dict:
+    """A disconnected merchant's fulfillment orders, received 15 minutes apart going back from an hour ago, in
+    a warehouse's mix of states; returns what the queue must show of them (late and delivered ones)."""
+    from datetime import timedelta
+
+    from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Package, Shop
+
+    people = [("Grace", "Hopper"), ("Alan", "Turing"), ("Edsger", "Dijkstra"), ("Barbara", "Liskov")]
+    expected = {"late": 0, "delivered": 0, "shipped": 0}
+    ctx = system.context()
+    with ctx.db.transaction() as session:
+        shop = Shop(domain=f"archive-{uuid.uuid4().hex[:6]}.myshopify.com", settings={}, uninstalled_at=now)
+        session.add(shop)
+        session.flush()
+        for n in range(count):
+            # 7 minutes off the quarter hours, so no promise falls due within minutes of the test's clock.
+            received = now - timedelta(hours=1, minutes=7) - timedelta(minutes=15 * n)
+            kind = n % 19
+            state, promised, deliveries = "shipped", None, ["DELIVERED"]
+            if kind in (0, 1):
+                state = "requested"
+            elif kind in (2, 3):
+                state, promised = "accepted", received + timedelta(days=1)
+            elif kind == 4:
+                state = "rejected"
+            elif kind == 5:
+                state = "cancelled"
+            elif kind == 6:
+                deliveries = ["DELIVERED", "IN_TRANSIT"]
+            first, last = people[n % len(people)]
+            record = FulfillmentOrder(
+                shop_id=shop.id,
+                store_id=f"gid://shopify/FulfillmentOrder/archive-{n}",
+                order_id=f"gid://shopify/Order/archive-{n}",
+                order_name=f"#{9001 + n}",
+                state=state,
+                store_status={"requested": "OPEN", "accepted": "IN_PROGRESS"}.get(state, "CLOSED"),
+                store_request_status={"requested": "SUBMITTED", "rejected": "REJECTED"}.get(state, "ACCEPTED"),
+                destination={"first_name": first, "last_name": last, "country_code": "NO"},
+                created_at=received,
+                expected_ship_at=promised,
+            )
+            line = FulfillmentOrderLineItem(
+                store_id=f"gid://LI/archive-{n}",
+                line_item_id=f"gid://OLI/archive-{n}",
+                sku=f"ARCH-{n % 40}",
+                product_title="Archive item",
+                total_quantity=2,
+                remaining_quantity=0 if state == "shipped" else 2,
+            )
+            record.line_items = [line]
+            if state == "shipped":
+                record.packages = [
+                    Package(
+                        sequence=i,
+                        state="shipped",
+                        tracking_number=f"ARCH{shop.id}-{n}-{i}",
+                        carrier="DHL",
+                        delivery_status=status,
+                        shipped_at=received,
+                    )
+                    for i, status in enumerate(deliveries, start=1)
+                ]
+                expected["shipped"] += 1
+                expected["delivered"] += all(s == "DELIVERED" for s in deliveries)
+            # The rule the queue documents: past our promise, or received longer ago than the handling day.
+            open_ = state in ("requested", "accepted")
+            due = promised or received + timedelta(days=1)
+            expected["late"] += open_ and due < now
+            session.add(record)
+        session.flush()
+        expected["shop_id"] = shop.id
+    return expected
+
+
+def summary(page) -> str:
+    return page.locator(".paging-summary").inner_text()
+
+
+def test_queue_at_scale_pages_searches_and_bulk_accepts_fifty_on_the_store(connected_shop, operator_email, page):
+    from datetime import UTC, datetime
+
+    from playwright.sync_api import expect
+    from sqlalchemy import func, select
+
+    from devstack.system import ADDRESS
+    from fulfillment.models import FulfillmentOrder
+
+    shop, system = connected_shop, connected_shop.system
+    actions.update_settings(system.context(), shop.shop_id, {"review_requests": True})
+    shop.set_stock("SCALE-MUG", REAL_ORDERS * 2)
+    buyer = {**ADDRESS, "first_name": "Charles", "last_name": "Babbage"}
+    orders = [
+        shop.place_order([{"sku": "SCALE-MUG", "title": "Scale mug", "quantity": 1}], shipping_address=buyer)
+        for _ in range(REAL_ORDERS)
+    ]
+    for order in orders:
+        shop.merchant.request_fulfillment(only_fo(order)["id"])
+    archive = seed_archive(system, ARCHIVE_ORDERS, datetime.now(UTC))
+
+    ctx = system.context()
+
+    def requested_here() -> int:
+        # Read whole: a request the sweep has only listed has no lines (nor SKU, nor customer) to search yet.
+        with ctx.db.transaction() as session:
+            return session.scalar(
+                select(func.count())
+                .select_from(FulfillmentOrder)
+                .where(
+                    FulfillmentOrder.shop_id == shop.shop_id,
+                    FulfillmentOrder.state == "requested",
+                    FulfillmentOrder.line_items.any(),
+                    FulfillmentOrder.destination.is_not(None),
+                )
+            )
+
+    wait_for(lambda: requested_here() == REAL_ORDERS, timeout=60, what="our records of the 50 requests, read whole")
+    with ctx.db.transaction() as session:
+        total = session.scalar(select(func.count()).select_from(FulfillmentOrder))
+    assert total >= REAL_ORDERS + ARCHIVE_ORDERS
+    pages = -(-total // 50)
+
+    sign_in(page, system, operator_email)
+
+    # Paging: every fulfillment order is on a page, the number matched said, nothing silently cut.
+    page.goto(url(system, "/dashboard/?view=all"))
+    expect(page.locator(".paging-summary")).to_have_text(f"Showing 1–50 of {total:,}")
+    expect(page.locator(".page-of")).to_have_text(f"Page 1 of {pages}")
+    assert page.locator("table.queue tbody tr").count() == 50
+    expect(page.locator("table.queue")).to_contain_text("UTC")
+    screenshot(page, "queue-scale-1-first-page", full_page=False)
+    page.get_by_role("link", name="Next").click()
+    expect(page.locator(".paging-summary")).to_have_text(f"Showing 51–100 of {total:,}")
+    page.locator(".pager input[name=page]").fill("7")
+    page.locator(".pager").get_by_role("button", name="Go").click()
+    expect(page.locator(".paging-summary")).to_have_text(f"Showing 301–350 of {total:,}")
+    page.get_by_role("link", name="Last").click()
+    expect(page.locator(".page-of")).to_have_text(f"Page {pages} of {pages}")
+    last_rows = total - (pages - 1) * 50
+    expect(page.locator(".paging-summary")).to_have_text(f"Showing {total - last_rows + 1:,}–{total:,} of {total:,}")
+    # Newest first: the last page ends with the oldest order there is.
+    expect(page.locator("table.queue tbody tr").last).to_contain_text(f"#{9000 + ARCHIVE_ORDERS}")
+    screenshot(page, "queue-scale-2-last-page", full_page=False)
+
+    # Search by order name, by SKU and by the customer's name.
+    records = {r.store_id: r for r in system.records(shop.shop_id)}
+    one = records[only_fo(orders[7])["id"]]
+    page.goto(url(system, "/dashboard/?view=all"))
+    page.get_by_label("Search").fill(one.order_name)
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".paging-summary")).to_have_text("Showing 1–1 of 1")
+    expect(page.locator("table.queue tbody tr")).to_contain_text(one.order_name)
+    page.get_by_label("Search").fill("scale-mug")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".paging-summary")).to_have_text(f"Showing 1–50 of {REAL_ORDERS}")
+    page.get_by_label("Search").fill("babbage")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".paging-summary")).to_have_text(f"Showing 1–50 of {REAL_ORDERS}")
+    expect(page.locator("table.queue")).to_contain_text("Charles Babbage")
+    page.get_by_label("Search").fill("hopper")
+    page.get_by_label("Shop").select_option(str(archive["shop_id"]))
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".paging-summary")).to_contain_text(f"of {-(-ARCHIVE_ORDERS // 4)}")
+    screenshot(page, "queue-scale-3-search", full_page=False)
+
+    # Late orders are highlighted (and filtered), delivered ones shown as delivered.
+    page.goto(url(system, f"/dashboard/?shop={archive['shop_id']}&late=1"))
+    expect(page.locator(".paging-summary")).to_contain_text(f"of {archive['late']}")
+    assert page.locator("table.queue tbody tr.late").count() == min(50, archive["late"])
+    screenshot(page, "queue-scale-4-late", full_page=False)
+    page.goto(url(system, f"/dashboard/?shop={archive['shop_id']}&view=shipped"))
+    expect(page.locator(".paging-summary")).to_contain_text(f"of {archive['shipped']}")
+    delivered = page.locator("table.queue tbody .badge.state-delivered").count()
+    assert 0 < delivered < 50 and page.locator("table.queue tbody .badge.state-shipped").count() == 50 - delivered
+
+    # Bulk accept: this shop's 50 requests under review, one page, all selected, accepted on the store.
+    page.goto(url(system, "/dashboard/"))
+    page.get_by_label("Show").select_option("requested")
+    page.get_by_label("Shop").select_option(str(shop.shop_id))
+    page.get_by_label("Per page").select_option("50")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".paging-summary")).to_have_text(f"Showing 1–{REAL_ORDERS} of {REAL_ORDERS}")
+    page.get_by_role("link", name=f"Select all {REAL_ORDERS} requests on this page").click()
+    expect(page.locator("input[name=fulfillment_order]:checked")).to_have_count(REAL_ORDERS)
+    screenshot(page, "queue-scale-5-selected", full_page=False)
+    page.get_by_role("button", name="Accept selected").click(timeout=90_000)
+    expect(page.locator("h1.bulk-summary")).to_have_text(f"Accepted {REAL_ORDERS} of {REAL_ORDERS}", timeout=90_000)
+    expect(page.locator(".bulk-outcomes tbody tr.done")).to_have_count(REAL_ORDERS)
+    screenshot(page, "queue-scale-6-bulk-accepted", full_page=False)
+
+    # The store's side: every one of the 50 is accepted there, read back over the merchant API.
+    by_fo = {fo["id"]: fo for order in shop.merchant.orders() for fo in order["fulfillment_orders"]}
+    statuses = {(by_fo[only_fo(o)["id"]]["status"], by_fo[only_fo(o)["id"]]["request_status"]) for o in orders}
+    assert statuses == {("IN_PROGRESS", "ACCEPTED")}
+    # Ours: accepted by the operator, each in its own step, the store's statuses as last seen.
+    ours = system.records(shop.shop_id)
+    assert sorted(r.state for r in ours) == ["accepted"] * REAL_ORDERS
+    assert all(any(c.cause == "operator" and operator_email in c.detail for c in r.state_changes) for r in ours)
+    page.get_by_role("link", name="Back to the queue").click()
+    expect(page.locator("p.empty")).to_be_visible()
+    page.goto(url(system, f"/dashboard/?view=accepted&shop={shop.shop_id}"))
+    expect(page.locator(".store-status").first).to_contain_text("in progress / accepted")
+    screenshot(page, "queue-scale-7-accepted", full_page=False)
+    assert page.dialogs == []

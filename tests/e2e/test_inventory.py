@@ -1,5 +1,6 @@
 """Many merchants, one warehouse, over real HTTP with the whole system running: each shop's goods on shelves of
-their own, the store's stock pull answered per shop, and stock in and out from the dashboard."""
+their own, the store's stock pull answered per shop, stock in and out from the dashboard, and our stock pushed to
+each store's inventory at our location."""
 
 from __future__ import annotations
 
@@ -181,3 +182,160 @@ def test_inventory_receipts_and_adjustments_from_the_dashboard_go_to_the_chosen_
     assert (first.available(SKU), second.available(SKU)) == (1, 8)
     shown = dashboard.get(page, params={"shop": second.shop_id}, timeout=10).text
     assert "delivery 42" in shown and "dropped" not in shown  # the page of one shop shows its movements only
+
+
+# --- inventory pushed to the store ------------------------------------------------------------------------------
+
+
+def store_product(shop: ConnectedShop, sku: str) -> str:
+    """The merchant's product with `sku`, tracked and stocked at our location (nothing there yet); its item's id."""
+    answer = requests.post(
+        f"{shop.system.sandbox_url}/_sandbox/shops/{shop.domain}/products",
+        json={
+            "title": f"Product {sku}",
+            "variants": [{"sku": sku, "tracked": True, "quantities": {shop.location_id: 0}}],
+        },
+        timeout=10,
+    )
+    answer.raise_for_status()
+    (variant,) = answer.json()["variants"]
+    return variant["inventory_item"]["id"]
+
+
+def at_our_location(shop: ConnectedShop, item_id: str) -> tuple[int, int]:
+    """The store's (on_hand, available) of the item at our location."""
+    answer = requests.get(
+        f"{shop.system.sandbox_url}/_sandbox/shops/{shop.domain}/inventory_items/{item_id}", timeout=10
+    )
+    answer.raise_for_status()
+    (level,) = [lv for lv in answer.json()["levels"] if lv["location_id"] == shop.location_id]
+    return level["quantities"]["on_hand"], level["quantities"]["available"]
+
+
+def ours(shop: ConnectedShop, sku: str) -> tuple[int, int]:
+    """Our (on_hand, available) of the shop's shelf."""
+    from sqlalchemy import select
+
+    from fulfillment.models import StockLevel
+
+    ctx = shop.system.context()
+    with ctx.db.transaction() as session:
+        on_hand = session.scalar(
+            select(StockLevel.on_hand).where(StockLevel.shop_id == shop.shop_id, StockLevel.sku == sku)
+        )
+        return on_hand, ctx.warehouse(session).available(shop.shop_id, [sku])[sku]
+
+
+def receive(shop: ConnectedShop, sku: str, units: int) -> None:
+    ctx = shop.system.context()
+    with ctx.db.transaction() as session:
+        ctx.warehouse(session).receive(shop.shop_id, sku, units, actor="goods-in", note="delivery")
+
+
+def store_follows(
+    shop: ConnectedShop,
+    item_id: str,
+    sku: str,
+    expected: tuple[int, int],
+    what: str,
+    store: tuple[int, int] | None = None,
+) -> None:
+    """Wait until our (on_hand, available) is `expected` and the store shows it too (or `store`, when the store
+    commits units to an order we do not hold for)."""
+    wait_for(
+        lambda: (ours(shop, sku), at_our_location(shop, item_id)) == (expected, store or expected),
+        timeout=3 * float(shop.system.env.get("SWEEP_INTERVAL_S", "30")) + 15,
+        what=f"the store's quantity at our location after {what}",
+    )
+
+
+def adjustments(shop: ConnectedShop) -> dict:
+    answer = requests.get(f"{shop.system.sandbox_url}/_sandbox/shops/{shop.domain}/inventory_adjustments", timeout=10)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def test_inventory_the_stores_quantity_follows_a_receipt_an_accept_a_shipment_and_a_cancellation(system):
+    shop = connect(system, "push")
+    shop.configure(pick_delay_s=6)  # time to look between the accept and the shipment
+    item = store_product(shop, "INV-PUSH")
+
+    receive(shop, "INV-PUSH", 5)
+    store_follows(shop, item, "INV-PUSH", (5, 5), "a receipt")
+    (group,) = [g for g in adjustments(shop)["adjustment_groups"] if g["app"]]
+    assert group["reason"] == "received"
+    assert re.fullmatch(r"logistics://warehouse-fulfillment/stock-movements/\d+", group["reference_document_uri"])
+
+    shipped = shop.place_order([{"sku": "INV-PUSH", "title": "Tee", "quantity": 2}])
+    (shipped_fo,) = shipped["fulfillment_orders"]
+    shop.merchant.request_fulfillment(shipped_fo["id"])
+    wait_for(lambda: (r := shop.record(shipped_fo["id"])) and r.state != "requested", timeout=60, what="the accept")
+    store_follows(shop, item, "INV-PUSH", (5, 3), "an accept")
+
+    wait_for(lambda: shop.record(shipped_fo["id"]).state == "shipped", timeout=60, what="the shipment")
+    store_follows(shop, item, "INV-PUSH", (3, 3), "a shipment")
+
+    cancelled = shop.place_order([{"sku": "INV-PUSH", "title": "Tee", "quantity": 1}])
+    (cancelled_fo,) = cancelled["fulfillment_orders"]
+    shop.merchant.request_fulfillment(cancelled_fo["id"])
+    wait_for(lambda: (r := shop.record(cancelled_fo["id"])) and r.state != "requested", timeout=60, what="the accept")
+    store_follows(shop, item, "INV-PUSH", (3, 2), "the second accept")
+    shop.merchant.request_cancellation(cancelled_fo["id"], "changed my mind")
+    wait_for(lambda: shop.record(cancelled_fo["id"]).state == "cancelled", timeout=60, what="the cancellation")
+    # Our hold is released; the store still commits the unit to the order, open again on a new fulfillment order.
+    store_follows(shop, item, "INV-PUSH", (3, 3), "a cancellation", store=(3, 2))
+    requests.post(
+        f"{system.sandbox_url}/_sandbox/shops/{shop.domain}/orders/{cancelled['id'].rsplit('/', 1)[-1]}/cancel",
+        json={"reason": "CUSTOMER"},
+        timeout=10,
+    ).raise_for_status()
+    store_follows(shop, item, "INV-PUSH", (3, 3), "the order's cancellation")
+
+
+def test_inventory_a_lost_answer_is_sent_again_under_the_same_key_and_applied_once(system):
+    shop = connect(system, "lost")
+    item = store_product(shop, "INV-LOST")
+    shop.merchant.set_faults(lose_answers={"InventorySetQuantities": 1})
+
+    receive(shop, "INV-LOST", 7)
+
+    store_follows(shop, item, "INV-LOST", (7, 7), "a receipt whose answer was lost")
+    assert shop.merchant.state()["faults"]["lose_answers"] == {"InventorySetQuantities": 0}  # it was lost
+    # The first send applied (the store shows 7) but its answer was lost: the second, under the same key, is
+    # answered from the first.
+    wait_for(
+        lambda: (
+            [k["replays"] for k in adjustments(shop)["idempotency_keys"] if k["mutation"] == "inventorySetQuantities"]
+            == [1]
+        ),
+        timeout=30,
+        what="the same key sent again",
+    )
+    seen = adjustments(shop)
+    (group,) = [g for g in seen["adjustment_groups"] if g["app"]]
+    assert {c["name"]: c["delta"] for c in group["changes"]} == {"available": 7, "on_hand": 7}
+
+
+def test_inventory_a_merchants_edit_on_the_store_is_repaired_by_the_reconciliation(system):
+    from workers.queue import RECONCILE_INVENTORY_TASK
+
+    shop = connect(system, "drift")
+    item = store_product(shop, "INV-DRIFT")
+    receive(shop, "INV-DRIFT", 4)
+    store_follows(shop, item, "INV-DRIFT", (4, 4), "a receipt")
+
+    # The merchant types a number for our location in the admin.
+    edit = requests.post(
+        f"{system.sandbox_url}/_sandbox/shops/{shop.domain}/inventory",
+        json={"inventory_item_id": item, "location_id": shop.location_id, "quantity": 40, "name": "on_hand"},
+        timeout=10,
+    )
+    edit.raise_for_status()
+    assert at_our_location(shop, item) == (40, 40)
+
+    system.celery().send_task(RECONCILE_INVENTORY_TASK, args=(shop.shop_id,))  # as beat's schedule does
+
+    store_follows(shop, item, "INV-DRIFT", (4, 4), "the reconciliation")
+    repair = [g for g in adjustments(shop)["adjustment_groups"] if g["app"]][-1]
+    assert repair["reason"] == "correction"
+    assert {c["name"]: c["delta"] for c in repair["changes"]} == {"available": -36, "on_hand": -36}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,11 @@ def test_the_connection_multiplier_grows_with_the_log_of_the_page(page, expected
     assert multiplier(page) == expected
 
 
+def test_a_null_first_leaves_the_page_to_last():
+    query = "query($first: Int, $last: Int) { assignedFulfillmentOrders(first: $first, last: $last) { nodes { id } } }"
+    assert cost(query, {"first": None, "last": 1}) == 2 + 1
+
+
 def test_page_size_from_variables():
     query = "query($n: Int) { assignedFulfillmentOrders(first: $n) { nodes { id } } }"
     assert cost(query, {"n": 50}) == 2 + 7
@@ -90,6 +96,89 @@ def test_actual_cost_of_a_full_page_is_the_requested_cost(h):
     body = h.gql("{ assignedFulfillmentOrders(first: 2) { nodes { id order { id } } } }")
     extension = body["extensions"]["cost"]
     assert extension["requestedQueryCost"] == extension["actualQueryCost"] == 2 + 1 * 2
+
+
+def actual(query: str, data: dict, variables: dict | None = None) -> int:
+    document = parse(query)
+    return actual_cost(load_schema(), document, document.definitions[0], variables, data)
+
+
+HYDRATE = """query($id: ID!) { fulfillmentOrder(id: $id) {
+  id status supportedActions { action } assignedLocation { name location { id name } }
+  fulfillmentHolds { id heldByApp { id title } }
+  merchantRequests(first: 10) { nodes { kind message } }
+  lineItems(first: 20) { nodes { id totalQuantity lineItem { id title } } }
+  order { id name }
+} }"""
+
+
+def _fulfillment_order(line_items: int, requests: int = 0) -> dict:
+    return {
+        "id": "gid://shopify/FulfillmentOrder/1",
+        "status": "OPEN",
+        "supportedActions": [{"action": "HOLD"}, {"action": "MOVE"}],
+        "assignedLocation": {"name": "Shop location", "location": {"id": "gid://shopify/Location/1", "name": "x"}},
+        "fulfillmentHolds": [],
+        "merchantRequests": {"nodes": [{"kind": "FULFILLMENT_REQUEST", "message": None}] * requests},
+        "lineItems": {
+            "nodes": [
+                {"id": f"gid://shopify/FulfillmentOrderLineItem/{i}", "totalQuantity": 1, "lineItem": {"id": "1"}}
+                for i in range(line_items)
+            ]
+        },
+        "order": {"id": "gid://shopify/Order/1", "name": "#1001"},
+    }
+
+
+def test_requested_cost_of_the_fulfillment_order_hydrate():
+    # 1 + supportedActions 1 + assignedLocation 2 + holds 2 + merchantRequests (2 + 4 x 1) + lineItems (2 + 5 x 2)
+    # + order 1
+    assert cost(HYDRATE, {"id": "1"}) == 25
+
+
+def test_an_empty_connection_is_charged_its_multiplier_of_node_objects():
+    # merchantRequests came back empty: 2 + multiplier(10) x 1; one line item of a page of 20: 2 + ceil(5 x 2 / 20).
+    assert actual(HYDRATE, {"fulfillmentOrder": _fulfillment_order(line_items=1)}, {"id": "1"}) == (
+        1 + 1 + 2 + 1 + (2 + 4) + (2 + 1) + 1
+    )
+    # With a request on the page it is priced by what it holds: 2 + ceil(4 x 1 / 10).
+    assert actual(HYDRATE, {"fulfillmentOrder": _fulfillment_order(line_items=1, requests=1)}, {"id": "1"}) == 12
+
+
+def test_an_empty_root_connection_is_charged_its_multiplier_too():
+    query = "{ fulfillmentOrders(first: 5) { nodes { id order { id } } } }"
+    assert actual(query, {"fulfillmentOrders": {"nodes": []}}) == 2 + 3
+
+
+def test_an_empty_connection_within_another_page_costs_its_two():
+    query = "{ fulfillmentOrders(first: 10) { nodes { id lineItems(first: 5) { nodes { id } } } } }"
+    data = {"fulfillmentOrders": {"nodes": [{"id": "1", "lineItems": {"nodes": []}}]}}
+    assert actual(query, data) == 2 + math.ceil(4 * (1 + 2) / 10)
+
+
+def test_a_root_field_that_found_nothing_costs_one():
+    assert actual(HYDRATE, {"fulfillmentOrder": None}, {"id": "1"}) == 1
+
+
+def test_a_null_object_below_the_root_costs_its_one():
+    query = "{ fulfillmentOrder(id: 1) { id order { id } assignedLocation { location { id name } } } }"
+    data = {"fulfillmentOrder": {"id": "1", "order": None, "assignedLocation": {"location": None}}}
+    assert actual(query, data) == 1 + 1 + 1 + 1
+
+
+def test_a_null_object_in_a_mutation_payload_costs_nothing():
+    query = """mutation { fulfillmentOrderHold(id: "1", fulfillmentHold: {reason: OTHER}) {
+      fulfillmentOrder { id order { id } } remainingFulfillmentOrder { id order { id } } userErrors { field }
+    } }"""
+    data = {
+        "fulfillmentOrderHold": {
+            "fulfillmentOrder": {"id": "1", "order": {"id": "2"}},
+            "remainingFulfillmentOrder": None,
+            "userErrors": [],
+        }
+    }
+    # 10, the payload's fulfillmentOrder free, its order 1; remainingFulfillmentOrder came back null.
+    assert actual(query, data) == 10 + 1
 
 
 def test_query_over_the_single_query_limit_is_refused_without_charge(h):
@@ -188,8 +277,16 @@ UNEXPLAINED = {
 }
 
 
+def _answer(value: Any) -> dict | None:
+    """A recorded answer body: as kept, or wrapped with its HTTP status ({status, body | payload | response})."""
+    if isinstance(value, dict) and not {"data", "errors", "extensions"} & set(value):
+        value = next((value[k] for k in ("body", "payload", "response") if isinstance(value.get(k), dict)), None)
+    return value if isinstance(value, dict) else None
+
+
 def _recorded_requests(node: Any) -> Iterator[tuple[str, dict, str | None, dict]]:
-    """(document, variables, operation name, answer) of every recorded request that kept its document."""
+    """(document, variables, operation name, answer) of every recorded request that kept its document: the answer
+    beside the request (`response`, `payload`, `result`) or one level down (`{query, variables, step: {response}}`)."""
     if isinstance(node, list):
         for item in node:
             yield from _recorded_requests(item)
@@ -198,11 +295,18 @@ def _recorded_requests(node: Any) -> Iterator[tuple[str, dict, str | None, dict]
         return
     request = node.get("request") if isinstance(node.get("request"), dict) else node
     query = request.get("query")
-    answer = next((node[k] for k in ("response", "payload", "result") if isinstance(node.get(k), dict)), None)
-    if isinstance(answer, dict) and isinstance(answer.get("body"), dict):
-        answer = answer["body"]
-    if isinstance(query, str) and isinstance(answer, dict):
-        yield query, request.get("variables") or {}, request.get("operationName"), answer
+    if isinstance(query, str):
+        variables = request.get("variables") if isinstance(request.get("variables"), dict) else {}
+        name = request.get("operationName") if isinstance(request.get("operationName"), str) else None
+        answers = [_answer(node.get(k)) for k in ("response", "payload", "result")]
+        answers += [
+            _answer(v["response"])
+            for v in node.values()
+            if isinstance(v, dict) and "response" in v and "query" not in v
+        ]
+        for answer in answers:
+            if answer is not None:
+                yield query, variables, name, answer
     for key, value in node.items():
         if key not in ("request", "response", "payload", "result"):
             yield from _recorded_requests(value)
@@ -214,11 +318,14 @@ def _full_schema() -> GraphQLSchema:
 
 
 def _recorded_costs() -> list[tuple[str, str, dict, str | None, dict]]:
-    found = []
+    """Each recorded request with a cost extension, once (captures repeat some requests in several places)."""
+    found, seen = [], set()
     for path in sorted(RECORDINGS.glob("*.json")):
         for query, variables, name, answer in _recorded_requests(json.loads(path.read_text(encoding="utf-8"))):
             cost = (answer.get("extensions") or {}).get("cost")
-            if isinstance(cost, dict) and cost.get("requestedQueryCost") is not None:
+            key = json.dumps([query, variables, answer], sort_keys=True)
+            if isinstance(cost, dict) and cost.get("requestedQueryCost") is not None and key not in seen:
+                seen.add(key)
                 found.append((path.name, query, variables, name, answer))
     return found
 
@@ -246,8 +353,8 @@ def test_requested_cost_matches_every_recorded_answer():
 
 @pytest.mark.skipif(not RECORDINGS.is_dir(), reason="no ../shared/store-recordings")
 def test_actual_cost_matches_most_recorded_answers():
-    # The store's actual cost also counts work the answer does not show (rows it read and filtered out), so
-    # only most answers can be matched from what they hold.
+    # Four answers in five match exactly (471 of 599 when written); the others are a point or a few off, mostly
+    # pages within pages and lists within a page's nodes, from work the answer does not show.
     schema = _full_schema()
     checked = matched = 0
     for _, query, variables, name, answer in _recorded_costs():
@@ -258,7 +365,7 @@ def test_actual_cost_matches_most_recorded_answers():
             continue
         checked += 1
         matched += actual_cost(schema, document, operation, variables, answer["data"]) == recorded
-    assert checked > 200 and matched / checked > 0.4
+    assert checked > 400 and matched / checked > 0.75
 
 
 def test_the_sandbox_prices_the_apps_documents_as_the_app_estimates_them():

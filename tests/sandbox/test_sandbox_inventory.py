@@ -431,3 +431,34 @@ def test_unknown_items_and_locations_are_each_reported_as_recorded(h):
     assert errors(unknown_item, h.shop_location) == [item_error]
     assert errors(item, unknown_location) == [location_error]
     assert errors(unknown_item, unknown_location) == [item_error, location_error]
+
+
+def test_the_merchant_api_lists_adjustment_groups_and_the_keys_kept_with_their_repeats(h):
+    created = h.client.post(
+        f"/_sandbox/shops/{h.shop}/products",
+        json={"title": "Tee", "variants": [{"sku": "KEYED", "tracked": True, "quantities": {h.service_location: 0}}]},
+    ).get_json()
+    item = created["variants"][0]["inventory_item"]["id"]
+    mutation = """mutation Set($input: InventorySetQuantitiesInput!) {
+      inventorySetQuantities(input: $input) @idempotent(key: "once") {
+        inventoryAdjustmentGroup { id } userErrors { code }
+      }
+    }"""
+    entry = {"inventoryItemId": item, "locationId": h.service_location, "quantity": 7, "changeFromQuantity": 0}
+    variables = {
+        "input": {
+            "name": "on_hand",
+            "reason": "received",
+            "referenceDocumentUri": "logistics://w/1",
+            "quantities": [entry],
+        }
+    }
+    first, repeat = h.gql(mutation, variables), h.gql(mutation, variables)
+    assert first["data"] == repeat["data"]
+
+    listed = h.client.get(f"/_sandbox/shops/{h.shop}/inventory_adjustments").get_json()
+
+    (group,) = listed["adjustment_groups"]
+    assert group["app"] and group["reference_document_uri"] == "logistics://w/1"
+    assert {c["name"]: c["delta"] for c in group["changes"]} == {"available": 7, "on_hand": 7}
+    assert listed["idempotency_keys"] == [{"mutation": "inventorySetQuantities", "key": "once", "replays": 1}]

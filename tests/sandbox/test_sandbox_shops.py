@@ -238,3 +238,23 @@ def test_rest_merge_without_ids_takes_every_mergeable_fulfillment_order(h):
     by_status = {f["status"]: f for f in merged["fulfillment_orders"]}
     assert sorted(by_status) == ["CLOSED", "OPEN"]
     assert by_status["OPEN"]["id"] == fo["id"]
+
+
+def test_lose_answers_loses_the_next_answers_of_one_operation_after_applying(h):
+    fo = h.order()["fulfillment_orders"][0]["id"]
+    h.act(fo, "submit_fulfillment_request")
+    faults = h.client.put(f"/_sandbox/shops/{h.shop}/faults", json={"lose_answers": {"AcceptRequest": 1}})
+    assert faults.get_json()["lose_answers"] == {"AcceptRequest": 1}
+    accept = ACCEPT.replace("mutation(", "mutation AcceptRequest(")
+    url = f"/store/{h.shop}/admin/api/2026-07/graphql.json"
+    headers = {"X-Shopify-Access-Token": h.token}
+    # Other operations are answered.
+    assert h.client.post(url, json={"query": "query Other { shop { id } }"}, headers=headers).status_code == 200
+    lost = h.client.post(url, json={"query": accept, "variables": {"id": fo}}, headers=headers)
+    assert lost.status_code == 502
+    assert h.client.get(f"/_sandbox/shops/{h.shop}/fulfillment_orders/{fo}").get_json()["request_status"] == "ACCEPTED"
+    # Only as many as asked: the next answer arrives.
+    again = h.client.post(url, json={"query": accept, "variables": {"id": fo}}, headers=headers)
+    assert again.status_code == 200
+    bad = h.client.put(f"/_sandbox/shops/{h.shop}/faults", json={"lose_answers": {"AcceptRequest": -1}})
+    assert bad.status_code == 400

@@ -112,6 +112,16 @@ CALLS = {
     ),
     "webhook_subscriptions": lambda c: ops.webhook_subscriptions(c),
     "delete_webhook_subscription": lambda c: ops.delete_webhook_subscription(c, "gid://shopify/WebhookSubscription/9"),
+    "inventory_items_at": lambda c: ops.inventory_items_at(c, "sku:TEE OR sku:MUG", "gid://shopify/Location/1"),
+    "location_inventory": lambda c: ops.location_inventory(c, "gid://shopify/Location/1"),
+    "set_inventory_quantities": lambda c: ops.set_inventory_quantities(
+        c,
+        name="on_hand",
+        reason="received",
+        reference_document_uri="logistics://warehouse/stock-movements/7",
+        quantities=[ops.QuantitySet("gid://shopify/InventoryItem/4", "gid://shopify/Location/1", 5, 0)],
+        idempotency_key="stock-1-m7-abc",
+    ),
 }
 
 

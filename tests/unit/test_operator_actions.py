@@ -321,9 +321,9 @@ def test_the_order_view_offers_the_forms_that_apply(ctx, store):
 
 def test_the_queue_filters_by_view_and_counts_by_state(ctx, store):
     record_id = make_record(ctx)
-    assert [row.id for row in queries.queue(ctx, "attention").rows] == [record_id]
-    assert queries.queue(ctx, "shipped").rows == []
-    queue = queries.queue(ctx, "all", shop_id=load(ctx, record_id).shop_id)
+    assert [row.id for row in queries.queue(ctx, queries.QueueFilter("attention")).rows] == [record_id]
+    assert queries.queue(ctx, queries.QueueFilter("shipped")).rows == []
+    queue = queries.queue(ctx, queries.QueueFilter("all", shop_id=load(ctx, record_id).shop_id))
     assert queue.counts == {"requested": 1} and queue.rows[0].units == 4
 
 

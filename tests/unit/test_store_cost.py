@@ -70,6 +70,11 @@ def test_last_pages_like_first():
     assert estimate_cost("query { webhookSubscriptions(last: 7) { nodes { id } } }") == 2 + 3
 
 
+def test_a_first_given_as_null_leaves_the_page_to_last():
+    doc = "query Q($first: Int, $last: Int) { webhookSubscriptions(first: $first, last: $last) { nodes { id } } }"
+    assert estimate_cost(doc, {"first": None, "last": 1}) == 2 + 1
+
+
 def test_first_from_variables_then_default_then_page_maximum():
     doc = "query Q($n: Int = 4) { webhookSubscriptions(first: $n) { nodes { id } } }"
     assert estimate_cost(doc, {"n": 9}) == 2 + 4
