@@ -17,7 +17,9 @@ elapsed_s runs from the first request to the last order shipped; utilization is 
 second, less what the run drew from the bucket it found full, over the restore rate; cost_per_order is all the
 cost the store charged (sweeps included) over N; floor is the two mutations every order needs (accept and
 fulfillmentCreate, 10 points each); bound = restore rate / floor is the most orders a second the rate limit
-allows; accept latency runs from the merchant's request to our record of the store's acceptance.
+allows; accept latency runs from the merchant's request to our record of the store's acceptance. Before it, on
+stderr: what an order cost per operation (the store's actual cost from the workers' `store.request` lines) with
+the number of calls.
 
 Second line: `--shops` shops of which one is flooded with `--flood` orders at once, the others ("quiet") placing
 an order every few seconds; the quiet shops' p99 accept latency beside the same quiet load with no flood.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -128,6 +131,17 @@ class PipelineResult:
         )
 
 
+def cost_by_operation(system: System, domain: str, orders: int) -> str:
+    """What an order cost, per operation, from the workers' `store.request` lines (the store's actual cost)."""
+    found: dict[str, list[int]] = {}
+    pattern = re.compile(rf"store\.request shop={re.escape(domain)} operation=(\w+) .*?actual_cost=(\d+)")
+    for path in sorted((system.workdir / "log").glob("worker*.log")):
+        for match in pattern.finditer(path.read_text(errors="replace")):
+            found.setdefault(match[1], []).append(int(match[2]))
+    parts = [f"{name}={sum(costs) / orders:.2f}({len(costs)})" for name, costs in sorted(found.items())]
+    return "pipeline: points per order by operation (calls): " + " ".join(parts)
+
+
 def backlog(system: System, orders: int, timeout_s: float) -> PipelineResult:
     shop = system.connect_shop("pipeline-backlog.myshopify.com", throttle=STANDARD)
     fo_ids = place(shop, orders)
@@ -146,6 +160,7 @@ def backlog(system: System, orders: int, timeout_s: float) -> PipelineResult:
 
     wait_for(all_shipped, timeout_s, 0.5, f"every order shipped within {timeout_s:.0f}s")
     state = shop.state()
+    say(cost_by_operation(system, shop.domain, len(fo_ids)))
     shipped = system.first_transition_times([shop.shop_id], "shipped")
     finished = max(shipped[fo] for fo in fo_ids)
     return PipelineResult(

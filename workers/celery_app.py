@@ -11,6 +11,7 @@ from fulfillment.config import Config
 from workers import logs, signals
 from workers.broker import TRANSPORT
 from workers.queue import (
+    PRUNE_DELIVERIES_TASK,
     PUSH_DUE_INVENTORY_TASK,
     RECONCILE_ALL_INVENTORY_TASK,
     SWEEP_ALL_SHOPS_TASK,
@@ -48,6 +49,8 @@ def make_celery(config: Config) -> Celery:
                 "task": RECONCILE_ALL_INVENTORY_TASK,
                 "schedule": config.inventory_reconcile_interval_s,
             },
+            # The store's deliveries are kept for its retry window (48 h) only; an hour's slack is nothing.
+            "prune-deliveries": {"task": PRUNE_DELIVERIES_TASK, "schedule": 3600.0},
         },
         worker_hijack_root_logger=False,
     )

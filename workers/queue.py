@@ -34,6 +34,7 @@ RECONCILE_INVENTORY_TASK = "workers.tasks.reconcile_inventory"
 # A shop's inventory push waiting in the queue: the scans that find it still owed queue no second one.
 INVENTORY_PENDING_KEY = "fulfillment:inventory-pending:{shop_id}"
 INVENTORY_PENDING_TTL_S = 60
+PRUNE_DELIVERIES_TASK = "workers.tasks.prune_deliveries"
 
 # A sweep of each scope (`fulfillment.sweep.Scope`) waits at most once per shop: pings fold into it.
 SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}:{scope}"

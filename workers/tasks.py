@@ -108,6 +108,11 @@ def post_delivery_event(package_id: int) -> None:
         post_delivery_event.apply_async((package_id,), countdown=later.delay)
 
 
+@celery.task(name=queue.PRUNE_DELIVERIES_TASK)
+def prune_deliveries() -> int:
+    return delivery.prune_deliveries(context())
+
+
 @celery.task(name=queue.SWEEP_ALL_SHOPS_TASK)
 def sweep_all_shops() -> int:
     """Every shop once (beat's start): idle ones behind all other work."""

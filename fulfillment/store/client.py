@@ -127,7 +127,8 @@ class StoreClient:
     def _send_once(self, payload: dict[str, Any], name: str, is_mutation: bool, requested: int) -> dict[str, Any]:
         started = time.monotonic()
         try:
-            response = self._session.post(
+            request = requests.Request(
+                "POST",
                 self.url,
                 json=payload,
                 headers={
@@ -135,7 +136,12 @@ class StoreClient:
                     "Content-Type": "application/json",
                     "Accept": "application/json",
                 },
+                auth=_token_in_header,
+            )
+            response = self._session.send(
+                self._session.prepare_request(request),
                 timeout=self._timeout,
+                **_environment(self._session, self.url),
             )
         except requests.RequestException as exc:
             maybe_applied = is_mutation and not _never_sent(exc)
@@ -273,6 +279,27 @@ class StoreClient:
             ",".join(sorted(map(str, codes))),
         )
         raise GraphQLQueryError(f"{name}: {messages}", errors)
+
+
+def _token_in_header(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """The access token travels in its own header: no auth to add, and no .netrc to look up on every request."""
+    return request
+
+
+_ENVIRONMENTS: dict[tuple[int, str], dict[str, Any]] = {}
+
+
+def _environment(session: requests.Session, url: str) -> dict[str, Any]:
+    """Proxies and CA bundle from the environment for `url`, as `requests` would find them, worked out once per
+    session and store URL: `requests` does it on every request, walking the whole environment each time."""
+    key = (id(session), url)
+    found = _ENVIRONMENTS.get(key)
+    if found is None:
+        found = session.merge_environment_settings(url, {}, None, None, None)
+        if len(_ENVIRONMENTS) > 10_000:  # one entry a shop and session: bounded all the same
+            _ENVIRONMENTS.clear()
+        _ENVIRONMENTS[key] = found
+    return found
 
 
 class _ThrottledOnce(Exception):

@@ -131,6 +131,8 @@ class FulfillmentOrderState:
     assigned_location_id: str | None
     holds: tuple[str, ...]
     supported_actions: tuple[str, ...]
+    # When the store last changed it: read by `fulfillment_order_status`, None from the other reads.
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -204,15 +206,34 @@ def _document(text: str) -> str:
 
 
 # Page sizes. A fulfillment order rarely has more than a handful of lines; the rest is fetched page by page.
-# The sweep's list is all scalars (one point a fulfillment order), so its pages can be large.
+# A listing is charged 2 + floor(2 ln first) x what its nodes cost, in proportion to how full the page came back,
+# and an empty one 2 + floor(2 ln first). The sweep's list is all scalars (about a tenth of a point a fulfillment
+# order at 100), and is mostly empty for a quiet shop, so its pages stay at 100.
 SWEEP_PAGE = 100
+# The listing of new requests carries what a decision needs (some 8 points a request): the largest page the store
+# allows (250, multiplier 11) makes each listed request cheapest, for 2 points more when it comes back empty.
+REQUESTED_PAGE = 250
+# A request with more lines than this fetches the rest.
+REQUESTED_LINE_ITEMS_PAGE = 10
+REQUESTED_MERCHANT_REQUESTS_PAGE = 5
 LINE_ITEMS_PAGE = 50
 FULFILLMENTS_PAGE = 5
 MERCHANT_REQUESTS_PAGE = 10
 FULFILLMENT_LINE_ITEMS_PAGE = 10
 WEBHOOKS_PAGE = 25
 
-# What the re-read before an irreversible step needs, and no more (supported actions are implied by the statuses).
+# What a mutation's answer gives back: scalars, which cost nothing (a mutation is priced 10 plus what its payload's
+# objects select). Where the order now is and its holds are not asked for: an answered request stays with us.
+_MUTATED_FULFILLMENT_ORDER_FIELDS = """
+fragment MutatedFulfillmentOrderFields on FulfillmentOrder {
+  id
+  status
+  requestStatus
+}
+"""
+
+# The full re-read, for when the status read shows the fulfillment order left our hands (supported actions are
+# implied by the statuses).
 _FULFILLMENT_ORDER_STATE_FIELDS = """
 fragment FulfillmentOrderStateFields on FulfillmentOrder {
   id
@@ -272,6 +293,45 @@ query AssignedFulfillmentOrders(
   }
 }
 """)
+
+# The sweep's list of new requests, with what deciding on each needs (lines, destination, the merchant's note):
+# listed a page at a time, a request's details cost a fraction of a point, where reading each costs eight or more.
+ASSIGNED_FULFILLMENT_ORDERS_TO_DECIDE = _document(
+    f"""
+query AssignedFulfillmentOrdersToDecide(
+  $assignmentStatus: FulfillmentOrderAssignmentStatus
+  $locationIds: [ID!]
+  $first: Int!
+  $after: String
+) {{
+  assignedFulfillmentOrders(
+    assignmentStatus: $assignmentStatus
+    locationIds: $locationIds
+    first: $first
+    after: $after
+  ) {{
+    nodes {{
+      id
+      status
+      requestStatus
+      orderId
+      orderName
+      updatedAt
+      destination {{ countryCode province city zip address1 address2 firstName lastName }}
+      lineItems(first: {REQUESTED_LINE_ITEMS_PAGE}) {{
+        nodes {{ ...LineItemFields }}
+        pageInfo {{ hasNextPage endCursor }}
+      }}
+      merchantRequests(first: {REQUESTED_MERCHANT_REQUESTS_PAGE}) {{
+        nodes {{ kind message sentAt requestOptions }}
+      }}
+    }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}
+"""
+    + _LINE_ITEM_FIELDS
+)
 
 _FULFILLMENT_ORDER_BODY = f"""
     id
@@ -356,6 +416,16 @@ query FulfillmentOrderState($id: ID!) {
     + _FULFILLMENT_ORDER_STATE_FIELDS
 )
 
+# The re-read before an irreversible step: one point. While a request is with us (submitted to us, accepted, or
+# a cancellation of it asked or refused) the store lets nobody move the fulfillment order or hold it, so its two
+# statuses say all that can have changed; `updatedAt` tells whether a submitted request was changed since we read
+# it. When they show it left our hands, `fulfillment_order_state` reads where it went and its holds.
+FULFILLMENT_ORDER_STATUS = _document("""
+query FulfillmentOrderStatus($id: ID!) {
+  fulfillmentOrder(id: $id) { id status requestStatus updatedAt }
+}
+""")
+
 ACCEPT_FULFILLMENT_REQUEST = _document(
     """
 mutation FulfillmentOrderAcceptFulfillmentRequest($id: ID!, $message: String, $estimatedShippedAt: DateTime) {
@@ -364,12 +434,12 @@ mutation FulfillmentOrderAcceptFulfillmentRequest($id: ID!, $message: String, $e
     message: $message
     estimatedShippedAt: $estimatedShippedAt
   ) {
-    fulfillmentOrder { ...FulfillmentOrderStateFields }
+    fulfillmentOrder { ...MutatedFulfillmentOrderFields }
     userErrors { field message }
   }
 }
 """
-    + _FULFILLMENT_ORDER_STATE_FIELDS
+    + _MUTATED_FULFILLMENT_ORDER_FIELDS
 )
 
 REJECT_FULFILLMENT_REQUEST = _document(
@@ -386,73 +456,72 @@ mutation FulfillmentOrderRejectFulfillmentRequest(
     message: $message
     lineItems: $lineItems
   ) {
-    fulfillmentOrder { ...FulfillmentOrderStateFields }
+    fulfillmentOrder { ...MutatedFulfillmentOrderFields }
     userErrors { field message }
   }
 }
 """
-    + _FULFILLMENT_ORDER_STATE_FIELDS
+    + _MUTATED_FULFILLMENT_ORDER_FIELDS
 )
 
 ACCEPT_CANCELLATION_REQUEST = _document(
     """
 mutation FulfillmentOrderAcceptCancellationRequest($id: ID!, $message: String) {
   fulfillmentOrderAcceptCancellationRequest(id: $id, message: $message) {
-    fulfillmentOrder { ...FulfillmentOrderStateFields }
+    fulfillmentOrder { ...MutatedFulfillmentOrderFields }
     userErrors { field message }
   }
 }
 """
-    + _FULFILLMENT_ORDER_STATE_FIELDS
+    + _MUTATED_FULFILLMENT_ORDER_FIELDS
 )
 
 REJECT_CANCELLATION_REQUEST = _document(
     """
 mutation FulfillmentOrderRejectCancellationRequest($id: ID!, $message: String) {
   fulfillmentOrderRejectCancellationRequest(id: $id, message: $message) {
-    fulfillmentOrder { ...FulfillmentOrderStateFields }
+    fulfillmentOrder { ...MutatedFulfillmentOrderFields }
     userErrors { field message }
   }
 }
 """
-    + _FULFILLMENT_ORDER_STATE_FIELDS
+    + _MUTATED_FULFILLMENT_ORDER_FIELDS
 )
 
 REPORT_PROGRESS = _document(
     """
 mutation FulfillmentOrderReportProgress($id: ID!, $progressReport: FulfillmentOrderReportProgressInput) {
   fulfillmentOrderReportProgress(id: $id, progressReport: $progressReport) {
-    fulfillmentOrder { ...FulfillmentOrderStateFields }
+    fulfillmentOrder { ...MutatedFulfillmentOrderFields }
     userErrors { field message }
   }
 }
 """
-    + _FULFILLMENT_ORDER_STATE_FIELDS
+    + _MUTATED_FULFILLMENT_ORDER_FIELDS
 )
 
 CLOSE_FULFILLMENT_ORDER = _document(
     """
 mutation FulfillmentOrderClose($id: ID!, $message: String) {
   fulfillmentOrderClose(id: $id, message: $message) {
-    fulfillmentOrder { ...FulfillmentOrderStateFields }
+    fulfillmentOrder { ...MutatedFulfillmentOrderFields }
     userErrors { field message }
   }
 }
 """
-    + _FULFILLMENT_ORDER_STATE_FIELDS
+    + _MUTATED_FULFILLMENT_ORDER_FIELDS
 )
 
-CREATE_FULFILLMENT = _document(
-    """
+# Only what the app keeps of a new fulfillment (its id and name, both free): the lines and tracking are the
+# package's own, which the app sent, and selecting them would cost their objects on every package.
+CREATE_FULFILLMENT = _document("""
 mutation FulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
   fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
-    fulfillment { ...FulfillmentFields }
+    fulfillment { id name status }
     userErrors { field message }
   }
 }
-"""
-    + _FULFILLMENT_FIELDS
-)
+""")
 
 UPDATE_TRACKING_INFO = _document(
     """
@@ -846,6 +915,32 @@ def fulfillment_order_to_decide(client: StoreClient, id: str) -> FulfillmentOrde
     return _fulfillment_order(client, id, FULFILLMENT_ORDER_TO_DECIDE, fulfillments=False)
 
 
+def iter_requested_fulfillment_orders(
+    client: StoreClient, *, location_ids: Sequence[str] | None = None, first: int = REQUESTED_PAGE
+) -> Iterator[FulfillmentOrder]:
+    """Every fulfillment order whose request waits on us, with what deciding on it needs (no fulfillments: none
+    of ours can exist yet), page after page."""
+    after: str | None = None
+    while True:
+        connection = client.execute(
+            ASSIGNED_FULFILLMENT_ORDERS_TO_DECIDE,
+            {
+                "assignmentStatus": "FULFILLMENT_REQUESTED",
+                "locationIds": list(location_ids) if location_ids is not None else None,
+                "first": first,
+                "after": after,
+            },
+        )["assignedFulfillmentOrders"]
+        # The list carries no location: `location_ids` already says whose they are.
+        ours = location_ids[0] if location_ids is not None and len(location_ids) == 1 else None
+        for node in connection["nodes"]:
+            yield replace(_fulfillment_order_of(client, node, fulfillments=False), assigned_location_id=ours)
+        page_info = connection["pageInfo"]
+        if not page_info.get("hasNextPage") or not page_info.get("endCursor"):
+            return
+        after = page_info["endCursor"]
+
+
 def _fulfillment_order(client: StoreClient, id: str, document: str, *, fulfillments: bool) -> FulfillmentOrder | None:
     try:
         node = client.execute(document, {"id": id})["fulfillmentOrder"]
@@ -853,6 +948,11 @@ def _fulfillment_order(client: StoreClient, id: str, document: str, *, fulfillme
         return None
     if node is None:
         return None
+    return _fulfillment_order_of(client, node, fulfillments=fulfillments)
+
+
+def _fulfillment_order_of(client: StoreClient, node: Mapping[str, Any], *, fulfillments: bool) -> FulfillmentOrder:
+    id = node["id"]
     line_items = [_line_item(n) for n in node["lineItems"]["nodes"]]
     line_items += _more_pages(client, FULFILLMENT_ORDER_LINE_ITEMS, id, "lineItems", node, _line_item)
     found: list[Fulfillment] = []
@@ -889,6 +989,17 @@ def _more_pages(
         found.extend(parse_node(n) for n in node[field]["nodes"])
         page_info = node[field]["pageInfo"]
     return found
+
+
+def fulfillment_order_status(client: StoreClient, id: str) -> FulfillmentOrderState | None:
+    """Status, request status and when it last changed (no location, no holds): the one-point re-read."""
+    try:
+        node = client.execute(FULFILLMENT_ORDER_STATUS, {"id": id})["fulfillmentOrder"]
+    except NotFound:
+        return None
+    if node is None:
+        return None
+    return replace(_state(node), updated_at=_datetime(node.get("updatedAt")))
 
 
 def fulfillment_order_state(client: StoreClient, id: str) -> FulfillmentOrderState | None:

@@ -115,11 +115,10 @@ def test_a_bad_query_string_shows_the_queue_with_the_problems_and_400(client, ct
 
 
 def test_the_bulk_form_needs_the_csrf_token_and_says_what_became_of_each(client, ctx, monkeypatch):
-    monkeypatch.setattr(
-        ops,
-        "fulfillment_order_state",
-        lambda _client, id: ops.FulfillmentOrderState(id, "OPEN", "SUBMITTED", None, (), ()),
-    )
+    for read in ("fulfillment_order_state", "fulfillment_order_status"):
+        monkeypatch.setattr(
+            ops, read, lambda _client, id: ops.FulfillmentOrderState(id, "OPEN", "SUBMITTED", None, (), ())
+        )
     monkeypatch.setattr(
         ops,
         "accept_fulfillment_request",

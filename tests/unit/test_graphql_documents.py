@@ -78,9 +78,13 @@ CALLS = {
     "iter_assigned_fulfillment_orders": lambda c: list(
         ops.iter_assigned_fulfillment_orders(c, assignment_status="CANCELLATION_REQUESTED")
     ),
+    "iter_requested_fulfillment_orders": lambda c: list(
+        ops.iter_requested_fulfillment_orders(c, location_ids=["gid://shopify/Location/1"])
+    ),
     "fulfillment_order": lambda c: ops.fulfillment_order(c, FO),
     "fulfillment_order_to_decide": lambda c: ops.fulfillment_order_to_decide(c, FO),
     "fulfillment_order_state": lambda c: ops.fulfillment_order_state(c, FO),
+    "fulfillment_order_status": lambda c: ops.fulfillment_order_status(c, FO),
     "accept_fulfillment_request": lambda c: ops.accept_fulfillment_request(
         c, FO, message="on its way", estimated_shipped_at=WHEN
     ),

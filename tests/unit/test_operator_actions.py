@@ -51,6 +51,7 @@ class FakeStore:
 def store(monkeypatch):
     fake = FakeStore()
     monkeypatch.setattr(ops, "fulfillment_order_state", fake.state)
+    monkeypatch.setattr(ops, "fulfillment_order_status", fake.state)
     monkeypatch.setattr(ops, "fulfillment_order", lambda _client, _id: None)
     monkeypatch.setattr(ops, "accept_fulfillment_request", fake.mutation("accept", "IN_PROGRESS", "ACCEPTED"))
     monkeypatch.setattr(ops, "reject_fulfillment_request", fake.mutation("reject", "OPEN", "REJECTED"))

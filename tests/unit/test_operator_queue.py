@@ -271,11 +271,9 @@ def test_the_store_column_shows_what_the_last_read_found_and_when(ctx, monkeypat
     assert row.store_read_at == NOW - timedelta(minutes=1)  # read at intake
 
     later = NOW + timedelta(minutes=5)
-    monkeypatch.setattr(
-        ops,
-        "fulfillment_order_state",
-        lambda _client, id: ops.FulfillmentOrderState(id, "OPEN", "SUBMITTED", None, ("AWAITING_PAYMENT",), ()),
-    )
+    held = ops.FulfillmentOrderState(record_id, "ON_HOLD", "SUBMITTED", None, ("AWAITING_PAYMENT",), ())
+    for read in ("fulfillment_order_state", "fulfillment_order_status"):
+        monkeypatch.setattr(ops, read, lambda _client, id: held)
     ctx.clock.now = later
     with ctx.db.transaction() as session:
         step = Step(ctx, session, session.get(FulfillmentOrder, record_id), Cause.POLL)

@@ -127,10 +127,15 @@ def test_operation_name_selects_among_several():
         # the same without fulfillments
         ("FulfillmentOrderToDecide", 27),
         ("FulfillmentOrderState", 4),
-        # 10 + what fulfillmentOrder selects: assignedLocation/location 2 + fulfillmentHolds 1
-        ("FulfillmentOrderAcceptFulfillmentRequest", 13),
-        # 10 + trackingInfo 1 + fulfillmentLineItems 2 + 4 x 2
-        ("FulfillmentCreate", 21),
+        # fulfillmentOrder (1) and its scalars
+        ("FulfillmentOrderStatus", 1),
+        # 2 + m(25) 6 x (node 1 + destination 1 + lineItems 2 + m(10) 4 x 2 + merchantRequests 2 + m(5) 3 x 1)
+        ("AssignedFulfillmentOrdersToDecide", 2 + 6 * 17),
+        # 10 + what the payload's fulfillmentOrder selects: scalars only
+        ("FulfillmentOrderAcceptFulfillmentRequest", 10),
+        ("FulfillmentOrderRejectFulfillmentRequest", 10),
+        # 10 + the fulfillment's id, name and status
+        ("FulfillmentCreate", 10),
         ("FulfillmentTrackingInfoUpdate", 61),
         ("ShopInfo", 1),
         ("FulfillmentServices", 3),
@@ -154,11 +159,28 @@ def test_the_sweep_lists_a_hundred_fulfillment_orders_for_eleven_points():
     assert ops.SWEEP_PAGE == 100
 
 
-def test_the_reread_before_an_irreversible_step_costs_no_more_than_four_points():
+def test_new_requests_are_listed_with_their_details_two_hundred_and_fifty_a_page():
     from fulfillment.store import operations as ops
 
+    # node 1 + destination 1 + lineItems 2 + m(10) 4 x 2 + merchantRequests 2 + m(5) 3 x 1 = 17
+    assert estimate_cost(ops.ASSIGNED_FULFILLMENT_ORDERS_TO_DECIDE, {"first": 250}) == 2 + multiplier(250) * 17
+    assert ops.REQUESTED_PAGE == 250
+
+
+def test_the_reread_before_an_irreversible_step_costs_one_point_and_four_when_it_left_our_hands():
+    from fulfillment.store import operations as ops
+
+    assert estimate_cost(ops.FULFILLMENT_ORDER_STATUS, {"id": "1"}) == 1
     # fulfillmentOrder (1) + assignedLocation (1) + location (1) + fulfillmentHolds (1)
     assert estimate_cost(ops.FULFILLMENT_ORDER_STATE, {"id": "1"}) == 4
+
+
+def test_an_order_costs_the_two_mutations_and_two_one_point_reads():
+    from fulfillment.store import operations as ops
+
+    # accept 10 + fulfillmentCreate 10 (the floor), and the status read before each
+    mutations = [ops.ACCEPT_FULFILLMENT_REQUEST, ops.CREATE_FULFILLMENT]
+    assert [estimate_cost(d, {}) for d in mutations] == [10, 10]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -20,7 +20,12 @@ def listed_statuses(monkeypatch, fake: FakeStore) -> list[str]:
         asked.append(assignment_status)
         return fake.summaries(client, assignment_status=assignment_status, **kw)
 
+    def requested(client, **kw):
+        asked.append("FULFILLMENT_REQUESTED")
+        return fake.requested(client, **kw)
+
     monkeypatch.setattr(sweep.ops, "iter_assigned_fulfillment_orders", summaries)
+    monkeypatch.setattr(sweep.ops, "iter_requested_fulfillment_orders", requested)
     return asked
 
 

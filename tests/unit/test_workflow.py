@@ -6,6 +6,8 @@ against the sandbox store in tests/e2e.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from fulfillment import step, sweep
@@ -42,6 +44,7 @@ class FakeStore:
         self.fulfillments: list[ops.Fulfillment] = []
         self.calls: list[str] = []
         self.lose_next_answer = False
+        self.updated_at: datetime | None = None
 
     def _answer(self):
         if self.lose_next_answer:
@@ -49,7 +52,9 @@ class FakeStore:
             raise StoreUnavailable("502 after applying", maybe_applied=True)
 
     def state(self, _client, _id):
-        return ops.FulfillmentOrderState(FO_ID, self.status, self.request_status, self.location, self.holds, ())
+        return ops.FulfillmentOrderState(
+            FO_ID, self.status, self.request_status, self.location, self.holds, (), self.updated_at
+        )
 
     def snapshot(self, _client, _id, fulfillments=True):
         return ops.FulfillmentOrder(
@@ -59,7 +64,7 @@ class FakeStore:
             order_id="gid://shopify/Order/1",
             order_name="#1001",
             assigned_location_id=self.location,
-            updated_at=None,
+            updated_at=self.updated_at,
             line_items=(
                 ops.LineItem(LINE_ID, "gid://shopify/LineItem/1", "SKU-1", self.quantity, self.remaining, "Mug"),
             ),
@@ -76,6 +81,10 @@ class FakeStore:
         yield ops.FulfillmentOrderSummary(
             FO_ID, self.status, self.request_status, "gid://shopify/Order/1", "#1001", self.location, None
         )
+
+    def requested(self, _client, **_kw):
+        if self.request_status == "SUBMITTED":
+            yield self.snapshot(None, FO_ID, fulfillments=False)
 
     def accept(self, _client, _id, **_kw):
         self.calls.append("accept")
@@ -106,6 +115,8 @@ class FakeStore:
 def store(monkeypatch):
     fake = FakeStore()
     monkeypatch.setattr(ops, "fulfillment_order_state", fake.state)
+    monkeypatch.setattr(ops, "fulfillment_order_status", fake.state)
+    monkeypatch.setattr(ops, "iter_requested_fulfillment_orders", fake.requested)
     monkeypatch.setattr(ops, "fulfillment_order", fake.snapshot)
     monkeypatch.setattr(ops, "fulfillment_order_to_decide", lambda c, i: fake.snapshot(c, i, fulfillments=False))
     monkeypatch.setattr(ops, "iter_assigned_fulfillment_orders", fake.summaries)
@@ -147,6 +158,21 @@ def load(ctx, rid: int) -> FulfillmentOrder:
         return record
 
 
+def packed(ctx, rid: int, monkeypatch) -> None:
+    """Accept, pick and pack, and stop before anything ships: the packing step's re-read finds the store away."""
+    step.advance(ctx, rid)
+    step.advance(ctx, rid)
+
+    def away(*_args, **_kwargs):
+        raise StoreUnavailable("timed out", maybe_applied=False)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ops, "fulfillment_order_status", away)
+        with pytest.raises(StoreUnavailable):
+            step.advance(ctx, rid)
+    assert load(ctx, rid).state == State.PACKED
+
+
 def test_happy_path_accepts_once_and_ships_once(ctx, store):
     rid = record_id(ctx)
     run_until_done(ctx, rid)
@@ -156,11 +182,11 @@ def test_happy_path_accepts_once_and_ships_once(ctx, store):
 
 def test_lost_answer_to_fulfillment_create_is_looked_up_not_repeated(ctx, store):
     rid = record_id(ctx)
-    for _ in range(3):  # accept, pick, pack
+    for _ in range(2):  # accept, pick
         step.advance(ctx, rid)
     store.lose_next_answer = True
     with pytest.raises(StoreUnavailable):
-        step.advance(ctx, rid)
+        step.advance(ctx, rid)  # packed, re-read, shipped: the answer is lost
     assert [p.state for p in load(ctx, rid).packages] == ["shipping"]
 
     run_until_done(ctx, rid)  # the retry finds our tracking number on the store
@@ -170,15 +196,31 @@ def test_lost_answer_to_fulfillment_create_is_looked_up_not_repeated(ctx, store)
     assert [p.store_fulfillment_id for p in record.packages] == ["gid://shopify/Fulfillment/1"]
 
 
-def test_crash_after_marking_shipping_but_before_asking_ships_exactly_once(ctx, store):
+def test_crash_after_marking_shipping_but_before_asking_ships_exactly_once(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    for _ in range(3):
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     with ctx.db.transaction() as session:  # as a worker killed right after committing its intent
         session.get(FulfillmentOrder, rid).packages[0].state = "shipping"
     run_until_done(ctx, rid)
     assert store.calls.count("fulfillmentCreate") == 1
     assert load(ctx, rid).state == State.SHIPPED
+
+
+def test_a_fulfillment_the_merchant_cancelled_is_not_taken_for_our_package_having_shipped(ctx, store, monkeypatch):
+    rid = record_id(ctx)
+    packed(ctx, rid, monkeypatch)
+    with ctx.db.transaction() as session:  # as a worker killed right after committing its intent
+        package = session.get(FulfillmentOrder, rid).packages[0]
+        package.state = "shipping"
+        number = package.tracking_number
+    # The store holds a fulfillment with our tracking number, cancelled by the merchant: nothing of it stands.
+    cancelled = ops.Fulfillment("gid://shopify/Fulfillment/99", "#1001.1", "CANCELLED", (ops.TrackingInfo(number),), ())
+    store.fulfillments.append(cancelled)
+    run_until_done(ctx, rid)
+    with ctx.db.transaction() as session:
+        (package,) = session.get(FulfillmentOrder, rid).packages
+        assert package.store_fulfillment_id != cancelled.id
+    assert store.calls.count("fulfillmentCreate") == 1
 
 
 def test_lost_answer_to_accept_is_read_back_from_the_store(ctx, store):
@@ -192,10 +234,9 @@ def test_lost_answer_to_accept_is_read_back_from_the_store(ctx, store):
     assert load(ctx, rid).state in (State.ACCEPTED, State.PICKED)
 
 
-def test_hold_before_shipping_stops_and_release_resumes(ctx, store):
+def test_hold_before_shipping_stops_and_release_resumes(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    for _ in range(3):
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     store.holds = ("AWAITING_PAYMENT",)
     store.status = "ON_HOLD"
     assert step.advance(ctx, rid).done
@@ -208,10 +249,9 @@ def test_hold_before_shipping_stops_and_release_resumes(ctx, store):
     assert store.calls.count("fulfillmentCreate") == 1
 
 
-def test_moved_away_before_shipping_releases_stock(ctx, store):
+def test_moved_away_before_shipping_releases_stock(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    for _ in range(3):
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     store.location = "gid://shopify/Location/elsewhere"
     assert step.advance(ctx, rid).done
     assert load(ctx, rid).state == State.MOVED
@@ -285,23 +325,48 @@ def counting(monkeypatch, name: str) -> list[str]:
     return calls
 
 
-def test_a_sweep_reads_only_the_list_and_the_first_steps_full_read_is_its_reread_before_accepting(
+def test_a_sweep_lists_new_requests_with_their_details_and_the_first_step_rereads_one_point_before_accepting(
     ctx, store, monkeypatch
 ):
     full_reads = counting(monkeypatch, "fulfillment_order")
     reads_to_decide = counting(monkeypatch, "fulfillment_order_to_decide")
     state_reads = counting(monkeypatch, "fulfillment_order_state")
+    status_reads = counting(monkeypatch, "fulfillment_order_status")
     rid = record_id(ctx)
-    assert full_reads == reads_to_decide == state_reads == []
-    assert load(ctx, rid).state == State.REQUESTED
+    assert full_reads == reads_to_decide == state_reads == status_reads == []
+    with ctx.db.transaction() as session:
+        record = session.get(FulfillmentOrder, rid)
+        assert record.state == State.REQUESTED
+        assert [(li.sku, li.total_quantity) for li in record.line_items] == [("SKU-1", 2)]
 
     step.advance(ctx, rid)
     assert store.calls == ["accept"]
-    assert (len(reads_to_decide), len(full_reads), len(state_reads)) == (1, 0, 0)
+    assert (len(status_reads), len(reads_to_decide), len(full_reads), len(state_reads)) == (1, 0, 0, 0)
+    assert load(ctx, rid).state == State.ACCEPTED
+
+
+def test_a_request_changed_since_the_sweep_listed_it_is_read_again_before_deciding(ctx, store, monkeypatch):
+    reads_to_decide = counting(monkeypatch, "fulfillment_order_to_decide")
+    rid = record_id(ctx)
+    # Withdrawn and submitted again for fewer units between the sweep and the step: same statuses, newer time.
+    store.updated_at, store.remaining, store.quantity = datetime(2026, 7, 1, 12, 5, tzinfo=UTC), 1, 1
+    step.advance(ctx, rid)
+    assert len(reads_to_decide) == 1
+    assert store.calls == ["accept"]
     with ctx.db.transaction() as session:
         record = session.get(FulfillmentOrder, rid)
-        assert record.state == State.ACCEPTED
-        assert [(li.sku, li.total_quantity) for li in record.line_items] == [("SKU-1", 2)]
+        assert [(li.sku, li.remaining_quantity) for li in record.line_items] == [("SKU-1", 1)]
+
+
+def test_a_request_that_left_our_hands_is_read_in_full(ctx, store, monkeypatch):
+    state_reads = counting(monkeypatch, "fulfillment_order_state")
+    rid = record_id(ctx)
+    step.advance(ctx, rid)  # accepted
+    assert state_reads == []
+    store.status, store.request_status, store.location = "OPEN", "UNSUBMITTED", "gid://shopify/Location/77"
+    assert step.advance(ctx, rid, Cause.POLL).done  # the sweep saw it change
+    assert len(state_reads) == 1
+    assert load(ctx, rid).state == State.MOVED
 
 
 def test_a_withdrawn_request_is_never_accepted_even_when_the_sweep_saw_it_submitted(ctx, store):
@@ -351,8 +416,7 @@ def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_lo
     from fulfillment.store.errors import Throttled
 
     rid = record_id(ctx)
-    for _ in range(3):  # accept, pick, pack
-        step.advance(ctx, rid)
+    packed(ctx, rid, monkeypatch)
     real_create = ops.create_fulfillment
 
     def deferred(*_args, **_kwargs):
@@ -371,18 +435,31 @@ def test_a_shipment_the_budget_deferred_goes_back_on_the_dock_with_nothing_to_lo
     assert load(ctx, rid).state == State.SHIPPED
 
 
-def test_picking_and_packing_ask_the_store_nothing_and_shipping_rereads_first(ctx, store, monkeypatch):
+def test_picking_asks_the_store_nothing_and_packing_rereads_moments_before_shipping(ctx, store, monkeypatch):
     rid = record_id(ctx)
-    step.advance(ctx, rid, Cause.POLL)  # read whole, accepted
+    step.advance(ctx, rid, Cause.POLL)  # accepted
     full_reads = counting(monkeypatch, "fulfillment_order")
-    state_reads = counting(monkeypatch, "fulfillment_order_state")
+    state_reads = counting(monkeypatch, "fulfillment_order_status")
     step.advance(ctx, rid)  # picked
-    step.advance(ctx, rid)  # packed
-    assert load(ctx, rid).state == State.PACKED
+    assert load(ctx, rid).state == State.PICKED
     assert full_reads == [] and state_reads == []
-    run_until_done(ctx, rid)
-    assert state_reads == ["fulfillment_order_state"]  # the re-read before the irreversible step
+    step.advance(ctx, rid)  # packed, re-read, shipped
+    assert state_reads == ["fulfillment_order_status"]  # the re-read before the irreversible step
+    assert full_reads == []
     assert store.calls == ["accept", "fulfillmentCreate"]
+    assert load(ctx, rid).state == State.SHIPPED
+
+
+def test_a_package_packed_while_the_store_was_away_is_shipped_by_the_next_step_after_its_reread(
+    ctx, store, monkeypatch
+):
+    rid = record_id(ctx)
+    packed(ctx, rid, monkeypatch)  # the packing stood though its re-read failed
+    state_reads = counting(monkeypatch, "fulfillment_order_status")
+    run_until_done(ctx, rid)
+    assert state_reads == ["fulfillment_order_status"]
+    assert store.calls == ["accept", "fulfillmentCreate"]
+    assert load(ctx, rid).state == State.SHIPPED
 
 
 def test_a_step_the_store_prompted_rereads_even_inside_the_warehouse(ctx, store, monkeypatch):
