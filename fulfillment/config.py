@@ -67,6 +67,9 @@ class Config:
     inventory_push_interval_s: float = 2.0
     inventory_reconcile_interval_s: float = 300.0
     delivery_event_delay_s: float = 5.0
+    # How long a task taken by a worker that died stays with it before the broker hands it to another (Redis
+    # transport). Longer than the longest task plus the longest countdown, or a task is handed out twice.
+    broker_visibility_timeout_s: float = 300.0
     carrier: str = "DHL Express"
     tracking_url_template: str = "https://tracking.example.com/{number}"
     task_always_eager: bool = False
@@ -104,6 +107,9 @@ class Config:
                 env, "INVENTORY_RECONCILE_INTERVAL_S", defaults.inventory_reconcile_interval_s
             ),
             delivery_event_delay_s=_float(env, "DELIVERY_EVENT_DELAY_S", defaults.delivery_event_delay_s),
+            broker_visibility_timeout_s=_float(
+                env, "BROKER_VISIBILITY_TIMEOUT_S", defaults.broker_visibility_timeout_s
+            ),
             carrier=env.get("CARRIER") or defaults.carrier,
             tracking_url_template=env.get("TRACKING_URL_TEMPLATE") or defaults.tracking_url_template,
             task_always_eager=_bool(env, "CELERY_TASK_ALWAYS_EAGER", False),

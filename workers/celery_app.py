@@ -34,7 +34,7 @@ def make_celery(config: Config) -> Celery:
         task_always_eager=config.task_always_eager,
         broker_connection_retry_on_startup=True,
         # How soon a task held by a worker that died is handed to another.
-        broker_transport_options={"visibility_timeout": 300},
+        broker_transport_options={"visibility_timeout": config.broker_visibility_timeout_s},
         # Each tick sweeps the shops whose moment in their interval came (`sweep_due_shops`): a shop with open
         # work every SWEEP_INTERVAL_S, an idle one every IDLE_SWEEP_INTERVAL_S, spread over the interval.
         beat_schedule={
