@@ -11,6 +11,7 @@ from app.deps import active_shops, celery, ctx, redis_client
 from fulfillment import webhooks
 from fulfillment.intake import Refused, receive_webhook
 from fulfillment.states import Cause
+from fulfillment.sweep import scope_for_topic
 from workers.queue import request_sweep
 
 bp = Blueprint("webhooks", __name__)
@@ -36,7 +37,9 @@ def receive(_topic: str | None = None):
     active_shops().forget(received.shop_domain)
     if outcome.sweep:
         try:
-            request_sweep(celery(), redis_client(), received.shop_id, Cause.WEBHOOK)
+            request_sweep(
+                celery(), redis_client(), received.shop_id, Cause.WEBHOOK, scope=scope_for_topic(received.topic)
+            )
         except redis.RedisError:
             # Recorded already; the scheduled sweep finds what the webhook was about.
             log.exception("enqueue_failed shop=%s", received.shop_domain)

@@ -41,8 +41,10 @@ FAULTS = {
     "duplicate_rate": 0.20,
 }
 SETTINGS = {
-    # The reconciliation bound: a dropped callback is found by the next beat sweep.
+    # The reconciliation bounds: a dropped callback is found by the shop's next scheduled sweep, within 5 s while
+    # we hold open work for it and within 15 s when it is idle.
     "SWEEP_INTERVAL_S": "5",
+    "IDLE_SWEEP_INTERVAL_S": "15",
     "PICK_DELAY_S": "1",
     "PACK_DELAY_S": "1",
     "DELIVERY_EVENT_DELAY_S": "5",

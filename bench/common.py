@@ -81,6 +81,19 @@ def running_system(name: str, keep_files: Callable[[], bool] = lambda: False, **
     system.stop(keep_files=keep)
 
 
+def warm_up(system: System, sku: str, timeout_s: float = 120) -> None:
+    """One order through the whole system on a shop of its own, so that what is measured next finds every
+    process started and every connection made (a worker still booting would hold the first requests)."""
+    shop = system.connect_shop("warm-up.myshopify.com", subscribe_webhooks=False)
+    shop.set_stock(sku, 10)
+    order = shop.place_order([{"sku": sku, "title": "Warm-up", "quantity": 1}])
+    (fo,) = order["fulfillment_orders"]
+    shop.merchant.request_fulfillment(fo["id"])
+    wait_for(
+        lambda: system.state_counts([shop.shop_id]).get("shipped", 0) >= 1, timeout_s, 0.3, "the warm-up order shipped"
+    )
+
+
 __all__ = [
     "ADDRESS",
     "STANDARD",
@@ -94,4 +107,5 @@ __all__ = [
     "say",
     "start_system",
     "wait_for",
+    "warm_up",
 ]

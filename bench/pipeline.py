@@ -1,7 +1,7 @@
 """Pipeline: how close a backlog of orders comes to the store's rate limit, and what one flooded shop costs the
 others.
 
-    .venv/bin/python bench/pipeline.py [--orders 300] [--shops 20] [--flood 300]
+    .venv/bin/python bench/pipeline.py [--orders 300] [--shops 20] [--flood 300] [--idle-shops 0]
 
 Real web, Celery workers (two processes), beat and a Redis of its own; the sandbox store with faults off and
 Standard-plan throttling (2000 points, restored at 100/s). Production settings otherwise (sweeps every 30 s,
@@ -25,6 +25,10 @@ Second line: `--shops` shops of which one is flooded with `--flood` orders at on
 an order every few seconds; the quiet shops' p99 accept latency beside the same quiet load with no flood.
 
     fairness: quiet_shops=19 p99_accept_s_alone=.. p99_accept_s_with_flood=.. ratio=..
+
+With `--idle-shops N`, N more shops are installed before the fairness part and place no orders: the schedule
+sweeps them (at the safety interval, behind all other work) while the quiet and flooded shops run beside them.
+Compare the line with a run without them.
 """
 
 from __future__ import annotations
@@ -44,7 +48,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/pipeline.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import STANDARD, ConnectedShop, System, WaitTimedOut, percentile, running_system, say, wait_for
+from bench.common import (
+    STANDARD,
+    ConnectedShop,
+    System,
+    WaitTimedOut,
+    percentile,
+    running_system,
+    say,
+    wait_for,
+    warm_up,
+)
 
 SETTINGS = {
     "SWEEP_INTERVAL_S": "30",
@@ -205,8 +219,40 @@ class FairnessResult:
         )
 
 
-def fairness(system: System, shops: int, flood: int, per_shop: int, interval_s: float, timeout_s: float):
+def budget_sleep_s(system: System, shop: ConnectedShop) -> float:
+    """Seconds the workers have slept, all told, waiting for the shop's rate-limit budget."""
+    import redis
+
+    from fulfillment.store.throttle import RedisCostBudget
+
+    return RedisCostBudget(redis.Redis.from_url(system.redis_url)).metrics(shop.domain).throttle_wait_seconds
+
+
+def install_idle_shops(system: System, count: int, threads: int = 8) -> None:
+    """`count` installed shops that never order: connected several at a time, each as an install would be."""
+    if count <= 0:
+        return
+    began = time.monotonic()
+
+    def connect(n: int) -> None:
+        system.connect_shop(f"idle-{n + 1}.myshopify.com", subscribe_webhooks=False, throttle=STANDARD)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(connect, range(count)))
+    say(f"fairness: {count} idle shops installed in {time.monotonic() - began:.1f}s")
+
+
+def fairness(
+    system: System,
+    shops: int,
+    flood: int,
+    per_shop: int,
+    interval_s: float,
+    timeout_s: float,
+    idle_shops: int = 0,
+):
     quiet = shops - 1
+    install_idle_shops(system, idle_shops)
 
     def connect(prefix: str) -> list[ConnectedShop]:
         return [system.connect_shop(f"{prefix}-{n + 1}.myshopify.com", throttle=STANDARD) for n in range(quiet)]
@@ -220,10 +266,16 @@ def fairness(system: System, shops: int, flood: int, per_shop: int, interval_s: 
     flood_ids = place(flooded_shop, flood)
     with_shops = connect("quiet-flood")
     say(f"fairness: {quiet} quiet shops beside a flood of {flood} orders")
+    began, slept = time.monotonic(), budget_sleep_s(system, flooded_shop)
     request_all(flooded_shop, flood_ids)
     flooded = quiet_load(system, with_shops, per_shop, interval_s, timeout_s)
     backlog_left = flood - system.state_counts([flooded_shop.shop_id]).get("shipped", 0)
     say(f"fairness: the flooded shop still had {backlog_left} of {flood} orders to ship when the quiet ones were in")
+    slept, took = budget_sleep_s(system, flooded_shop) - slept, time.monotonic() - began
+    say(
+        f"fairness: its steps slept {slept:.0f}s waiting for its budget over {took:.0f}s "
+        f"({slept / took:.1f} worker processes on average)"
+    )
     return FairnessResult(quiet, alone_s, accept_latencies(system, with_shops, flooded))
 
 
@@ -236,16 +288,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-interval", type=float, default=5.0, help="seconds between a quiet shop's orders")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--skip-fairness", action="store_true")
+    parser.add_argument("--skip-backlog", action="store_true", help="the fairness part alone")
+    parser.add_argument("--idle-shops", type=int, default=0, help="installed shops that never order, beside them")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # so that `finally` stops every process we started
 
     with running_system("pipeline", keep_files=lambda: args.keep_logs, settings=SETTINGS) as system:
         system.set_stock(SKU, 1_000_000)
-        result = backlog(system, args.orders, args.timeout)
-        print(result.line(), flush=True)
+        if args.skip_backlog:
+            warm_up(system, SKU)
+        else:
+            result = backlog(system, args.orders, args.timeout)
+            print(result.line(), flush=True)
         if not args.skip_fairness:
-            fair = fairness(system, args.shops, args.flood, args.quiet_orders, args.quiet_interval, args.timeout)
+            fair = fairness(
+                system, args.shops, args.flood, args.quiet_orders, args.quiet_interval, args.timeout, args.idle_shops
+            )
             print(fair.line(), flush=True)
     return 0
 

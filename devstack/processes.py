@@ -69,8 +69,6 @@ def web_command(port: int, workers: int = 2, host: str = "127.0.0.1") -> list[st
     ]
 
 
-# `devstack.celery_app` is the app's Celery application with the broker's visibility timeout open to the
-# harness (BROKER_VISIBILITY_TIMEOUT_S), for runs that lose a whole host and must see its tasks handed out again.
 def worker_command(name: str = "worker", concurrency: int = 2, app: str = "workers") -> list[str]:
     return [
         str(BIN / "celery"),

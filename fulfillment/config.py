@@ -57,12 +57,19 @@ class Config:
     pick_delay_s: float = 1.0
     pack_delay_s: float = 1.0
     handling_days: float = 1.0
+    # A shop we hold open work for (a fulfillment order not yet final) is swept every `sweep_interval_s`; an idle
+    # one every `idle_sweep_interval_s` (the safety sweep: what a shop whose callback and webhook were both lost
+    # waits at most). Between them, the store's callbacks and webhooks prompt the sweeps.
     sweep_interval_s: float = 30.0
+    idle_sweep_interval_s: float = 300.0
     # How often beat looks for shelves owed a push to the store, and how often it reconciles every shop's
     # inventory at our location with our shelves.
     inventory_push_interval_s: float = 2.0
     inventory_reconcile_interval_s: float = 300.0
     delivery_event_delay_s: float = 5.0
+    # How long a task taken by a worker that died stays with it before the broker hands it to another (Redis
+    # transport). Longer than the longest task plus the longest countdown, or a task is handed out twice.
+    broker_visibility_timeout_s: float = 300.0
     carrier: str = "DHL Express"
     tracking_url_template: str = "https://tracking.example.com/{number}"
     task_always_eager: bool = False
@@ -94,11 +101,15 @@ class Config:
             pack_delay_s=_float(env, "PACK_DELAY_S", defaults.pack_delay_s),
             handling_days=_float(env, "HANDLING_DAYS", defaults.handling_days),
             sweep_interval_s=_float(env, "SWEEP_INTERVAL_S", defaults.sweep_interval_s),
+            idle_sweep_interval_s=_float(env, "IDLE_SWEEP_INTERVAL_S", defaults.idle_sweep_interval_s),
             inventory_push_interval_s=_float(env, "INVENTORY_PUSH_INTERVAL_S", defaults.inventory_push_interval_s),
             inventory_reconcile_interval_s=_float(
                 env, "INVENTORY_RECONCILE_INTERVAL_S", defaults.inventory_reconcile_interval_s
             ),
             delivery_event_delay_s=_float(env, "DELIVERY_EVENT_DELAY_S", defaults.delivery_event_delay_s),
+            broker_visibility_timeout_s=_float(
+                env, "BROKER_VISIBILITY_TIMEOUT_S", defaults.broker_visibility_timeout_s
+            ),
             carrier=env.get("CARRIER") or defaults.carrier,
             tracking_url_template=env.get("TRACKING_URL_TEMPLATE") or defaults.tracking_url_template,
             task_always_eager=_bool(env, "CELERY_TASK_ALWAYS_EAGER", False),

@@ -1,15 +1,19 @@
 """Finding what the store assigned to us: one sweep of a shop lists it and records what is new.
 
-This is how nothing is lost when a callback is: a sweep runs on every callback and on a schedule, and returns
-our records that need a step (`fulfillment.step` takes it).
+This is how nothing is lost when a callback is: a sweep runs on every callback and webhook, and on a schedule
+(`due_between`: a shop we hold open work for at the sweep interval, an idle shop at the slower safety interval,
+each at its own moment of the interval), and returns our records that need a step (`fulfillment.step` takes it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +35,33 @@ _INTAKE_REQUEST_STATUSES = {"SUBMITTED", "ACCEPTED", "CANCELLATION_REQUESTED"}
 # A sweep pays for its listing page by page, and one that gives up pays again from the first page; there is one
 # per shop at a time, so it may queue this long for its shop's budget where a step would give its worker away.
 SWEEP_BUDGET_WAIT_S = 30.0
+
+
+class Scope(StrEnum):
+    """How much of the shop a sweep lists.
+
+    REQUESTS: what waits on us (requests and cancellation requests), for the store's pings about a request; the
+    list holds only what is new or not yet answered, so it costs little and may run as soon as the ping arrives.
+    FULL: that and every fulfillment order in our hands, for news about those (cancelled, moved, held) and for
+    the schedule of shops we hold open work for. IDLE: the safety sweep of a shop with nothing open, one listing
+    of everything open at our location; it goes behind all other work.
+    """
+
+    REQUESTS = "requests"
+    FULL = "full"
+    IDLE = "idle"
+
+
+# Webhook topics that say only "a request (or cancellation request) is waiting": the callback's news again.
+_REQUEST_TOPICS = {
+    "fulfillment_orders/fulfillment_request_submitted",
+    "fulfillment_orders/cancellation_request_submitted",
+}
+
+
+def scope_for_topic(topic: str) -> Scope:
+    """What a sweep prompted by a webhook of this topic lists."""
+    return Scope.REQUESTS if topic.strip().lower() in _REQUEST_TOPICS else Scope.FULL
 
 
 @dataclass(frozen=True)
@@ -109,9 +140,9 @@ def _awaits_us(shop: Shop, record: FulfillmentOrder) -> bool:
     return False
 
 
-def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
-    """Read everything assigned to us on the store; return our records that need a step and how many the store
-    listed.
+def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Scope = Scope.FULL) -> Sweep:
+    """Read what is assigned to us on the store (all of it, or for `Scope.REQUESTS` what waits on us); return
+    our records that need a step and how many the store listed.
 
     This is how nothing is lost when a callback is: it runs on every callback and on a schedule.
     """
@@ -126,7 +157,7 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
         seen: set[str] = set()
         now = ctx.clock()
         listed = []
-        for summary in _assigned_to_us(client, location_ids):
+        for summary in _assigned_to_us(client, location_ids, scope):
             if summary.id not in seen:  # else its status changed between two of the lists
                 seen.add(summary.id)
                 listed.append(summary)
@@ -158,6 +189,8 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL) -> Sweep:
             updated_at = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=now.tzinfo)
             if changed or now - updated_at > stale_after or _awaits_us(shop, record):
                 due[record.id] = Due(record.id, urgent=changed)
+        if scope == Scope.REQUESTS:
+            return Sweep(list(due.values()), len(seen))
         # What we were working on but the store no longer lists as ours was closed, cancelled or moved.
         open_records = session.execute(
             select(FulfillmentOrder.id, FulfillmentOrder.store_id).where(
@@ -185,12 +218,67 @@ def _records(session: Session, shop_id: int, store_ids: list[str]) -> dict[str, 
 SWEEP_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED", "FULFILLMENT_ACCEPTED")
 
 
+# An idle shop holds nothing of ours in progress, so one listing of every open fulfillment order at our location
+# (no status: unsubmitted ones too, which an idle shop has few of) costs less than the three lists.
+IDLE_ASSIGNMENT_STATUSES: tuple[str | None, ...] = (None,)
+
+# What waits on us; a REQUESTS sweep lists these first. A legacy shop's store accepts a request on our behalf
+# before it pings us (and takes no cancellation requests), so when these lists are empty the request is among
+# the accepted ones, listed then.
+REQUEST_ASSIGNMENT_STATUSES = ("FULFILLMENT_REQUESTED", "CANCELLATION_REQUESTED")
+
+
 def _assigned_to_us(
-    client: StoreClient, location_ids: list[str] | None
+    client: StoreClient, location_ids: list[str] | None, scope: Scope = Scope.FULL
 ) -> Iterator[ops.FulfillmentOrderSummary | ops.FulfillmentOrder]:
-    for status in SWEEP_ASSIGNMENT_STATUSES:
+    found = 0
+    for status in IDLE_ASSIGNMENT_STATUSES if scope == Scope.IDLE else SWEEP_ASSIGNMENT_STATUSES:
+        if scope == Scope.REQUESTS and status not in REQUEST_ASSIGNMENT_STATUSES and found:
+            return  # something waits on us: the ping was about it
         if status == "FULFILLMENT_REQUESTED":
             # New requests come with what deciding needs, so the first step reads one point, not a whole order.
-            yield from ops.iter_requested_fulfillment_orders(client, location_ids=location_ids)
+            listed = ops.iter_requested_fulfillment_orders(client, location_ids=location_ids)
         else:
-            yield from ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
+            listed = ops.iter_assigned_fulfillment_orders(client, assignment_status=status, location_ids=location_ids)
+        for summary in listed:
+            found += 1
+            yield summary
+
+
+# --- when each shop is swept ---------------------------------------------------------------------------------
+
+# The non-final states: a shop with a record in one of these is one we hold open work for.
+OPEN_STATES = tuple(sorted(str(s) for s in State if s not in FINAL))
+
+
+def shops_to_sweep(session: Session) -> list[tuple[int, bool]]:
+    """Every installed shop, with whether we hold open work for it (a fulfillment order not yet final)."""
+    active = session.scalars(
+        select(Shop.id).where(Shop.uninstalled_at.is_(None), Shop.access_token_ciphertext.is_not(None))
+    ).all()
+    busy = set(
+        session.scalars(
+            select(FulfillmentOrder.shop_id).where(FulfillmentOrder.state.in_(OPEN_STATES)).distinct()
+        ).all()
+    )
+    return [(shop_id, shop_id in busy) for shop_id in active]
+
+
+def phase(shop_id: int) -> float:
+    """Where in each interval the shop's scheduled sweep falls, in [0, 1): a hash of its id, so the sweeps of
+    many shops spread evenly over the interval instead of all landing on the same beat tick."""
+    return zlib.crc32(str(shop_id).encode()) / 2**32
+
+
+def due_between(
+    shops: Iterable[tuple[int, bool]], start: float, end: float, interval_s: float, idle_interval_s: float
+) -> list[tuple[int, Scope]]:
+    """The shops whose scheduled sweep falls in (start, end]: each shop we hold open work for once every
+    `interval_s`, each idle shop once every `idle_interval_s`, at its own phase of the interval."""
+    chosen = []
+    for shop_id, busy in shops:
+        every = interval_s if busy else idle_interval_s
+        offset = phase(shop_id) * every
+        if math.floor((end - offset) / every) > math.floor((start - offset) / every):
+            chosen.append((shop_id, Scope.FULL if busy else Scope.IDLE))
+    return chosen

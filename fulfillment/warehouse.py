@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from fulfillment.models import (
@@ -77,6 +78,16 @@ class Warehouse(Protocol):
     def adjust(self, shop_id: int, sku: str, change: int, *, actor: str = "", note: str = "") -> StockMovement: ...
 
 
+def _by_sku(item: FulfillmentOrderLineItem | tuple[FulfillmentOrderLineItem, int]) -> str:
+    """Shelves are locked in SKU order everywhere (`reserve` too), so workers never wait on each other in a ring."""
+    line = item[0] if isinstance(item, tuple) else item
+    return line.sku or ""
+
+
+# Insert-or-nothing for the databases we run on (`_new_level`).
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 @dataclass(frozen=True)
 class SimulatorSettings:
     carrier: str = "DHL Express"
@@ -101,15 +112,30 @@ class SimulatedWarehouse:
             query = query.with_for_update()
         level = self.session.scalar(query)
         if level is None and self.settings.default_stock is not None:
-            level = self._new_level(shop_id, sku)
-            self._record(level, Movement.RECEIPT, self.settings.default_stock, note="demo stock for a new SKU")
+            level, made = self._new_level(shop_id, sku, lock=lock)
+            if made:  # the worker that made the shelf stocks it, once
+                self._record(level, Movement.RECEIPT, self.settings.default_stock, note="demo stock for a new SKU")
         return level
 
-    def _new_level(self, shop_id: int, sku: str) -> StockLevel:
-        level = StockLevel(shop_id=shop_id, sku=sku, on_hand=0)
-        self.session.add(level)
-        self.session.flush()
-        return level
+    def _new_level(self, shop_id: int, sku: str, *, lock: bool = False) -> tuple[StockLevel, bool]:
+        """An empty shelf, and whether this call made it.
+
+        Two workers may both find no shelf and both make it: the insert of the second waits for the first and then
+        does nothing (rather than fail on the unique shop and SKU), and both go on with the one shelf. Only here,
+        on a shelf's first use: a shelf that exists costs no more statements."""
+        insert = _INSERTS[self.session.get_bind().dialect.name]
+        made = self.session.scalars(
+            insert(StockLevel)
+            .values(shop_id=shop_id, sku=sku, on_hand=0)
+            .on_conflict_do_nothing(index_elements=[StockLevel.shop_id, StockLevel.sku])
+            .returning(StockLevel)
+        ).first()
+        if made is not None:
+            return made, True
+        query = select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku)
+        if lock:
+            query = query.with_for_update()  # someone else's new shelf: wait for it as for any other
+        return self.session.scalars(query).one(), False
 
     def _held(self, shop_id: int, sku: str) -> int:
         total = self.session.scalar(
@@ -158,9 +184,12 @@ class SimulatedWarehouse:
         return movement
 
     def _shelf(self, shop_id: int, sku: str) -> StockLevel:
-        """The shelf to change, made empty on first use (no demo stock: the change says what is there)."""
-        level = self.session.scalar(select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku))
-        return level if level is not None else self._new_level(shop_id, sku)
+        """The shelf to change, locked, made empty on first use (no demo stock: the change says what is there).
+
+        Locked because the change is worked out from what is on hand: two changes at once each add their own."""
+        query = select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku).with_for_update()
+        level = self.session.scalar(query)
+        return level if level is not None else self._new_level(shop_id, sku, lock=True)[0]
 
     def available(self, shop_id: int, skus: list[str]) -> dict[str, int]:
         result = {}
@@ -209,7 +238,7 @@ class SimulatedWarehouse:
 
     def release(self, record: FulfillmentOrder) -> None:
         """Give back what is still held (what already shipped left the shelf in `ship`)."""
-        for line in record.line_items:
+        for line in sorted(record.line_items, key=_by_sku):
             reservation = self._reservation(line)
             if reservation is not None and reservation.state == "held":
                 reservation.state = "released"
@@ -217,11 +246,11 @@ class SimulatedWarehouse:
                 self._record(level, Movement.RELEASE, reserved_change=-reservation.quantity, record_id=record.id)
 
     def ship(self, items: list[tuple[int, int]]) -> None:
-        """Units left the building: take them off their shop's shelf and out of their reservation."""
-        for line_id, quantity in items:
-            line = self.session.get(FulfillmentOrderLineItem, line_id)
-            if line is None or not line.sku:
-                continue
+        """Units left the building: take them off their shop's shelf and out of their reservation.
+
+        Each shelf is locked before units come off it: two shipments at once each take their own."""
+        lines = [(self.session.get(FulfillmentOrderLineItem, line_id), quantity) for line_id, quantity in items]
+        for line, quantity in sorted(((line, n) for line, n in lines if line is not None and line.sku), key=_by_sku):
             record = line.fulfillment_order
             reservation = self._reservation(line)
             taken = 0
@@ -231,7 +260,7 @@ class SimulatedWarehouse:
                 if reservation.quantity <= 0:
                     reservation.quantity = 0
                     reservation.state = "consumed"
-            level = self._level(record.shop_id, line.sku)
+            level = self._level(record.shop_id, line.sku, lock=True)
             if level is not None:
                 self._record(level, Movement.SHIPMENT, -quantity, -taken, record_id=record.id)
 

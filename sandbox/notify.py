@@ -1,6 +1,8 @@
 """Signed HTTP the store sends on its own: fulfillment-service callbacks and webhooks.
 
-Both go out from a thread pool, never from the request that caused them. Callbacks get one attempt (10 s) and are
+Both go out from a thread pool, never from the request that caused them, each shop's in its turn: the pool takes
+one notice from each shop with notices waiting before it takes a second from any, as the store's delivery does
+not hold one merchant's notices behind another's burst. Callbacks get one attempt (10 s) and are
 lost when that fails, as the real store's can be; webhooks are retried with backoff, keeping their
 X-Shopify-Webhook-Id. Every attempt is recorded on the shop for the REST API. Fault injection (drop, duplicate,
 delay) is applied in `_send`, the single place every request passes through.
@@ -15,6 +17,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -78,6 +81,9 @@ class Notifier:
         self._get = get or requests.get
         self.fetch_timeout_s = fetch_timeout_s  # the store's own caller waits about 20 s
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox-notify")
+        # Notices waiting for a pool thread, per shop; the shops in the order they are served (round robin).
+        self._lanes: OrderedDict[str, deque[Callable[[], None]]] = OrderedDict()
+        self._lanes_lock = threading.Lock()
         self._busy = 0
         self._idle = threading.Condition()
 
@@ -104,8 +110,12 @@ class Notifier:
                     self._idle.notify_all()
 
         def start() -> None:
+            lane = getattr(args[0], "domain", "") if args else ""
+            with self._lanes_lock:
+                self._lanes.setdefault(lane, deque()).append(run)
             try:
-                self._pool.submit(run)
+                # One pool task per notice; each runs whichever notice is next in the shops' rotation.
+                self._pool.submit(self._next)
             except RuntimeError:  # shut down meanwhile: the notice is abandoned, like at a store restart
                 with self._idle:
                     self._busy -= 1
@@ -117,6 +127,18 @@ class Notifier:
             timer.start()
         else:
             start()
+
+    def _next(self) -> None:
+        with self._lanes_lock:
+            if not self._lanes:
+                return
+            lane, waiting = next(iter(self._lanes.items()))
+            run = waiting.popleft()
+            if waiting:
+                self._lanes.move_to_end(lane)  # this shop's next notice after every other shop's
+            else:
+                del self._lanes[lane]
+        run()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is queued, sending or waiting for a retry (tests and the demo use this)."""

@@ -87,6 +87,7 @@ TEST_SETTINGS = {
     "PICK_DELAY_S": "0.2",
     "PACK_DELAY_S": "0.2",
     "SWEEP_INTERVAL_S": "5",
+    "IDLE_SWEEP_INTERVAL_S": "15",
     "DELIVERY_EVENT_DELAY_S": "0.3",
     "OPERATOR_API_TOKEN": "test-operator-token",
     "SIMULATOR_MAX_UNITS_PER_PACKAGE": "4",

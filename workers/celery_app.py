@@ -15,6 +15,8 @@ from workers.queue import (
     PUSH_DUE_INVENTORY_TASK,
     RECONCILE_ALL_INVENTORY_TASK,
     SWEEP_ALL_SHOPS_TASK,
+    SWEEP_DUE_SHOPS_TASK,
+    SWEEP_TICK_S,
 )
 
 TASKS = "workers.tasks"
@@ -32,9 +34,16 @@ def make_celery(config: Config) -> Celery:
         task_always_eager=config.task_always_eager,
         broker_connection_retry_on_startup=True,
         # How soon a task held by a worker that died is handed to another.
-        broker_transport_options={"visibility_timeout": 300},
+        broker_transport_options={"visibility_timeout": config.broker_visibility_timeout_s},
+        # Each tick sweeps the shops whose moment in their interval came (`sweep_due_shops`): a shop with open
+        # work every SWEEP_INTERVAL_S, an idle one every IDLE_SWEEP_INTERVAL_S, spread over the interval.
         beat_schedule={
-            "sweep-all-shops": {"task": SWEEP_ALL_SHOPS_TASK, "schedule": config.sweep_interval_s},
+            "sweep-due-shops": {
+                "task": SWEEP_DUE_SHOPS_TASK,
+                "schedule": min(SWEEP_TICK_S, config.sweep_interval_s),
+                # A tick that waited past the next one is superseded by it.
+                "options": {"expires": SWEEP_TICK_S * 5},
+            },
             "push-due-inventory": {"task": PUSH_DUE_INVENTORY_TASK, "schedule": config.inventory_push_interval_s},
             "reconcile-all-inventory": {
                 "task": RECONCILE_ALL_INVENTORY_TASK,

@@ -1,7 +1,9 @@
 """Putting work on the queue, for the web process and the tasks alike: the one way to ask for a sweep or a step.
 
-Pings for one shop fold into one sweep, spaced by what the shop's last sweep listed. A step joins a chain of
-steps for its fulfillment order, and a shop has a bounded number of chains moving at a time (`ShopQueue`).
+Pings for one shop fold into one sweep of each scope, spaced by what the shop's last sweep of its kind
+listed; the schedule spreads the shops' sweeps over the interval, and idle shops' go behind all other work. A
+step joins a chain of steps for its fulfillment order, and a shop has a bounded number of chains moving at a
+time (`ShopQueue`).
 The fulfillment-order lock is the one the tasks and the dashboard both take around a step.
 """
 
@@ -16,12 +18,13 @@ import redis
 from celery import Celery
 
 from fulfillment.states import Cause
-from fulfillment.sweep import Due
+from fulfillment.sweep import Due, Scope
 from workers.runtime import exclusive
 
 # The tasks' names, as `workers.tasks` registers them and as senders name them.
 SWEEP_SHOP_TASK = "workers.tasks.sweep_shop"
 SWEEP_ALL_SHOPS_TASK = "workers.tasks.sweep_all_shops"
+SWEEP_DUE_SHOPS_TASK = "workers.tasks.sweep_due_shops"
 STEP_TASK = "workers.tasks.advance_fulfillment_order"
 DELIVERY_EVENT_TASK = "workers.tasks.post_delivery_event"
 PUSH_DUE_INVENTORY_TASK = "workers.tasks.push_due_inventory"
@@ -33,55 +36,161 @@ INVENTORY_PENDING_KEY = "fulfillment:inventory-pending:{shop_id}"
 INVENTORY_PENDING_TTL_S = 60
 PRUNE_DELIVERIES_TASK = "workers.tasks.prune_deliveries"
 
-SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}"
+# A sweep of each scope (`fulfillment.sweep.Scope`) waits at most once per shop: pings fold into it.
+SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}:{scope}"
 SWEEP_PENDING_TTL_S = 60
-LAST_SWEEP_KEY = "fulfillment:sweep-last:{shop_id}"
-SWEEP_SPACING_KEY = "fulfillment:sweep-spacing:{shop_id}"
-# A sweep lists every fulfillment order assigned to the shop, so its cost grows with the shop's open work. Pings
-# arrive with every merchant action; sweeps of one shop start at least this far apart, whatever the pings.
+# When the shop's next sweep of a listing kind may start (REQUESTS, or FULL for FULL and IDLE alike).
+SWEEP_NEXT_KEY = "fulfillment:sweep-next:{shop_id}:{listing}"
+SWEEP_NEXT_TTL_S = 3600
+SWEEP_LISTED_KEY = "fulfillment:sweep-listed:{shop_id}:{listing}"  # how many the last sweep of a kind listed
+# A full sweep lists every fulfillment order in our hands, so its cost grows with the shop's open work. Webhooks
+# arrive with every merchant action; full sweeps of one shop start at least this far apart, whatever the pings.
 SWEEP_SPACING_S = 1.0
-# A listing costs about a point per fulfillment order. A shop with many open ones is swept less often, so that its
-# sweeps spend no more than this many points a second: a tenth of the slowest plan's restore rate (50/s). The steps
-# re-read each fulfillment order before anything irreversible, so a slower sweep delays news, never a safety check.
+# A REQUESTS sweep lists only what waits on us: the new request and the few not answered yet. It starts as soon
+# as the ping arrives, so a request goes to its step without waiting out a full sweep's spacing; one that listed
+# no more than this many costs a handful of points (a request's accept alone costs 10), and only a longer list
+# spaces the next one by its cost.
+REQUESTS_SPACING_S = 0.0
+REQUESTS_UNSPACED_LISTING = 10
+# A listing costs about a point per fulfillment order. A shop with many listed is swept less often, so that its
+# sweeps of each kind spend no more than this many points a second: a tenth of the slowest plan's restore rate
+# (50/s). The steps re-read each fulfillment order before anything irreversible, so a slower sweep delays news,
+# never a safety check.
 SWEEP_POINTS_PER_S = 5.0
+
+# Celery's Redis transport serves priority 0 before 3, 6 and 9 (each a list of its own, read in that order).
+# Real work (pings, steps) at 0; scheduled sweeps of shops with open work at 3; the steps of a shop whose
+# fulfillment orders queue for a place among its chains (a flood) at 6; safety sweeps of idle shops at 9,
+# behind everything else, so a thousand idle shops never sit in front of one order.
+PRIORITY_DEFAULT = 0
+PRIORITY_SCHEDULED = 3
+PRIORITY_FLOODED = 6
+PRIORITY_IDLE = 9
+
+
+def scope_for(cause: str) -> Scope:
+    """What a sweep asked for with this cause lists: a callback is about a request, anything else may be about
+    work in our hands."""
+    return Scope.REQUESTS if cause == Cause.CALLBACK else Scope.FULL
+
+
+def sweep_priority(scope: Scope | str, scheduled: bool = False) -> int:
+    if scope == Scope.IDLE:
+        return PRIORITY_IDLE
+    return PRIORITY_SCHEDULED if scheduled else PRIORITY_DEFAULT
+
+
+def _listing(scope: Scope | str) -> str:
+    return Scope.REQUESTS if scope == Scope.REQUESTS else Scope.FULL
 
 
 def request_sweep(
-    celery: Celery, redis_client: redis.Redis, shop_id: int, cause: str, clock: Callable[[], float] = time.time
+    celery: Celery,
+    redis_client: redis.Redis,
+    shop_id: int,
+    cause: str,
+    clock: Callable[[], float] = time.time,
+    *,
+    scope: Scope | None = None,
+    priority: int | None = None,
 ) -> bool:
-    """Queue a sweep of the shop unless one is already waiting; True when a new one was queued.
+    """Queue a sweep of the shop unless one of the same scope is already waiting; True when a new one was
+    queued. The scope is `scope_for(cause)` unless given.
 
-    Duplicate and coalesced pings land here: only the first while a sweep waits reaches a worker, and it starts
-    no sooner than the shop's sweep spacing after its last sweep started.
+    Duplicate and coalesced pings land here, on the callback's path: one Redis command when the ping folds into
+    a waiting sweep, and the message itself when it does not. The sweep keeps the shop's spacing when it starts
+    (`sweep_shop` in the tasks), not here, so `clock` is no longer read; it stays for the callers that pass it.
     """
-    countdown = sweep_due_in(redis_client, shop_id, clock)
-    pending = SWEEP_PENDING_KEY.format(shop_id=shop_id)
-    if not redis_client.set(pending, cause, nx=True, ex=int(countdown) + SWEEP_PENDING_TTL_S):
+    scope = Scope(scope or scope_for(cause))
+    if not redis_client.set(
+        SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope), cause, nx=True, ex=SWEEP_PENDING_TTL_S
+    ):
         return False
-    celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause), countdown=countdown)
+    if priority is None:
+        celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause, str(scope)), priority=sweep_priority(scope))
+    else:  # the sweep keeps its priority if it has to wait for its spacing
+        celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause, str(scope), priority), priority=priority)
     return True
 
 
-def sweep_due_in(redis_client: redis.Redis, shop_id: int, clock: Callable[[], float] = time.time) -> float:
-    """Seconds until the shop may be swept again: the spacing its last sweep set may have grown since this one
-    was queued (a shop's first sweeps find out how much it holds)."""
-    last, spacing = redis_client.mget(LAST_SWEEP_KEY.format(shop_id=shop_id), SWEEP_SPACING_KEY.format(shop_id=shop_id))
-    if not last:
-        return 0.0
-    return max(0.0, float(last) + (float(spacing) if spacing else SWEEP_SPACING_S) - clock())
+def sweep_due_in(
+    redis_client: redis.Redis, shop_id: int, clock: Callable[[], float] = time.time, scope: Scope | str = Scope.FULL
+) -> float:
+    """Seconds until a sweep of this scope may start: the spacing its kind's last sweep set may have grown since
+    this one was queued (a shop's first sweeps find out how much it holds)."""
+    at = redis_client.get(SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=_listing(scope)))
+    return max(0.0, float(at) - clock()) if at else 0.0
 
 
-def sweep_started(redis_client: redis.Redis, shop_id: int, clock: Callable[[], float] = time.time) -> None:
-    """Pings from now on need a sweep of their own; the next one keeps its distance from this one."""
-    redis_client.delete(SWEEP_PENDING_KEY.format(shop_id=shop_id))
-    redis_client.set(LAST_SWEEP_KEY.format(shop_id=shop_id), repr(clock()), ex=3600)
+def sweep_waits(redis_client: redis.Redis, shop_id: int, scope: Scope | str, wait_s: float) -> None:
+    """The waiting sweep goes on folding pings for as long as it waits, not only for the usual minute."""
+    redis_client.expire(SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope), int(wait_s) + SWEEP_PENDING_TTL_S)
 
 
-def sweep_finished(redis_client: redis.Redis, shop_id: int, listed: int) -> float:
-    """Set the shop's sweep spacing from how many fulfillment orders its last sweep listed; returns it."""
-    spacing = max(SWEEP_SPACING_S, listed / SWEEP_POINTS_PER_S)
-    redis_client.set(SWEEP_SPACING_KEY.format(shop_id=shop_id), repr(spacing), ex=3600)
+def sweep_started(
+    redis_client: redis.Redis, shop_id: int, clock: Callable[[], float] = time.time, scope: Scope | str = Scope.FULL
+) -> float:
+    """Pings from now on need a sweep of their own; the next one of this kind keeps its distance from this one,
+    by what the last one listed until this one knows better. Returns when it started."""
+    now = clock()
+    listing = _listing(scope)
+    with redis_client.pipeline(transaction=False) as pipe:
+        pipe.delete(SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope))
+        pipe.get(SWEEP_LISTED_KEY.format(shop_id=shop_id, listing=listing))
+        _, listed = pipe.execute()
+    spacing = sweep_spacing(listing, int(listed or 0))
+    redis_client.set(SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=listing), repr(now + spacing), ex=SWEEP_NEXT_TTL_S)
+    return now
+
+
+def sweep_spacing(scope: Scope | str, listed: int) -> float:
+    """How far apart sweeps of this kind start, for a shop whose last one listed `listed` fulfillment orders."""
+    if _listing(scope) == Scope.REQUESTS:
+        return REQUESTS_SPACING_S if listed <= REQUESTS_UNSPACED_LISTING else listed / SWEEP_POINTS_PER_S
+    return max(SWEEP_SPACING_S, listed / SWEEP_POINTS_PER_S)
+
+
+def sweep_finished(
+    redis_client: redis.Redis, shop_id: int, listed: int, started: float | None = None, scope: Scope | str = Scope.FULL
+) -> float:
+    """Space the shop's next sweep of this kind by how many fulfillment orders this one listed; returns the
+    spacing."""
+    listing = _listing(scope)
+    spacing = sweep_spacing(listing, listed)
+    started = time.time() if started is None else started
+    with redis_client.pipeline(transaction=False) as pipe:
+        pipe.set(SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=listing), repr(started + spacing), ex=SWEEP_NEXT_TTL_S)
+        pipe.set(SWEEP_LISTED_KEY.format(shop_id=shop_id, listing=listing), listed, ex=SWEEP_NEXT_TTL_S)
+        pipe.execute()
     return spacing
+
+
+# A sweep of a kind that finds another of its kind running on the shop comes back this much later: the running
+# one may have listed before the ping that queued it, so it still runs, once that one is done.
+SWEEP_BUSY_RETRY_S = 1.0
+
+
+@contextmanager
+def sweep_lock(redis_client: redis.Redis, shop_id: int, scope: Scope | str) -> Iterator[None]:
+    """One sweep of each kind at a time per shop (two would list and record the same fulfillment orders);
+    raises `Busy` when one runs. A lease, like the fulfillment-order lock."""
+    with exclusive(f"sweep:{shop_id}:{_listing(scope)}", client=redis_client):
+        yield
+
+
+# The schedule: beat runs `sweep_due_shops` every SWEEP_TICK_S; each run sweeps the shops whose moment in the
+# interval (`fulfillment.sweep.due_between`) fell since the last run, so no tick carries a thousand sweeps.
+SWEEP_TICK_S = 2.0
+SWEEP_TICK_KEY = "fulfillment:sweep-tick"
+
+
+def sweep_tick(redis_client: redis.Redis, now: float, longest_s: float) -> float:
+    """Record this run of the schedule; returns when the last one ran (one tick ago for the first, and at most
+    `longest_s` ago after beat was down a long time: every shop once, then the usual pace)."""
+    last = redis_client.getset(SWEEP_TICK_KEY, repr(now))
+    if last is None:
+        return now - SWEEP_TICK_S
+    return min(now, max(float(last), now - longest_s))
 
 
 INFLIGHT_KEY = "fulfillment:inflight:{shop_id}"  # record id -> when its chain must next be heard of
@@ -92,14 +201,10 @@ INFLIGHT_PER_SHOP = 12
 # that was killed: time in the queue plus one step. The sweep then starts the fulfillment order's work again.
 CHAIN_GRACE_S = 60
 CHAIN_KEY = "fulfillment:chain:{record_id}"
+# A backstop only: a chain's key is deleted when the chain ends (`finish`).
 CHAIN_TTL_S = 7 * 24 * 3600
 
 Clock = Callable[[], float]
-
-# Celery's Redis transport serves priority 0 before 3, 6 and 9. The steps of a shop whose fulfillment orders
-# queue for a place among its chains (a flood) go behind every other shop's work.
-PRIORITY_DEFAULT = 0
-PRIORITY_FLOODED = 6
 
 
 def step_priority(redis_client: redis.Redis, shop_id: int | None) -> int:
@@ -179,6 +284,7 @@ def finish(
     """The chain is done; returns the waiting fulfillment orders that may start a chain in its place."""
     now = clock()
     inflight = INFLIGHT_KEY.format(shop_id=shop_id)
+    redis_client.delete(CHAIN_KEY.format(record_id=record_id))
     redis_client.zrem(inflight, str(record_id))
     redis_client.zremrangebyscore(inflight, "-inf", now)
     running = {int(m) for m in redis_client.zrange(inflight, 0, -1)}
@@ -244,8 +350,11 @@ class ShopQueue:
         self.celery.signature(STEP_TASK, args=args).apply_async(**options)
 
     def finished(self, record_id: int) -> None:
-        """The chain is done: its place among the shop's chains goes to the next fulfillment order waiting."""
-        if self.shop_id is not None:
+        """The chain is done (its key goes): its place among the shop's chains goes to the next fulfillment order
+        waiting."""
+        if self.shop_id is None:
+            self.redis.delete(CHAIN_KEY.format(record_id=record_id))
+        else:
             self._start(finish(self.redis, self.shop_id, record_id, self.limit, self.clock), Cause.POLL)
 
 

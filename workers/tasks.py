@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from fulfillment import delivery, inventory_sync, step, sweep
 from fulfillment.models import Shop
@@ -18,7 +19,7 @@ from workers.runtime import Busy, context, exclusive, redis_client
 
 log = logging.getLogger("workers.tasks")
 
-TRANSIENT = (StoreUnavailable, Throttled, OperationalError, ConnectionError, Busy)
+TRANSIENT = (StoreUnavailable, Throttled, OperationalError, IntegrityError, ConnectionError, Busy)
 RETRY = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
@@ -29,18 +30,32 @@ RETRY = {
 
 
 @celery.task(name=queue.SWEEP_SHOP_TASK, **RETRY)
-def sweep_shop(shop_id: int, cause: str = Cause.POLL) -> int:
-    wait = queue.sweep_due_in(redis_client(), shop_id)
-    if wait > 0:
-        # Still waiting: pings go on folding into this sweep, which runs when the shop's spacing allows.
-        sweep_shop.apply_async((shop_id, cause), countdown=wait)
-        return 0
-    queue.sweep_started(redis_client(), shop_id)
+def sweep_shop(shop_id: int, cause: str = Cause.POLL, scope: str | None = None, priority: int | None = None) -> int:
+    scope = sweep.Scope(scope or queue.scope_for(cause))
     try:
-        found = sweep.sweep_shop(context(), shop_id, Cause(cause))
+        with queue.sweep_lock(redis_client(), shop_id, scope):
+            wait = queue.sweep_due_in(redis_client(), shop_id, scope=scope)
+            if wait <= 0:
+                return _sweep(shop_id, cause, scope)
+    except Busy:
+        wait = queue.SWEEP_BUSY_RETRY_S  # another sweep of its kind runs on the shop; this one follows it
+    # Still waiting: pings go on folding into this sweep, which runs when the shop's spacing allows.
+    queue.sweep_waits(redis_client(), shop_id, scope, wait)
+    sweep_shop.apply_async(
+        (shop_id, cause, str(scope), priority),
+        countdown=wait,
+        priority=queue.sweep_priority(scope) if priority is None else priority,
+    )
+    return 0
+
+
+def _sweep(shop_id: int, cause: str, scope: sweep.Scope) -> int:
+    started = queue.sweep_started(redis_client(), shop_id, scope=scope)
+    try:
+        found = sweep.sweep_shop(context(), shop_id, Cause(cause), scope)
     except Throttled as exc:
         raise sweep_shop.retry(exc=exc, countdown=_after(exc)) from exc
-    queue.sweep_finished(redis_client(), shop_id, found.listed)
+    queue.sweep_finished(redis_client(), shop_id, found.listed, started, scope=scope)
     _shop_queue(shop_id).start(found.due, cause)
     return len(found.due)
 
@@ -100,13 +115,32 @@ def prune_deliveries() -> int:
 
 @celery.task(name=queue.SWEEP_ALL_SHOPS_TASK)
 def sweep_all_shops() -> int:
+    """Every shop once (beat's start): idle ones behind all other work."""
     with context().db.transaction() as session:
-        shop_ids = session.scalars(
-            select(Shop.id).where(Shop.uninstalled_at.is_(None), Shop.access_token_ciphertext.is_not(None))
-        ).all()
-    for shop_id in shop_ids:
-        queue.request_sweep(celery, redis_client(), shop_id, Cause.POLL)
-    return len(shop_ids)
+        shops = sweep.shops_to_sweep(session)
+    for shop_id, busy in shops:
+        _scheduled_sweep(shop_id, sweep.Scope.FULL if busy else sweep.Scope.IDLE)
+    return len(shops)
+
+
+@celery.task(name=queue.SWEEP_DUE_SHOPS_TASK)
+def sweep_due_shops() -> int:
+    """The shops whose moment in their interval came since the last tick."""
+    config = context().config
+    now = time.time()
+    since = queue.sweep_tick(redis_client(), now, longest_s=max(config.sweep_interval_s, config.idle_sweep_interval_s))
+    with context().db.transaction() as session:
+        shops = sweep.shops_to_sweep(session)
+    due = sweep.due_between(shops, since, now, config.sweep_interval_s, config.idle_sweep_interval_s)
+    for shop_id, scope in due:
+        _scheduled_sweep(shop_id, scope)
+    return len(due)
+
+
+def _scheduled_sweep(shop_id: int, scope: sweep.Scope) -> None:
+    queue.request_sweep(
+        celery, redis_client(), shop_id, Cause.POLL, scope=scope, priority=queue.sweep_priority(scope, scheduled=True)
+    )
 
 
 # --- inventory pushed to the store -----------------------------------------------------------------------
@@ -163,7 +197,8 @@ def reconcile_all_inventory() -> int:
             )
         ).all()
     for shop_id in shop_ids:
-        celery.send_task(queue.RECONCILE_INVENTORY_TASK, args=(shop_id,))
+        # Every shop at once, every few minutes: behind all real work, as the idle shops' sweeps are.
+        celery.send_task(queue.RECONCILE_INVENTORY_TASK, args=(shop_id,), priority=queue.PRIORITY_IDLE)
     return len(shop_ids)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from devstack.wait import wait_for
+from workers.queue import SWEEP_TICK_S
 
 
 def shipped_once(shop, order_id: str, timeout: float = 120) -> dict:
@@ -31,18 +33,49 @@ def shipped_per_line_item(order: dict) -> Counter:
     return shipped
 
 
-def test_a_request_whose_callback_never_arrives_is_found_by_the_sweep(connected_shop):
-    shop = connected_shop
+# How late a scheduled sweep may come on this machine beyond its interval: the schedule's tick, the sweep's wait
+# behind other tests' work (an idle shop's sweep goes behind everything) and the listing itself.
+SCHEDULE_SLACK_S = SWEEP_TICK_S + 8
+
+
+def recorded_within(shop, fo_id: str) -> float:
+    """Seconds from now until our record of the fulfillment order exists."""
+    started = time.monotonic()
+    wait_for(lambda: shop.record(fo_id) is not None, timeout=120, interval=0.2, what="our record of the request")
+    return time.monotonic() - started
+
+
+def test_a_request_whose_callback_never_arrives_is_found_by_the_idle_shops_safety_sweep(system, connected_shop):
+    shop = connected_shop  # no webhooks either: only the schedule can find the request
     shop.set_stock("REL-DROP", 5)
     shop.merchant.set_faults(drop_rate=1.0)
     order = shop.place_order([{"sku": "REL-DROP", "title": "Lamp", "quantity": 1}])
     (fo,) = order["fulfillment_orders"]
     shop.merchant.request_fulfillment(fo["id"])
 
+    # The shop holds nothing open with us: the safety sweep finds it, within its interval.
+    assert recorded_within(shop, fo["id"]) <= system.config().idle_sweep_interval_s + SCHEDULE_SLACK_S
     done = shipped_once(shop, order["id"])
     assert len(done["fulfillments"]) == 1
     sent = shop.merchant.state()["callbacks_sent"]
     assert sent and all(c.get("fault") == "dropped" for c in sent), sent
+
+
+def test_a_lost_callback_of_a_shop_with_open_work_is_found_within_the_sweep_interval(system, connected_shop):
+    shop = connected_shop
+    shop.set_stock("REL-OPEN", 5)
+    shop.configure(review_requests=True)  # the first request waits for an operator: open work of ours
+    first = shop.place_order([{"sku": "REL-OPEN", "title": "Lamp", "quantity": 1}])
+    (held,) = first["fulfillment_orders"]
+    shop.merchant.request_fulfillment(held["id"])
+    recorded_within(shop, held["id"])  # its callback arrived
+    shop.merchant.set_faults(drop_rate=1.0)
+    second = shop.place_order([{"sku": "REL-OPEN", "title": "Lamp", "quantity": 1}])
+    (fo,) = second["fulfillment_orders"]
+    shop.merchant.request_fulfillment(fo["id"])
+
+    assert recorded_within(shop, fo["id"]) <= system.config().sweep_interval_s + SCHEDULE_SLACK_S
+    assert [c.get("fault") for c in shop.merchant.state()["callbacks_sent"]].count("dropped") == 1
 
 
 def test_store_errors_timeouts_and_lost_answers_are_retried_and_ship_each_order_once(connected_shop):

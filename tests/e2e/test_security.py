@@ -803,7 +803,7 @@ def test_behind_a_proxy_each_client_has_its_own_sign_in_limit(system, proxied_we
 FUZZ_SHOP = "fuzz-shop.myshopify.com"
 GONE_SHOP = "fuzz-gone.myshopify.com"
 # Ids far from those of the shops the running system makes in the same Redis, so the sweep markers the fuzzed
-# callbacks leave (`fulfillment:sweep-pending:<id>`) cannot hold back a real shop's sweep.
+# callbacks leave (`fulfillment:sweep-pending:<id>:<scope>`) cannot hold back a real shop's sweep.
 FUZZ_SHOP_ID = 7_000_001
 
 
@@ -840,7 +840,7 @@ def fuzz_app(make_database, redis_url):
     yield app, ctx
     client = redis.Redis.from_url(redis_url)
     for shop_id in (FUZZ_SHOP_ID, FUZZ_SHOP_ID + 1):
-        client.delete(f"fulfillment:sweep-pending:{shop_id}")
+        client.delete(*(f"fulfillment:sweep-pending:{shop_id}:{scope}" for scope in ("requests", "full", "idle")))
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
+from types import SimpleNamespace
 
-from sandbox.notify import rest_topic, sign
+from sandbox.faults import Faults
+from sandbox.model import Callback
+from sandbox.notify import Notifier, rest_topic, sign
 
 SECRET = "sandbox-test-secret"  # the one conftest configures
 
@@ -186,3 +190,30 @@ def test_fetch_tracking_numbers_fills_in_fulfillments_without_tracking(make, rec
     assert shown["fulfillments"][0]["tracking_info"][0]["number"] == "TRK-1"
     # Nothing left to ask about.
     assert h.client.post(f"/_sandbox/shops/{h.shop}/fetch_tracking_numbers", json={}).get_json()["results"] == []
+
+
+def test_one_shops_burst_of_notices_does_not_hold_back_another_shops(monkeypatch):
+    sent: list[str] = []
+    release = threading.Event()
+
+    class Answer:
+        status_code = 200
+
+    def post(url, data, headers, timeout):
+        release.wait(10)  # the first notice holds the only thread while the burst queues behind it
+        sent.append(headers["X-Shopify-Shop-Domain"])
+        return Answer()
+
+    notifier = Notifier(SECRET, threading.Lock(), workers=1, post=post)
+    flooded, quiet = (
+        SimpleNamespace(domain=name, faults=Faults(), callbacks_sent=[])
+        for name in ("flooded.myshopify.com", "quiet.myshopify.com")
+    )
+    for _ in range(20):
+        notifier(flooded, Callback(url="http://127.0.0.1:9", kind="FULFILLMENT_REQUEST"))
+    notifier(quiet, Callback(url="http://127.0.0.1:9", kind="FULFILLMENT_REQUEST"))
+    release.set()
+    assert notifier.wait_idle(10)
+    notifier.shutdown()
+    assert len(sent) == 21
+    assert sent.index("quiet.myshopify.com") <= 2  # after the notice in flight and the burst's next, not its 20th

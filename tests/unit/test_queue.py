@@ -6,8 +6,9 @@ import uuid
 import pytest
 import redis
 
-from fulfillment.sweep import Due
+from fulfillment.sweep import Due, Scope
 from workers import queue
+from workers.runtime import Busy
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -37,10 +38,12 @@ def shop_id(client):
     shop_id = uuid.uuid4().int % 10**12
     yield shop_id
     client.delete(
+        *(key.format(shop_id=shop_id) for key in (queue.INFLIGHT_KEY, queue.WAITING_KEY)),
         *(
-            key.format(shop_id=shop_id)
-            for key in (queue.INFLIGHT_KEY, queue.WAITING_KEY, queue.SWEEP_PENDING_KEY, queue.LAST_SWEEP_KEY)
-        )
+            key.format(shop_id=shop_id, scope=scope, listing=scope)
+            for key in (queue.SWEEP_PENDING_KEY, queue.SWEEP_NEXT_KEY, queue.SWEEP_LISTED_KEY)
+            for scope in Scope
+        ),
     )
 
 
@@ -88,53 +91,104 @@ def test_a_chain_waiting_on_a_delay_is_alive_until_the_delay_and_its_grace_have_
 
 class FakeCelery:
     def __init__(self) -> None:
-        self.sent: list[tuple[str, tuple, float]] = []
+        self.sent: list[tuple[str, tuple, int]] = []
 
-    def send_task(self, name, args=(), countdown=None):
-        self.sent.append((name, args, countdown or 0))
+    def send_task(self, name, args=(), priority=None):
+        self.sent.append((name, args, priority))
 
 
-def test_pings_fold_into_one_waiting_sweep_and_sweeps_of_a_shop_are_spaced(client, shop_id, clock):
+class CountingRedis(redis.Redis):
+    """A real client that counts the commands it sends (each one round trip)."""
+
+    commands: list[str]
+
+    def execute_command(self, *args, **options):
+        self.commands.append(args[0])
+        return super().execute_command(*args, **options)
+
+
+def test_a_ping_costs_one_redis_command_and_pings_fold_into_one_waiting_sweep_per_scope(client, shop_id, clock):
     celery = FakeCelery()
-    assert queue.request_sweep(celery, client, shop_id, "callback", clock=clock)
-    assert not queue.request_sweep(celery, client, shop_id, "webhook", clock=clock)  # folded into it
-    queue.sweep_started(client, shop_id, clock=clock)
+    counting = CountingRedis.from_url(REDIS_URL)
+    counting.commands = []
+    assert queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)
+    assert counting.commands == ["SET"]
+    counting.commands.clear()
+    assert not queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)  # folded into it
+    assert counting.commands == ["SET"]
+    assert not queue.request_sweep(celery, counting, shop_id, "webhook", clock=clock, scope=Scope.REQUESTS)
+    # News about work in our hands needs the whole shop listed: a sweep of its own, not folded into the other.
+    assert queue.request_sweep(celery, counting, shop_id, "webhook", clock=clock)
+    queue.sweep_started(client, shop_id, clock=clock, scope=Scope.REQUESTS)
+    assert queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)  # pings after it started
+    assert celery.sent == [
+        (queue.SWEEP_SHOP_TASK, (shop_id, "callback", "requests"), queue.PRIORITY_DEFAULT),
+        (queue.SWEEP_SHOP_TASK, (shop_id, "webhook", "full"), queue.PRIORITY_DEFAULT),
+        (queue.SWEEP_SHOP_TASK, (shop_id, "callback", "requests"), queue.PRIORITY_DEFAULT),
+    ]
+    counting.close()
+
+
+def test_a_scheduled_sweep_goes_at_its_priority_and_keeps_it(client, shop_id, clock):
+    celery = FakeCelery()
+    assert queue.request_sweep(celery, client, shop_id, "poll", clock=clock, scope=Scope.IDLE, priority=9)
+    assert celery.sent == [(queue.SWEEP_SHOP_TASK, (shop_id, "poll", "idle", 9), 9)]
+    assert queue.sweep_priority(Scope.IDLE, scheduled=True) == queue.PRIORITY_IDLE
+    assert queue.sweep_priority(Scope.FULL, scheduled=True) == queue.PRIORITY_SCHEDULED
+    assert queue.sweep_priority(Scope.REQUESTS) == queue.PRIORITY_DEFAULT
+
+
+def test_a_ping_about_a_request_is_swept_without_waiting_for_the_full_sweeps_spacing(client, shop_id, clock):
+    queue.sweep_started(client, shop_id, clock=clock, scope=Scope.FULL)
+    queue.sweep_finished(client, shop_id, listed=20, started=clock.now, scope=Scope.FULL)
     clock.now += 0.25
-    # A burst of pings costs one listing of the shop every SWEEP_SPACING_S, not one per ping.
-    assert queue.request_sweep(celery, client, shop_id, "callback", clock=clock)
-    queue.sweep_started(client, shop_id, clock=clock)
-    clock.now += queue.SWEEP_SPACING_S + 1
-    assert queue.request_sweep(celery, client, shop_id, "poll", clock=clock)
-    assert [countdown for _, _, countdown in celery.sent] == [0, pytest.approx(queue.SWEEP_SPACING_S - 0.25), 0]
-    assert celery.sent[0][:2] == ("workers.tasks.sweep_shop", (shop_id, "callback"))
+    assert queue.sweep_due_in(client, shop_id, clock=clock, scope=Scope.FULL) == pytest.approx(20 / 5 - 0.25)
+    assert queue.sweep_due_in(client, shop_id, clock=clock, scope=Scope.REQUESTS) == 0
+    # A full sweep starting keeps the next one as far off as the last one's listing asks, until it knows better.
+    clock.now += 4
+    queue.sweep_started(client, shop_id, clock=clock, scope=Scope.IDLE)
+    clock.now += 0.5
+    assert queue.sweep_due_in(client, shop_id, clock=clock, scope=Scope.FULL) == pytest.approx(20 / 5 - 0.5)
 
 
-def test_a_shop_with_many_open_fulfillment_orders_is_swept_less_often(client, shop_id, clock):
-    celery = FakeCelery()
-    queue.sweep_started(client, shop_id, clock=clock)
+def test_a_shop_with_many_waiting_requests_is_swept_less_often(client, shop_id, clock):
+    started = queue.sweep_started(client, shop_id, clock=clock, scope=Scope.REQUESTS)
     # 600 listed: about 600 points a sweep, so sweeps start 600 / SWEEP_POINTS_PER_S seconds apart.
-    spacing = queue.sweep_finished(client, shop_id, listed=600)
+    spacing = queue.sweep_finished(client, shop_id, listed=600, started=started, scope=Scope.REQUESTS)
     assert spacing == pytest.approx(600 / queue.SWEEP_POINTS_PER_S)
     clock.now += 10
-    assert queue.request_sweep(celery, client, shop_id, "poll", clock=clock)
-    assert celery.sent[-1][2] == pytest.approx(spacing - 10)
+    assert queue.sweep_due_in(client, shop_id, clock=clock, scope=Scope.REQUESTS) == pytest.approx(spacing - 10)
     # The waiting sweep keeps folding pings for as long as it waits, not only for the usual minute.
-    ttl = client.ttl(queue.SWEEP_PENDING_KEY.format(shop_id=shop_id))
+    assert queue.request_sweep(FakeCelery(), client, shop_id, "callback", clock=clock)
+    queue.sweep_waits(client, shop_id, Scope.REQUESTS, spacing - 10)
+    ttl = client.ttl(queue.SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=Scope.REQUESTS))
     assert ttl > spacing - 10
-    assert not queue.request_sweep(celery, client, shop_id, "callback", clock=clock)
 
 
 def test_a_small_shop_keeps_the_short_spacing(client, shop_id, clock):
-    assert queue.sweep_finished(client, shop_id, listed=3) == queue.SWEEP_SPACING_S
+    assert queue.sweep_finished(client, shop_id, listed=3, started=clock.now) == queue.SWEEP_SPACING_S
+    # A ping's sweep that found a few requests waiting lets the next ping's sweep start at once.
+    assert queue.sweep_finished(client, shop_id, listed=queue.REQUESTS_UNSPACED_LISTING, scope=Scope.REQUESTS) == 0
 
 
 def test_a_queued_sweep_learns_of_a_spacing_set_after_it_was_queued(client, shop_id, clock):
     assert queue.sweep_due_in(client, shop_id, clock=clock) == 0  # never swept
-    queue.sweep_started(client, shop_id, clock=clock)
+    started = queue.sweep_started(client, shop_id, clock=clock)
     clock.now += 2
     assert queue.sweep_due_in(client, shop_id, clock=clock) == 0  # the short spacing has passed
-    queue.sweep_finished(client, shop_id, listed=100)  # that sweep found a big shop
+    queue.sweep_finished(client, shop_id, listed=100, started=started)  # that sweep found a big shop
     assert queue.sweep_due_in(client, shop_id, clock=clock) == pytest.approx(100 / queue.SWEEP_POINTS_PER_S - 2)
+
+
+def test_the_schedule_picks_up_where_its_last_tick_left_off(client):
+    client.delete(queue.SWEEP_TICK_KEY)
+    try:
+        assert queue.sweep_tick(client, 1000.0, longest_s=300) == 1000.0 - queue.SWEEP_TICK_S  # the first tick
+        assert queue.sweep_tick(client, 1002.5, longest_s=300) == 1000.0
+        # Beat was down an hour: every shop once (the longest interval), not an hour's worth of sweeps.
+        assert queue.sweep_tick(client, 4602.5, longest_s=300) == 4302.5
+    finally:
+        client.delete(queue.SWEEP_TICK_KEY)
 
 
 class FakeSignatures:
@@ -178,3 +232,27 @@ def test_a_shops_queue_starts_the_next_waiting_chain_with_a_token_when_one_finis
     )
     chains.finished(1)
     assert [args[0] for args, _ in celery.steps] == [1, 1, 2]
+
+
+def test_a_chain_that_ends_leaves_no_key_behind(client, shop_id, clock):
+    celery = FakeSignatures()
+    chains = queue.ShopQueue(celery, client, shop_id, clock=clock)
+    chains.start(due(41), "poll")
+    key = queue.CHAIN_KEY.format(record_id=41)
+    assert client.exists(key)
+    chains.finished(41)
+    assert not client.exists(key)
+    unbounded = queue.ShopQueue(celery, client, None, clock=clock)
+    unbounded.start(due(42), "poll")
+    unbounded.finished(42)
+    assert not client.exists(queue.CHAIN_KEY.format(record_id=42))
+
+
+def test_one_sweep_of_a_kind_runs_on_a_shop_at_a_time(client, shop_id):
+    with queue.sweep_lock(client, shop_id, Scope.REQUESTS):
+        with pytest.raises(Busy), queue.sweep_lock(client, shop_id, Scope.REQUESTS):
+            pass
+        with queue.sweep_lock(client, shop_id, Scope.FULL):  # the other kind lists other things
+            pass
+    with queue.sweep_lock(client, shop_id, Scope.REQUESTS):
+        pass
