@@ -8,6 +8,7 @@ from flask import Flask
 from fulfillment import logs
 from fulfillment.config import Config
 from fulfillment.context import Context
+from fulfillment.shops import ActiveShops
 from fulfillment.store.throttle import RedisCostBudget
 from workers.celery_app import make_celery
 
@@ -24,6 +25,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["fulfillment"] = Context.from_config(config, budget=RedisCostBudget(redis_client))
     app.extensions["celery"] = make_celery(config)
     app.extensions["redis"] = redis_client
+    # The store pings for every merchant action; which shops are installed is read at most every few seconds.
+    app.extensions["active_shops"] = ActiveShops(app.extensions["fulfillment"].db)
 
     from app import api, callbacks, cli, dashboard, edge, health, install, limits, metrics, request_log, webhooks
 
@@ -38,6 +41,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard.bp)
     dashboard.auth.apply_limits(app, limiter)
+    limits.check_scope(app, limiter)
     metrics.init_app(app, config)
     cli.register(app)
     return app

@@ -7,7 +7,8 @@ import logging
 import redis
 from flask import Blueprint, jsonify, request
 
-from app.deps import celery, ctx, redis_client
+from app import request_log
+from app.deps import active_shops, celery, ctx, redis_client
 from fulfillment import answers
 from fulfillment.intake import Refused, authenticate_query, receive_notification
 from fulfillment.states import Cause
@@ -25,7 +26,8 @@ def _refused(exc: Refused):
 
 @bp.post("/fulfillment_order_notification")
 def fulfillment_order_notification():
-    received = receive_notification(ctx(), request.get_data(cache=False), request.headers)
+    received = receive_notification(ctx(), request.get_data(cache=False), request.headers, active_shops())
+    request_log.note(shop=received.shop_domain, kind=received.topic)
     if received.duplicate:
         return jsonify(ok=True, duplicate=True)
     try:
@@ -34,7 +36,7 @@ def fulfillment_order_notification():
         # The scheduled sweep will find the request anyway; say so rather than pretend.
         log.exception("enqueue_failed shop=%s", received.shop_domain)
         return jsonify(error="queue unavailable; the request will be picked up by the next sweep"), 503
-    log.info("notification shop=%s kind=%s queued=%s", received.shop_domain, received.topic, queued)
+    request_log.note(queued=queued)
     return jsonify(ok=True)
 
 

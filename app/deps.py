@@ -7,6 +7,7 @@ from celery import Celery
 from flask import current_app
 
 from fulfillment.context import Context
+from fulfillment.shops import ActiveShops
 
 
 def ctx() -> Context:
@@ -19,3 +20,7 @@ def celery() -> Celery:
 
 def redis_client() -> redis.Redis:
     return current_app.extensions["redis"]
+
+
+def active_shops() -> ActiveShops:
+    return current_app.extensions["active_shops"]

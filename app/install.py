@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, jsonify, redirect, render_template, request
 
-from app.deps import ctx, redis_client
+from app.deps import active_shops, ctx, redis_client
 from fulfillment import install
 
 bp = Blueprint("install", __name__)
@@ -35,6 +35,7 @@ def callback():
         # The store did not let us finish; the merchant can start the install again and it picks up from here.
         return jsonify(error=str(exc)), 502
     shop = request.args["shop"].lower()
+    active_shops().forget(shop)
     # A merchant's browser lands here at the end of the install: a page for people, the same facts for programs.
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
         return render_template(

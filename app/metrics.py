@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from fulfillment.config import Config
-from fulfillment.metrics import MetricsCollector, record_http_request, shop_domains
+from fulfillment.metrics import BufferedCounter, MetricsCollector, http_requests, shop_domains
 
 bp = Blueprint("metrics", __name__)
 log = logging.getLogger("app.metrics")
@@ -31,20 +31,17 @@ def init_app(app: Flask, config: Config) -> None:
             budget_metrics=getattr(context.budget, "metrics", None),
         )
     )
-    app.extensions["metrics"] = (client, registry)
+    app.extensions["metrics"] = (BufferedCounter(http_requests(client)), registry)
     app.after_request(_count_request)
     app.register_blueprint(bp)
 
 
 def _count_request(response: Response) -> Response:
-    client, _registry = current_app.extensions["metrics"]
+    counter, _registry = current_app.extensions["metrics"]
     # The route's name, not its path: paths carry ids and would make a series per fulfillment order.
     endpoint = request.endpoint or "unmatched"
-    try:
-        method = request.method if request.method in METHODS else "other"
-        record_http_request(client, endpoint, method, response.status_code)
-    except redis.RedisError as exc:
-        log.debug("request_metric_lost error=%s", type(exc).__name__)
+    method = request.method if request.method in METHODS else "other"
+    counter.inc(endpoint, method, str(response.status_code))
     return response
 
 
@@ -56,5 +53,9 @@ def metrics():
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), expected.encode()):
             abort(401, description="/metrics needs the METRICS_TOKEN bearer token")
-    _client, registry = current_app.extensions["metrics"]
+    counter, registry = current_app.extensions["metrics"]
+    try:
+        counter.flush()  # this process's own counts at least are in the answer
+    except redis.RedisError as exc:
+        log.debug("request_metrics_held error=%s", type(exc).__name__)
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

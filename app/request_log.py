@@ -1,5 +1,7 @@
 """Each web request's log lines carry its request id (the caller's X-Request-Id when it is a plain token, else a
-new one, sent back in the answer's X-Request-Id), and every request ends with one line saying how it went."""
+new one, sent back in the answer's X-Request-Id), and every request ends with one line saying how it went: a view
+adds what it has to say to that line (`note`) rather than writing a line of its own, each line costing tens of
+microseconds on paths the store calls for every merchant action."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -14,6 +17,11 @@ from fulfillment import logs
 
 log = logging.getLogger("app.request")
 _ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def note(**fields: Any) -> None:
+    """Say `name=value` for each field at the end of this request's closing line."""
+    g.request_notes = {**g.get("request_notes", {}), **fields}
 
 
 def init_app(app: Flask) -> None:
@@ -29,13 +37,15 @@ def init_app(app: Flask) -> None:
         if "request_id" in g:
             response.headers["X-Request-Id"] = g.request_id
             elapsed_ms = (time.perf_counter() - g.request_started) * 1000
+            notes = "".join(f" {name}={value}" for name, value in g.get("request_notes", {}).items())
             # The path only: query strings can carry what we must not log.
             log.info(
-                "request method=%s path=%s status=%s duration_ms=%.1f",
+                "request method=%s path=%s status=%s duration_ms=%.1f%s",
                 request.method,
                 request.path,
                 response.status_code,
                 elapsed_ms,
+                notes,
             )
         return response
 

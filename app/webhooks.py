@@ -7,7 +7,7 @@ import logging
 import redis
 from flask import Blueprint, jsonify, request
 
-from app.deps import celery, ctx, redis_client
+from app.deps import active_shops, celery, ctx, redis_client
 from fulfillment import webhooks
 from fulfillment.intake import Refused, receive_webhook
 from fulfillment.states import Cause
@@ -33,6 +33,8 @@ def receive(_topic: str | None = None):
         log.info("webhook_duplicate shop=%s topic=%s", received.shop_domain, received.topic[:100])
         return jsonify(ok=True, duplicate=True)
     outcome = webhooks.process(ctx(), received)
+    # An uninstall (or a shop's redaction) ends what the callbacks took for installed, in this process at once.
+    active_shops().forget(received.shop_domain)
     if outcome.sweep:
         try:
             request_sweep(

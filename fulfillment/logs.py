@@ -55,6 +55,15 @@ class JsonLines(JsonFormatter):
         super().__init__(FIELDS, rename_fields=RENAMED, **kwargs)
 
 
+def lean_records() -> None:
+    """Leave out of every log record what no line of ours shows: the caller's file and line (found by walking
+    the stack at each call), the thread's and the process's names. A third of a line's cost, on every request."""
+    logging._srcfile = None  # the documented switch for the caller lookup (the logging HOWTO's "Optimization")
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def handler() -> logging.Handler:
     out = logging.StreamHandler()
     out.setFormatter(JsonLines())
@@ -68,6 +77,7 @@ def configure(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     if root.handlers:
         return
+    lean_records()
     root.addHandler(handler())
     root.setLevel(level)
     logging.captureWarnings(True)  # warnings too, as lines of the `py.warnings` logger
@@ -75,6 +85,7 @@ def configure(level: int = logging.INFO) -> None:
 
 def gunicorn_logconfig() -> dict[str, Any]:
     """gunicorn's own lines (booting, workers) in the same shape, with the filter so a request's lines match."""
+    lean_records()
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -3,12 +3,19 @@
 Web requests are served by several gunicorn workers and tasks run in separate Celery processes, so counters
 live in Redis hashes (one field per label set) rather than in process memory; `MetricsCollector` reads them
 back at scrape time, with what can be read directly: the length of the task queue and each shop's store cost.
+A web process counts its requests in memory first and adds them to Redis about once a second
+(`BufferedCounter`): a Redis round trip per request would cost more than some of the requests it counts.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -56,6 +63,74 @@ class RedisCounter:
             if len(labels) == len(self.labels):
                 counts[labels] = float(value)
         return counts
+
+    def add(self, counts: dict[tuple[str, ...], int]) -> None:
+        """Add many label sets' counts in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for values, amount in counts.items():
+            pipe.hincrby(self.key, json.dumps([str(v) for v in values]), amount)
+        pipe.execute()
+
+
+# How far behind Redis a process's request counts may be. A scrape (every 15 s or more) sees them all but the
+# last second's, and the process adds what it holds when it exits.
+FLUSH_INTERVAL_S = 1.0
+
+
+class BufferedCounter:
+    """Counts kept in this process and added to a `RedisCounter` every `interval_s` seconds by a background
+    thread (started at the first count, in the process that counts: a forked child starts its own).
+
+    While Redis is away the counts wait here for the next flush, so an outage loses none of them unless the
+    process ends during it. Their number is bounded by the label sets, which the callers keep few.
+    """
+
+    def __init__(self, counter: RedisCounter, interval_s: float = FLUSH_INTERVAL_S):
+        self.counter = counter
+        self.interval_s = interval_s
+        self._pending: Counter[tuple[str, ...]] = Counter()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def inc(self, *values: str, amount: int = 1) -> None:
+        if len(values) != len(self.counter.labels):
+            raise ValueError(f"{self.counter.key} takes labels {self.counter.labels}, got {values}")
+        with self._lock:
+            if self._pid != os.getpid():
+                self._start()
+            self._pending[values] += amount
+
+    def flush(self) -> None:
+        """Add what this process holds to Redis now; on a Redis error it is kept for the next try."""
+        with self._lock:
+            counts, self._pending = self._pending, Counter()
+        if not counts:
+            return
+        try:
+            self.counter.add(counts)
+        except RedisError:
+            with self._lock:
+                self._pending.update(counts)
+            raise
+
+    def _start(self) -> None:
+        # Called with the lock held. What a parent process counted before forking is the parent's to add.
+        self._pid = os.getpid()
+        self._pending.clear()
+        threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
+        atexit.register(self._flush_quietly)
+
+    def _run(self) -> None:
+        pid = self._pid
+        while self._pid == pid:
+            time.sleep(self.interval_s)
+            self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except RedisError as exc:
+            log.debug("request_metrics_held error=%s", type(exc).__name__)
 
 
 def http_requests(redis_client) -> RedisCounter:

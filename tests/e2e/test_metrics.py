@@ -4,6 +4,7 @@ and the Celery worker count into the same Redis."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -13,7 +14,13 @@ from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.wait import wait_for
-from fulfillment.metrics import MetricsCollector, queue_depth, record_http_request, record_task_outcome
+from fulfillment.metrics import (
+    FLUSH_INTERVAL_S,
+    MetricsCollector,
+    queue_depth,
+    record_http_request,
+    record_task_outcome,
+)
 from workers.broker import TRANSPORT
 
 
@@ -54,6 +61,9 @@ def test_health_and_readiness(system):
 
 
 def test_http_requests_are_counted_by_endpoint_and_status_across_web_workers(system):
+    # What the workers answered before the test (the stack's own readiness checks) reaches Redis within the
+    # flush interval: let it land, so that it is all in `before`.
+    time.sleep(2 * FLUSH_INTERVAL_S)
     before = scrape(system)
     for _ in range(10):  # enough that both gunicorn workers answer some
         requests.get(f"{system.app_url}/healthz", timeout=10)
@@ -61,7 +71,25 @@ def test_http_requests_are_counted_by_endpoint_and_status_across_web_workers(sys
     requests.get(f"{system.app_url}/no-such-page", timeout=10)
     requests.request("BREW", f"{system.app_url}/healthz", timeout=10)
 
-    after = scrape(system)
+    # Each web worker adds its counts to Redis within a second (app.metrics): wait for the other worker's.
+    expected = {
+        ("health.healthz", "GET", "200"): 10,
+        ("webhooks.receive", "POST", "401"): 1,
+        ("unmatched", "GET", "404"): 1,
+        ("unmatched", "other", "405"): 1,
+    }
+
+    def all_counted():
+        samples = scrape(system)
+        name = "fulfillment_http_requests_total"
+        counted = all(
+            value(samples, name, endpoint=e, method=m, status=c) - value(before, name, endpoint=e, method=m, status=c)
+            >= n
+            for (e, m, c), n in expected.items()
+        )
+        return samples if counted else None
+
+    after = wait_for(all_counted, timeout=10, what="both workers' counts")
 
     def delta(**labels):
         return value(after, "fulfillment_http_requests_total", **labels) - value(

@@ -97,3 +97,28 @@ def test_a_task_s_lines_carry_its_task_id_and_name(lines):
     inside, after = lines()
     assert inside["task_id"] == result.id and inside["task"] == "t.step"
     assert "task_id" not in after
+
+
+def test_what_a_view_notes_ends_its_request_s_one_closing_line():
+    out = io.StringIO()
+    handler = logs.handler()
+    handler.setStream(out)
+    logger = logging.getLogger("app.request")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    app = Flask("t")
+    request_log.init_app(app)
+
+    @app.post("/ping")
+    def ping():
+        request_log.note(shop="a.myshopify.com", kind="FULFILLMENT_REQUEST")
+        request_log.note(queued=False)
+        return "ok"
+
+    try:
+        app.test_client().post("/ping")
+    finally:
+        logger.removeHandler(handler)
+    (line,) = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert line["message"].startswith("request method=POST path=/ping status=200 duration_ms=")
+    assert line["message"].endswith(" shop=a.myshopify.com kind=FULFILLMENT_REQUEST queued=False")
