@@ -51,12 +51,22 @@ def test_a_full_sweep_lists_everything_assigned_to_us(ctx, store, monkeypatch): 
     assert asked == list(sweep.SWEEP_ASSIGNMENT_STATUSES)
 
 
-def test_an_idle_shops_safety_sweep_is_one_listing_and_finds_a_request(ctx, store, monkeypatch):  # noqa: F811
+def test_an_idle_shops_safety_sweep_is_one_listing_when_nothing_is_new(ctx, store, monkeypatch):  # noqa: F811
+    sweep.sweep_shop(ctx, 1, scope=Scope.IDLE)
+    asked = listed_statuses(monkeypatch, store)
+    sweep.sweep_shop(ctx, 1, scope=Scope.IDLE)
+    assert asked == [None]
+
+
+def test_an_idle_shops_safety_sweep_finding_a_request_lists_it_with_what_deciding_needs(ctx, store, monkeypatch):  # noqa: F811
     asked = listed_statuses(monkeypatch, store)
     (due,) = sweep.sweep_shop(ctx, 1, scope=Scope.IDLE).due
-    assert asked == [None]
+    # The bare row would leave the first step to read the whole fulfillment order (eleven points); the requests'
+    # own listing brings its lines for about one.
+    assert asked == [None, "FULFILLMENT_REQUESTED"]
     with ctx.db.transaction() as session:
-        assert session.get(FulfillmentOrder, due.record_id).state == "requested"
+        record = session.get(FulfillmentOrder, due.record_id)
+        assert record.state == "requested" and record.line_items
 
 
 def test_webhooks_about_a_request_sweep_the_requests_others_the_whole_shop():
