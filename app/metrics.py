@@ -39,8 +39,9 @@ def init_app(app: Flask, config: Config) -> None:
 def _count_request(response: Response) -> Response:
     counter, _registry = current_app.extensions["metrics"]
     # The route's name, not its path: paths carry ids and would make a series per fulfillment order.
-    endpoint = request.endpoint or "unmatched"
-    method = request.method if request.method in METHODS else "other"
+    current = request._get_current_object()  # one proxy lookup, not one per attribute
+    endpoint = current.endpoint or "unmatched"
+    method = current.method if current.method in METHODS else "other"
     counter.inc(endpoint, method, str(response.status_code))
     return response
 

@@ -21,28 +21,35 @@ _ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 def note(**fields: Any) -> None:
     """Say `name=value` for each field at the end of this request's closing line."""
-    g.request_notes = {**g.get("request_notes", {}), **fields}
+    state = g._get_current_object()
+    state.request_notes = {**state.get("request_notes", {}), **fields}
 
 
 def init_app(app: Flask) -> None:
+    # `request` and `g` are proxies, each attribute read through them a lookup of the current context: the hooks
+    # run on every request, so each takes the objects once.
     @app.before_request
     def _begin() -> None:
-        given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _ACCEPTED_ID.match(given) else uuid.uuid4().hex
-        g.request_started = time.perf_counter()
-        g.request_log_token = logs.bind(request_id=g.request_id)
+        state = g._get_current_object()
+        given = request._get_current_object().environ.get("HTTP_X_REQUEST_ID", "")
+        state.request_id = request_id = given if _ACCEPTED_ID.match(given) else uuid.uuid4().hex
+        state.request_started = time.perf_counter()
+        state.request_log_token = logs.bind(request_id=request_id)
 
     @app.after_request
     def _end(response: Response) -> Response:
-        if "request_id" in g:
-            response.headers["X-Request-Id"] = g.request_id
-            elapsed_ms = (time.perf_counter() - g.request_started) * 1000
-            notes = "".join(f" {name}={value}" for name, value in g.get("request_notes", {}).items())
+        state = g._get_current_object()
+        request_id = getattr(state, "request_id", None)
+        if request_id is not None:
+            response.headers["X-Request-Id"] = request_id
+            elapsed_ms = (time.perf_counter() - state.request_started) * 1000
+            notes = "".join(f" {name}={value}" for name, value in getattr(state, "request_notes", {}).items())
+            current = request._get_current_object()
             # The path only: query strings can carry what we must not log.
             log.info(
                 "request method=%s path=%s status=%s duration_ms=%.1f%s",
-                request.method,
-                request.path,
+                current.method,
+                current.path,
                 response.status_code,
                 elapsed_ms,
                 notes,
@@ -51,6 +58,6 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_request
     def _forget(_exc: BaseException | None) -> None:
-        token = g.pop("request_log_token", None)
+        token = g._get_current_object().__dict__.pop("request_log_token", None)
         if token is not None:
             logs.unbind(token)

@@ -7,17 +7,21 @@ that interleaves many.
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter
-
 _bound: ContextVar[dict[str, Any]] = ContextVar("log_fields", default={})  # noqa: B039 - never mutated
-FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
-RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+# What a record carries of its own (LogRecord's attributes, those a Formatter adds, Python 3.12's taskName): any
+# other attribute was given by the caller (`extra=`, a bound field) and goes on the line under its own name.
+_RECORD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime", "exc_text", "taskName"}
+)
 
 
 @contextmanager
@@ -48,11 +52,53 @@ class BoundFields(logging.Filter):
         return True
 
 
-class JsonLines(JsonFormatter):
-    """The formatter of every handler of ours (and of gunicorn's, see gunicorn.conf.py)."""
+def _jsonable(value: Any) -> Any:
+    # Dates and times as ISO 8601, anything else json cannot write as its str(): a log line never fails.
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(FIELDS, rename_fields=RENAMED, **kwargs)
+
+class JsonLines(logging.Formatter):
+    """The formatter of every handler of ours (and of gunicorn's, see gunicorn.conf.py): one JSON object a line,
+    `time`, `level`, `logger`, `message`, then `exc_info` and `stack_info` when there are any, then the fields the
+    caller gave or bound.
+
+    Our own rather than a JSON logging library's: a general one looks each line's fields up through its format
+    string, rename map and reserved list, and was four fifths of a line's cost; this builds the one dict and calls
+    json.dumps once, on a line written for every request the store sends.
+    """
+
+    def __init__(self, **_kwargs: Any) -> None:
+        super().__init__()
+        self._second = -1
+        self._second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's
+        # logging's own format ("2026-01-31 12:00:00,123"), the seconds part built once per second.
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRS and not key.startswith("_"):
+                line[key] = value
+        return json.dumps(line, default=_jsonable)
 
 
 def lean_records() -> None:
