@@ -122,7 +122,8 @@ def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.Ful
                     remaining_quantity=item.remaining_quantity,
                 )
             )
-        else:
+        elif (line.remaining_quantity, line.total_quantity) != (item.remaining_quantity, item.total_quantity):
+            # Only a line that changed is written: one assigned its own value still goes through every flush.
             line.remaining_quantity = item.remaining_quantity
             line.total_quantity = item.total_quantity
     known = {(r.kind, r.sent_at) for r in record.merchant_requests}

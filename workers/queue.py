@@ -13,6 +13,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
+from typing import Any
 
 import redis
 from celery import Celery
@@ -225,16 +227,30 @@ def admit(
     of a quiet shop's work. The store's own rate limit would not let the backlog go faster anyway.
     """
     now = clock()
-    inflight = INFLIGHT_KEY.format(shop_id=shop_id)
-    redis_client.zremrangebyscore(inflight, "-inf", now)  # chains not heard of in time: lost
-    running = {int(m) for m in redis_client.zrange(inflight, 0, -1)}
+    running, queued = _running(redis_client, shop_id, now)
     chosen = [d.record_id for d in due if d.urgent]
     waiting = {str(d.record_id): now for d in due if not d.urgent and d.record_id not in running}
     if waiting:
         redis_client.zadd(WAITING_KEY.format(shop_id=shop_id), waiting, nx=True)
-    chosen += _next_waiting(redis_client, shop_id, limit - len(running), running | set(chosen))
+    if waiting or queued:  # nobody waits: no pop to make
+        chosen += _next_waiting(redis_client, shop_id, limit - len(running), running | set(chosen))
     _mark_inflight(redis_client, shop_id, chosen, now)
     return chosen
+
+
+def _running(redis_client: redis.Redis, shop_id: int, now: float, finished: int | None = None) -> tuple[set[int], int]:
+    """The shop's chains still heard of in time (the lost ones, and a `finished` one, leave) and how many
+    fulfillment orders wait their turn, in one round trip."""
+    inflight = INFLIGHT_KEY.format(shop_id=shop_id)
+    with redis_client.pipeline(transaction=False) as pipe:
+        if finished is not None:
+            pipe.delete(CHAIN_KEY.format(record_id=finished))
+            pipe.zrem(inflight, str(finished))
+        pipe.zremrangebyscore(inflight, "-inf", now)  # chains not heard of in time: lost
+        pipe.zrange(inflight, 0, -1)
+        pipe.zcard(WAITING_KEY.format(shop_id=shop_id))
+        *_, members, waiting = pipe.execute()
+    return {int(m) for m in members}, waiting
 
 
 def _next_waiting(redis_client: redis.Redis, shop_id: int, room: int, running: set[int]) -> list[int]:
@@ -251,8 +267,10 @@ def _next_waiting(redis_client: redis.Redis, shop_id: int, room: int, running: s
 def _mark_inflight(redis_client: redis.Redis, shop_id: int, record_ids: list[int], now: float) -> None:
     if record_ids:
         key = INFLIGHT_KEY.format(shop_id=shop_id)
-        redis_client.zadd(key, {str(rid): now + CHAIN_GRACE_S for rid in record_ids})
-        redis_client.expire(key, INFLIGHT_TTL_S)
+        with redis_client.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {str(rid): now + CHAIN_GRACE_S for rid in record_ids})
+            pipe.expire(key, INFLIGHT_TTL_S)
+            pipe.execute()
 
 
 def start_chain(redis_client: redis.Redis, record_id: int) -> str:
@@ -283,14 +301,28 @@ def finish(
 ) -> list[int]:
     """The chain is done; returns the waiting fulfillment orders that may start a chain in its place."""
     now = clock()
-    inflight = INFLIGHT_KEY.format(shop_id=shop_id)
-    redis_client.delete(CHAIN_KEY.format(record_id=record_id))
-    redis_client.zrem(inflight, str(record_id))
-    redis_client.zremrangebyscore(inflight, "-inf", now)
-    running = {int(m) for m in redis_client.zrange(inflight, 0, -1)}
-    chosen = _next_waiting(redis_client, shop_id, limit - len(running), running)
+    running, queued = _running(redis_client, shop_id, now, finished=record_id)
+    chosen = _next_waiting(redis_client, shop_id, limit - len(running), running) if queued else []
     _mark_inflight(redis_client, shop_id, chosen, now)
     return chosen
+
+
+# KEYS: the fulfillment order's chain key, the shop's in-flight set. ARGV: the step's chain token ('' = none: a
+# step sent before chains were tracked), the chain's new deadline, the record id. 1 when the chain is current (no
+# record of chains counts as current: Redis restarted, and the per-order lock still keeps the step single), and
+# then it is heard of.
+_CURRENT_AND_TOUCH_LUA = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '' and current and current ~= ARGV[1] then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+
+@cache
+def _current_and_touch(redis_client: redis.Redis) -> Any:
+    # Registered once per connection pool: afterwards one EVALSHA per step.
+    return redis_client.register_script(_CURRENT_AND_TOUCH_LUA)
 
 
 # --- one shop's chains ---------------------------------------------------------------------------------------
@@ -324,26 +356,44 @@ class ShopQueue:
         return admitted
 
     def _start(self, record_ids: list[int], cause: str) -> None:
-        priority = step_priority(self.redis, self.shop_id)
-        for record_id in record_ids:
-            token = start_chain(self.redis, record_id)
+        if not record_ids:
+            return
+        # The chains' keys and the shop's priority in one round trip.
+        tokens = [uuid.uuid4().hex for _ in record_ids]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for record_id, token in zip(record_ids, tokens, strict=True):
+                pipe.set(CHAIN_KEY.format(record_id=record_id), token, ex=CHAIN_TTL_S)
+            if self.shop_id is not None:
+                pipe.zcard(WAITING_KEY.format(shop_id=self.shop_id))
+            answers = pipe.execute()
+        priority = PRIORITY_FLOODED if self.shop_id is not None and answers[-1] else PRIORITY_DEFAULT
+        for record_id, token in zip(record_ids, tokens, strict=True):
             self._send((record_id, cause, self.shop_id, token), priority=priority)
 
     def is_current(self, record_id: int, chain: str | None) -> bool:
         """False when a newer chain took over the fulfillment order; else the chain is heard of."""
-        if not is_current_chain(self.redis, record_id, chain):
-            return False
-        if self.shop_id is not None:
-            touch(self.redis, self.shop_id, record_id, clock=self.clock)
-        return True
+        if self.shop_id is None:
+            return is_current_chain(self.redis, record_id, chain)
+        # The check and the touch in one round trip: the touch only for the current chain.
+        deadline = self.clock() + CHAIN_GRACE_S
+        return bool(
+            _current_and_touch(self.redis)(
+                keys=[CHAIN_KEY.format(record_id=record_id), INFLIGHT_KEY.format(shop_id=self.shop_id)],
+                args=[chain or "", repr(deadline), str(record_id)],
+            )
+        )
 
     def then(self, record_id: int, cause: str, chain: str | None, delay: float) -> None:
         """The chain goes on: its next step in `delay` seconds."""
+        priority = PRIORITY_DEFAULT
         if self.shop_id is not None:
-            touch(self.redis, self.shop_id, record_id, within_s=delay, clock=self.clock)
-        self._send(
-            (record_id, cause, self.shop_id, chain), countdown=delay, priority=step_priority(self.redis, self.shop_id)
-        )
+            with self.redis.pipeline(transaction=False) as pipe:
+                deadline = self.clock() + delay + CHAIN_GRACE_S
+                pipe.zadd(INFLIGHT_KEY.format(shop_id=self.shop_id), {str(record_id): deadline})
+                pipe.zcard(WAITING_KEY.format(shop_id=self.shop_id))
+                _, queued = pipe.execute()
+            priority = PRIORITY_FLOODED if queued else PRIORITY_DEFAULT
+        self._send((record_id, cause, self.shop_id, chain), countdown=delay, priority=priority)
 
     def _send(self, args: tuple, **options: object) -> None:
         # Through a signature, so a worker (or an eager app) calls its registered task as `apply_async` would.

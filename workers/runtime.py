@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
 import redis
+from redis.lock import Lock
 
 from fulfillment.config import Config
 from fulfillment.context import Context
@@ -42,6 +45,58 @@ class Busy(Exception):
 LOCK_LEASE_S = 30.0
 
 
+class _Renewer:
+    """One thread per process renews every lease its process holds, so taking a lock starts no thread of its own.
+    A lease is renewed every third of its length; one that cannot be (Redis restarted or unreachable) is dropped
+    and lapses."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._leases: dict[int, list] = {}  # id -> [lock, name, every_s, next_at]
+        self._thread: threading.Thread | None = None
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:  # a forked worker holds no lease and has no thread yet
+        self._cond = threading.Condition()
+        self._leases = {}
+        self._thread = None
+
+    def add(self, lock: Lock, name: str, every_s: float) -> int:
+        key = id(lock)
+        with self._cond:
+            self._leases[key] = [lock, name, every_s, time.monotonic() + every_s]
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return key
+
+    def remove(self, key: int) -> None:
+        # Under the condition: no renewal of this lease is under way once it returns, so none follows the release.
+        with self._cond:
+            self._leases.pop(key, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for key, lease in list(self._leases.items()):
+                    lock, name, every_s, next_at = lease
+                    if next_at > now:
+                        continue
+                    try:
+                        lock.reacquire()
+                        lease[3] = now + every_s
+                    except redis.exceptions.RedisError as exc:  # lost or unreachable: stop renewing
+                        log.warning("lock_renewal_failed name=%s error=%s", name, exc)
+                        self._leases.pop(key, None)
+                soonest = min((lease[3] for lease in self._leases.values()), default=None)
+                self._cond.wait(None if soonest is None else max(0.0, soonest - time.monotonic()))
+
+
+_renewer = _Renewer()
+
+
 @contextmanager
 def exclusive(
     name: str, lease_s: float = LOCK_LEASE_S, wait_s: float = 0.0, client: redis.Redis | None = None
@@ -58,23 +113,11 @@ def exclusive(
     )
     if not lock.acquire():
         raise Busy(name)
-    done = threading.Event()
-
-    def renew() -> None:
-        while not done.wait(lease_s / 3):
-            try:
-                lock.reacquire()
-            except redis.exceptions.RedisError as exc:  # lost (Redis restarted) or unreachable: stop renewing
-                log.warning("lock_renewal_failed name=%s error=%s", name, exc)
-                return
-
-    renewer = threading.Thread(target=renew, name=f"lease-{name}", daemon=True)
-    renewer.start()
+    lease = _renewer.add(lock, name, lease_s / 3)
     try:
         yield
     finally:
-        done.set()
-        renewer.join()
+        _renewer.remove(lease)
         try:
             lock.release()
         except redis.exceptions.RedisError:

@@ -127,19 +127,11 @@ class StoreClient:
     def _send_once(self, payload: dict[str, Any], name: str, is_mutation: bool, requested: int) -> dict[str, Any]:
         started = time.monotonic()
         try:
-            request = requests.Request(
-                "POST",
-                self.url,
-                json=payload,
-                headers={
-                    "X-Shopify-Access-Token": self._access_token,
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                },
-                auth=_token_in_header,
-            )
+            prepared = _request_for(self._session, self.url).copy()
+            prepared.headers["X-Shopify-Access-Token"] = self._access_token
+            prepared.prepare_body(data=None, files=None, json=payload)
             response = self._session.send(
-                self._session.prepare_request(request),
+                prepared,
                 timeout=self._timeout,
                 **_environment(self._session, self.url),
             )
@@ -287,6 +279,28 @@ def _token_in_header(request: requests.PreparedRequest) -> requests.PreparedRequ
 
 
 _ENVIRONMENTS: dict[tuple[int, str], dict[str, Any]] = {}
+_REQUESTS: dict[tuple[int, str], requests.PreparedRequest] = {}
+
+
+def _request_for(session: requests.Session, url: str) -> requests.PreparedRequest:
+    """The request every call to `url` starts from, prepared once per session and store URL (headers merged with
+    the session's, hooks): each call copies it and adds its token and body. Preparing it whole each time merged
+    headers and cookie jars on every request; the store's API sets no cookies to merge."""
+    key = (id(session), url)
+    found = _REQUESTS.get(key)
+    if found is None:
+        found = session.prepare_request(
+            requests.Request(
+                "POST",
+                url,
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                auth=_token_in_header,
+            )
+        )
+        if len(_REQUESTS) > 10_000:  # one entry a shop and session: bounded all the same
+            _REQUESTS.clear()
+        _REQUESTS[key] = found
+    return found
 
 
 def _environment(session: requests.Session, url: str) -> dict[str, Any]:
