@@ -306,12 +306,18 @@ def _save_matches(
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _pushable_shop(session: Session, shop_id: int) -> Shop | None:
+    """The shop, when it is installed and has our location to hold its stock; else None (nothing to push)."""
+    shop = session.get(Shop, shop_id)
+    return shop if shop is not None and shop.active and shop.location_id else None
+
+
 def push_inventory(ctx: Context, shop_id: int, *, sleep: Callable[[float], None] = time.sleep) -> PushResult:
     """Push every shelf of the shop that is owed a push; matches SKUs seen for the first time on the way."""
     result = PushResult()
     with ctx.db.transaction() as session:
-        shop = session.get(Shop, shop_id)
-        if shop is None or not shop.active or not shop.location_id:
+        shop = _pushable_shop(session, shop_id)
+        if shop is None:
             return result
         client = ctx.store_for(shop)
         location_id = shop.location_id
@@ -516,8 +522,8 @@ def reconcile(ctx: Context, shop_id: int, *, sleep: Callable[[float], None] = ti
     edit, a fulfillment cancelled on the store); SKUs not matched before are looked up again."""
     result = ReconcileResult()
     with ctx.db.transaction() as session:
-        shop = session.get(Shop, shop_id)
-        if shop is None or not shop.active or not shop.location_id:
+        shop = _pushable_shop(session, shop_id)
+        if shop is None:
             return result
         client = ctx.store_for(shop)
         location_id = shop.location_id
