@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,10 @@ from sqlalchemy.engine import make_url
 from devstack.processes import Stack
 from devstack.system import ConnectedShop, System, start_system
 
-TEST_REDIS_DB = 11
+# DB numbers the suite may take on a shared Redis server. A run claims the first one no other live run holds, so
+# two suites on one machine (or one server) never flush or take each other's tasks.
+TEST_REDIS_DBS = (11, 12, 13, 10, 9, 8)
+CLAIM_KEY = "fulfillment-test-suite:claim"
 API_SECRET = "test-api-secret"
 
 
@@ -32,13 +36,40 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     if not base:
         stack = Stack(dict(os.environ), tmp_path_factory.mktemp("redis-log"))
         _, base = stack.redis(tmp_path_factory.mktemp("redis"))
-    url = urlunsplit(urlsplit(base)._replace(path=f"/{TEST_REDIS_DB}"))
-    client = redis.Redis.from_url(url)
-    client.flushdb()  # our own DB number only
+    url, client = _claim_redis_db(base)
     yield url
-    client.flushdb()
+    client.flushdb()  # our own DB number only; the claim goes with it
     if stack:
         stack.stop()
+
+
+def _claim_redis_db(base: str) -> tuple[str, redis.Redis]:
+    """The first of TEST_REDIS_DBS that no live run holds, flushed and claimed for this one."""
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for db in TEST_REDIS_DBS:
+        url = urlunsplit(urlsplit(base)._replace(path=f"/{db}"))
+        client = redis.Redis.from_url(url)
+        holder = client.get(CLAIM_KEY)
+        if holder is not None and _alive(holder.decode()):
+            continue
+        client.flushdb()
+        if client.set(CLAIM_KEY, me, nx=True):
+            return url, client
+    raise RuntimeError(f"every test Redis DB {TEST_REDIS_DBS} is held by a running suite")
+
+
+def _alive(holder: str) -> bool:
+    """Whether the run that wrote a claim still runs (a claim from another host counts as live)."""
+    host, _, pid = holder.rpartition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _postgres_admin_url(url: str) -> str:
