@@ -31,7 +31,8 @@ def create_app(config: Config | None = None) -> Flask:
     from app import api, callbacks, cli, dashboard, edge, health, install, limits, metrics, request_log, webhooks
 
     request_log.init_app(app)
-
+    # Inside the wrappers edge adds, so the chunked-body limit and the proxy fix apply to it as well.
+    app.wsgi_app = callbacks.NotificationPath(app.wsgi_app, app)
     edge.init_app(app, config)
     limiter = limits.init_app(app, config)
     app.register_blueprint(callbacks.bp)

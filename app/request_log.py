@@ -19,6 +19,18 @@ log = logging.getLogger("app.request")
 _ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def request_id(environ: dict) -> str:
+    """The caller's X-Request-Id when it is a plain token, else a new one."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    return given if _ACCEPTED_ID.match(given) else uuid.uuid4().hex
+
+
+def closing_line(method: str, path: str, status: int, elapsed_ms: float, notes: dict[str, Any]) -> None:
+    """The one line a request ends with. The path only: query strings can carry what we must not log."""
+    said = "".join(f" {name}={value}" for name, value in notes.items())
+    log.info("request method=%s path=%s status=%s duration_ms=%.1f%s", method, path, status, elapsed_ms, said)
+
+
 def note(**fields: Any) -> None:
     """Say `name=value` for each field at the end of this request's closing line."""
     state = g._get_current_object()
@@ -31,28 +43,20 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _begin() -> None:
         state = g._get_current_object()
-        given = request._get_current_object().environ.get("HTTP_X_REQUEST_ID", "")
-        state.request_id = request_id = given if _ACCEPTED_ID.match(given) else uuid.uuid4().hex
+        state.request_id = given = request_id(request._get_current_object().environ)
         state.request_started = time.perf_counter()
-        state.request_log_token = logs.bind(request_id=request_id)
+        state.request_log_token = logs.bind(request_id=given)
 
     @app.after_request
     def _end(response: Response) -> Response:
         state = g._get_current_object()
-        request_id = getattr(state, "request_id", None)
-        if request_id is not None:
-            response.headers["X-Request-Id"] = request_id
+        given = getattr(state, "request_id", None)
+        if given is not None:
+            response.headers["X-Request-Id"] = given
             elapsed_ms = (time.perf_counter() - state.request_started) * 1000
-            notes = "".join(f" {name}={value}" for name, value in getattr(state, "request_notes", {}).items())
             current = request._get_current_object()
-            # The path only: query strings can carry what we must not log.
-            log.info(
-                "request method=%s path=%s status=%s duration_ms=%.1f%s",
-                current.method,
-                current.path,
-                response.status_code,
-                elapsed_ms,
-                notes,
+            closing_line(
+                current.method, current.path, response.status_code, elapsed_ms, getattr(state, "request_notes", {})
             )
         return response
 
