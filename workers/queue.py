@@ -41,6 +41,12 @@ PRUNE_DELIVERIES_TASK = "workers.tasks.prune_deliveries"
 # A sweep of each scope (`fulfillment.sweep.Scope`) waits at most once per shop: pings fold into it.
 SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}:{scope}"
 SWEEP_PENDING_TTL_S = 60
+# Shops the store told us about (a callback, a webhook) since the last sweep of theirs that finished, each with when
+# it last told us. Beat sweeps them at the pace of shops with open work: a sweep lost with its worker (the host cut
+# off, the process killed) is made again within SWEEP_INTERVAL_S, not at the idle shops' pace. A finished sweep
+# that started after the latest notice takes the shop off.
+NOTICED_KEY = "fulfillment:noticed"
+NOTICES = frozenset({Cause.CALLBACK, Cause.WEBHOOK})
 # When the shop's next sweep of a listing kind may start (REQUESTS, or FULL for FULL and IDLE alike).
 SWEEP_NEXT_KEY = "fulfillment:sweep-next:{shop_id}:{listing}"
 SWEEP_NEXT_TTL_S = 3600
@@ -99,14 +105,22 @@ def request_sweep(
     """Queue a sweep of the shop unless one of the same scope is already waiting; True when a new one was
     queued. The scope is `scope_for(cause)` unless given.
 
-    Duplicate and coalesced pings land here, on the callback's path: one Redis command when the ping folds into
-    a waiting sweep, and the message itself when it does not. The sweep keeps the shop's spacing when it starts
-    (`sweep_shop` in the tasks), not here, so `clock` is no longer read; it stays for the callers that pass it.
+    Duplicate and coalesced pings land here, on the callback's path: one Redis round trip when the ping folds
+    into a waiting sweep, and the message itself when it does not. The sweep keeps the shop's spacing when it
+    starts (`sweep_shop` in the tasks), not here. A notice from the store (`NOTICES`) also marks the shop as
+    noticed, at `clock()`, until a sweep that started after it finishes.
     """
     scope = Scope(scope or scope_for(cause))
-    if not redis_client.set(
-        SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope), cause, nx=True, ex=SWEEP_PENDING_TTL_S
-    ):
+    pending = SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope)
+    if cause in NOTICES:
+        # One round trip for both: the notice is kept even when it folds into a waiting sweep, which starts later.
+        with redis_client.pipeline(transaction=False) as pipe:
+            pipe.set(pending, cause, nx=True, ex=SWEEP_PENDING_TTL_S)
+            pipe.zadd(NOTICED_KEY, {str(shop_id): clock()}, gt=True)
+            queued, _ = pipe.execute()
+    else:
+        queued = redis_client.set(pending, cause, nx=True, ex=SWEEP_PENDING_TTL_S)
+    if not queued:
         return False
     if priority is None:
         celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause, str(scope)), priority=sweep_priority(scope))
@@ -165,6 +179,33 @@ def sweep_finished(
         pipe.set(SWEEP_LISTED_KEY.format(shop_id=shop_id, listing=listing), listed, ex=SWEEP_NEXT_TTL_S)
         pipe.execute()
     return spacing
+
+
+# KEYS: NOTICED_KEY. ARGV: the shop id, when its finished sweep started. The shop leaves unless a notice came after.
+_CONFIRM_NOTICE_LUA = """
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if at and tonumber(at) <= tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+@cache
+def _confirm_notice(redis_client: redis.Redis) -> Any:
+    return redis_client.register_script(_CONFIRM_NOTICE_LUA)
+
+
+def notice_heard(redis_client: redis.Redis, shop_id: int, started: float) -> None:
+    """A sweep that listed what waits on us, started at `started`, finished: notices before then are seen to."""
+    _confirm_notice(redis_client)(keys=[NOTICED_KEY], args=[str(shop_id), repr(started)])
+
+
+def noticed_shops(redis_client: redis.Redis, active: set[int]) -> set[int]:
+    """The shops with a notice no finished sweep has seen to; shops no longer installed are taken off."""
+    noticed = {int(m) for m in redis_client.zrange(NOTICED_KEY, 0, -1)}
+    gone = noticed - active
+    if gone:
+        redis_client.zrem(NOTICED_KEY, *(str(shop_id) for shop_id in gone))
+    return noticed & active
 
 
 # A sweep of a kind that finds another of its kind running on the shop comes back this much later: the running

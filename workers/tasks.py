@@ -57,6 +57,7 @@ def _sweep(shop_id: int, cause: str, scope: sweep.Scope) -> int:
         raise sweep_shop.retry(exc=exc, countdown=_after(exc)) from exc
     queue.sweep_finished(redis_client(), shop_id, found.listed, started, scope=scope)
     _shop_queue(shop_id).start(found.due, cause)
+    queue.notice_heard(redis_client(), shop_id, started)
     return len(found.due)
 
 
@@ -131,6 +132,9 @@ def sweep_due_shops() -> int:
     since = queue.sweep_tick(redis_client(), now, longest_s=max(config.sweep_interval_s, config.idle_sweep_interval_s))
     with context().db.transaction() as session:
         shops = sweep.shops_to_sweep(session)
+    # A shop the store told us about, and whose sweep did not finish since, is swept as one with open work.
+    noticed = queue.noticed_shops(redis_client(), {shop_id for shop_id, _busy in shops})
+    shops = [(shop_id, busy or shop_id in noticed) for shop_id, busy in shops]
     due = sweep.due_between(shops, since, now, config.sweep_interval_s, config.idle_sweep_interval_s)
     for shop_id, scope in due:
         _scheduled_sweep(shop_id, scope)

@@ -98,24 +98,38 @@ class FakeCelery:
 
 
 class CountingRedis(redis.Redis):
-    """A real client that counts the commands it sends (each one round trip)."""
+    """A real client that counts its round trips: a command's name, or a pipeline's names as a tuple."""
 
-    commands: list[str]
+    commands: list[str | tuple[str, ...]]
 
     def execute_command(self, *args, **options):
         self.commands.append(args[0])
         return super().execute_command(*args, **options)
 
+    def pipeline(self, transaction=True, shard_hint=None):
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
 
-def test_a_ping_costs_one_redis_command_and_pings_fold_into_one_waiting_sweep_per_scope(client, shop_id, clock):
+        def counted(raise_on_error=True):
+            self.commands.append(tuple(args[0] for args, _options in pipe.command_stack))
+            return execute(raise_on_error)
+
+        pipe.execute = counted
+        return pipe
+
+
+def test_a_ping_costs_one_redis_round_trip_and_pings_fold_into_one_waiting_sweep_per_scope(client, shop_id, clock):
     celery = FakeCelery()
     counting = CountingRedis.from_url(REDIS_URL)
     counting.commands = []
     assert queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)
-    assert counting.commands == ["SET"]
+    assert counting.commands == [("SET", "ZADD")]
     counting.commands.clear()
     assert not queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)  # folded into it
-    assert counting.commands == ["SET"]
+    assert counting.commands == [("SET", "ZADD")]
+    counting.commands.clear()
+    assert not queue.request_sweep(celery, counting, shop_id, "poll", clock=clock, scope=Scope.REQUESTS)
+    assert counting.commands == ["SET"]  # our own schedule is no notice from the store
     assert not queue.request_sweep(celery, counting, shop_id, "webhook", clock=clock, scope=Scope.REQUESTS)
     # News about work in our hands needs the whole shop listed: a sweep of its own, not folded into the other.
     assert queue.request_sweep(celery, counting, shop_id, "webhook", clock=clock)
@@ -256,3 +270,29 @@ def test_one_sweep_of_a_kind_runs_on_a_shop_at_a_time(client, shop_id):
             pass
     with queue.sweep_lock(client, shop_id, Scope.REQUESTS):
         pass
+
+
+def test_a_notice_keeps_its_shop_marked_until_a_sweep_that_started_after_it_finishes(client, shop_id, clock):
+    celery = FakeCelery()
+    member = str(shop_id)
+    try:
+        queue.request_sweep(celery, client, shop_id, "callback", clock=clock)
+        assert queue.noticed_shops(client, {shop_id}) == {shop_id}
+        started = queue.sweep_started(client, shop_id, clock=clock, scope=Scope.REQUESTS)
+        clock.now += 1
+        queue.request_sweep(celery, client, shop_id, "webhook", clock=clock, scope=Scope.REQUESTS)  # after it
+        queue.notice_heard(client, shop_id, started)
+        assert queue.noticed_shops(client, {shop_id}) == {shop_id}  # the later notice is not seen to yet
+        clock.now += 1
+        queue.notice_heard(client, shop_id, queue.sweep_started(client, shop_id, clock=clock, scope=Scope.REQUESTS))
+        assert queue.noticed_shops(client, {shop_id}) == set()
+        # A sweep lost with its worker never finishes: the shop stays marked; our own schedule marks nothing.
+        queue.request_sweep(celery, client, shop_id, "callback", clock=clock)
+        queue.request_sweep(celery, client, shop_id + 1, "poll", clock=clock, scope=Scope.IDLE)
+        assert queue.noticed_shops(client, {shop_id, shop_id + 1}) == {shop_id}
+        # A shop no longer installed is taken off.
+        assert queue.noticed_shops(client, set()) == set()
+        assert client.zscore(queue.NOTICED_KEY, member) is None
+    finally:
+        client.zrem(queue.NOTICED_KEY, member)
+        client.delete(*(queue.SWEEP_PENDING_KEY.format(shop_id=shop_id + 1, scope=scope) for scope in Scope))
