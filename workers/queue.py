@@ -113,11 +113,9 @@ def request_sweep(
     scope = Scope(scope or scope_for(cause))
     pending = SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope)
     if cause in NOTICES:
-        # One round trip for both: the notice is kept even when it folds into a waiting sweep, which starts later.
-        with redis_client.pipeline(transaction=False) as pipe:
-            pipe.set(pending, cause, nx=True, ex=SWEEP_PENDING_TTL_S)
-            pipe.zadd(NOTICED_KEY, {str(shop_id): clock()}, gt=True)
-            queued, _ = pipe.execute()
+        # One command for both: the notice is kept even when it folds into a waiting sweep, which starts later.
+        args = [cause, SWEEP_PENDING_TTL_S, repr(clock()), str(shop_id)]
+        queued = _pending_and_noticed(redis_client)(keys=[pending, NOTICED_KEY], args=args)
     else:
         queued = redis_client.set(pending, cause, nx=True, ex=SWEEP_PENDING_TTL_S)
     if not queued:
@@ -179,6 +177,21 @@ def sweep_finished(
         pipe.set(SWEEP_LISTED_KEY.format(shop_id=shop_id, listing=listing), listed, ex=SWEEP_NEXT_TTL_S)
         pipe.execute()
     return spacing
+
+
+# KEYS: the sweep's pending key, NOTICED_KEY. ARGV: the cause, the pending key's TTL, when, the shop id. 1 when the
+# sweep was not pending (the caller queues it); the shop is marked as noticed either way.
+_PENDING_AND_NOTICED_LUA = """
+local queued = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[4])
+if queued then return 1 end
+return 0
+"""
+
+
+@cache
+def _pending_and_noticed(redis_client: redis.Redis) -> Any:
+    return redis_client.register_script(_PENDING_AND_NOTICED_LUA)
 
 
 # KEYS: NOTICED_KEY. ARGV: the shop id, when its finished sweep started. The shop leaves unless a notice came after.

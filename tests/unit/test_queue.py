@@ -123,10 +123,10 @@ def test_a_ping_costs_one_redis_round_trip_and_pings_fold_into_one_waiting_sweep
     counting = CountingRedis.from_url(REDIS_URL)
     counting.commands = []
     assert queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)
-    assert counting.commands == [("SET", "ZADD")]
+    assert counting.commands == ["EVALSHA"]
     counting.commands.clear()
     assert not queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)  # folded into it
-    assert counting.commands == [("SET", "ZADD")]
+    assert counting.commands == ["EVALSHA"]
     counting.commands.clear()
     assert not queue.request_sweep(celery, counting, shop_id, "poll", clock=clock, scope=Scope.REQUESTS)
     assert counting.commands == ["SET"]  # our own schedule is no notice from the store
