@@ -23,7 +23,8 @@ what was ordered. It prints a progress line to stderr while it runs and one last
 
 orders_per_s is the orders shipped over the time from the first request to the last shipment; p99_accept_s runs
 from the merchant's request to our record of the store's acceptance; idle_points_per_shop_hour is the store points
-charged to the idle shops from the first order to the end of the run, per idle shop, scaled to an hour. Exit status
+charged to the idle shops from half a minute before the cut to the end of the run, per idle shop, scaled to an
+hour (what comes before, once after a deploy, is printed on a line of its own). Exit status
 0 only when lost, doubled and wrong are all zero.
 """
 
@@ -254,7 +255,17 @@ def run(
         events = [(cut_at * duration_s, "cut"), (cut_at * duration_s + down_s, "restore")]
         say(f"scale: {rate}/s for {duration_s:.0f}s; {lost_host} cut at {events[0][0]:.0f}s for {down_s:.0f}s")
         begin = time.monotonic()
-        idle_since = begin
+        # The idle shops' cost is taken from a moment before the cut on: what comes before it is once after a
+        # deploy (beat's first sweep of every shop, the installs' first inventory pushes), not by the hour.
+        sample: dict[str, object] = {}
+
+        def sample_idle() -> None:
+            sample["costs"] = _costs(idle)
+            sample["at"] = time.monotonic()
+
+        sampler = threading.Timer(max(0.0, cut_at * duration_s - 30), sample_idle)
+        sampler.daemon = True
+        sampler.start()
         total = int(rate * duration_s)
         with ThreadPoolExecutor(max_workers=16) as pool:
             for n in range(total):
@@ -301,13 +312,22 @@ def run(
         lost, doubled, wrong, problems = check(busy, placed)
         shipped = system.first_transition_times(shop_ids, "shipped")
         last = max((shipped[p.fo_id] for p in placed if p.fo_id in shipped), default=None)
+        sampler.join()
         idle_after = _costs(idle)
-        idle_hours = (time.monotonic() - idle_since) / 3600
+        idle_at, idle_mid = float(sample.get("at", begin)), sample.get("costs", idle_before)
+        idle_hours = (time.monotonic() - idle_at) / 3600
         first = min((p.requested_at for p in placed), default=_now())
         span = ((last or _now()) - first).total_seconds()
         accepted = system.first_transition_times(shop_ids, "accepted")
         accept_s = [(accepted[p.fo_id] - p.requested_at).total_seconds() for p in placed if p.fo_id in accepted]
-        spent = sum(after - before for before, after in zip(idle_before, idle_after, strict=True))
+        once = sum(mid - before for before, mid in zip(idle_before, idle_mid, strict=True))
+        spent = sum(after - mid for mid, after in zip(idle_mid, idle_after, strict=True))
+        if idle:
+            say(
+                f"scale: idle shops: {once / len(idle):.1f} points each in the first {idle_at - begin:.0f}s "
+                f"(beat's first sweep of every shop, the installs' pushes), then {spent / len(idle):.1f} each in "
+                f"{idle_hours * 3600:.0f}s"
+            )
         result = Result(
             shops=shops,
             hosts=system.host_count,
