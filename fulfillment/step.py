@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from fulfillment import policy
 from fulfillment.context import Context
@@ -154,12 +154,12 @@ def advance(ctx: Context, record_id: int, cause: Cause = Cause.WORKER) -> Next:
         return Step(ctx, session, record, cause).run()
 
 
-# What every step reads of a record, loaded with it rather than one attribute at a time: the shop, the lines and
-# the log (who accepted it, whether it was legacy; each move appends to it). Packages load when a step needs them.
+# What every step reads of a record, loaded with it in one statement rather than one attribute at a time: the shop
+# and the lines. The log (who accepted it, whether it was legacy) loads when a step asks, and a move adds to it
+# without reading it (`states.transition`); packages load when a step needs them.
 _STEP_LOADS = (
     joinedload(FulfillmentOrder.shop),
-    selectinload(FulfillmentOrder.line_items),
-    selectinload(FulfillmentOrder.state_changes),
+    joinedload(FulfillmentOrder.line_items),
 )
 
 
@@ -373,7 +373,9 @@ class Step:
             service_name=self.ctx.config.service_name,
         )
         skus = sorted({line.sku for line in record.line_items if line.sku})
-        decision = policy.decide(record, self.warehouse.available(record.shop_id, skus), rules, self.ctx.clock())
+        # The shelves are counted once, locked, for the decision and the reservation alike.
+        available = self.warehouse.available(record.shop_id, skus, lock=True)
+        decision = policy.decide(record, available, rules, self.ctx.clock())
         if decision.accept:
             try:
                 self.warehouse.reserve(record)
@@ -381,6 +383,7 @@ class Step:
                 decision = policy.Decision(False, f"Not enough stock: {exc}.", "INVENTORY_OUT_OF_STOCK")
         if decision.accept:
             return self.accept(decision)
+        self.session.commit()  # the shelves are let go before the store is told
         return self.reject(decision)
 
     def accept(self, decision: policy.Decision) -> Next:

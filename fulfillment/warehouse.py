@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -57,7 +57,10 @@ class Movement(StrEnum):
 class Warehouse(Protocol):
     """Stock is per shop: `shop_id` names whose shelf; a fulfillment order's own shop is used for its lines."""
 
-    def available(self, shop_id: int, skus: list[str]) -> dict[str, int]: ...
+    def available(self, shop_id: int, skus: list[str], *, lock: bool = False) -> dict[str, int]:
+        """Units free on each shelf; `lock` keeps the shelves locked to the end of the transaction, for a
+        `reserve` of the same fulfillment order that follows."""
+        ...
 
     def reserve(self, record: FulfillmentOrder) -> None: ...
 
@@ -104,6 +107,9 @@ class SimulatedWarehouse:
     def __init__(self, session: Session, settings: SimulatorSettings):
         self.session = session
         self.settings = settings
+        # Shelves `available(lock=True)` locked and counted, and in which transaction: the `reserve` that follows
+        # in the same transaction takes them from here rather than read them again; any other counts afresh.
+        self._counted: tuple[int, object, dict[str, tuple[StockLevel | None, int]]] | None = None
 
     def _level(self, shop_id: int, sku: str, *, lock: bool = False) -> StockLevel | None:
         query = select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku)
@@ -161,13 +167,17 @@ class SimulatedWarehouse:
         when the caller knows it, else summed from the shelf's held reservations).
 
         The shelf's version counts up in the database itself (two workers changing one shelf both count), which
-        marks the shelf as owing the store a push (`inventory_sync`), in the same transaction as the change."""
+        marks the shelf as owing the store a push (`inventory_sync`), in the same transaction as the change. The
+        change is written with the transaction's next flush, unless the shelf already has one waiting (each
+        change counts the version up once)."""
+        if available_after is None:
+            # Summed before the shelf changes, so the sum writes nothing first (what is held does not change).
+            available_after = level.on_hand + on_hand_change - self._held(level.shop_id, level.sku)
+        if inspect(level).attrs.version.history.added:
+            self.session.flush()
         level.on_hand += on_hand_change
         level.version = StockLevel.version + 1
         level.push_due_since = func.coalesce(StockLevel.push_due_since, utcnow())
-        self.session.flush()
-        if available_after is None:
-            available_after = level.on_hand - self._held(level.shop_id, level.sku)
         movement = StockMovement(
             shop_id=level.shop_id,
             sku=level.sku,
@@ -191,12 +201,23 @@ class SimulatedWarehouse:
         level = self.session.scalar(query)
         return level if level is not None else self._new_level(shop_id, sku, lock=True)[0]
 
-    def available(self, shop_id: int, skus: list[str]) -> dict[str, int]:
+    def available(self, shop_id: int, skus: list[str], *, lock: bool = False) -> dict[str, int]:
         result = {}
-        for sku in skus:
-            level = self._level(shop_id, sku)
+        counted: dict[str, tuple[StockLevel | None, int]] = {}
+        for sku in sorted(skus) if lock else skus:
+            level = self._level(shop_id, sku, lock=lock)
             result[sku] = (level.on_hand if level else 0) - self._held(shop_id, sku)
+            counted[sku] = (level, result[sku])
+        if lock:
+            self._counted = (shop_id, self.session.get_transaction(), counted)
         return result
+
+    def _taken_counts(self, shop_id: int) -> dict[str, tuple[StockLevel | None, int]]:
+        """What `available(lock=True)` counted for the shop in this same transaction, once."""
+        found, self._counted = self._counted, None
+        if found is None or found[0] != shop_id or found[1] is not self.session.get_transaction():
+            return {}
+        return found[2]
 
     def reserve(self, record: FulfillmentOrder) -> None:
         wanted: dict[str, int] = {}
@@ -205,9 +226,16 @@ class SimulatedWarehouse:
         lines = [line for line in lines if line.id not in held]
         for line in lines:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.remaining_quantity
-        levels = {sku: self._level(record.shop_id, sku, lock=True) for sku in sorted(wanted)}
-        # Summed once the shelves are locked, so two workers never promise the same units.
-        free = {sku: (level.on_hand if level else 0) - self._held(record.shop_id, sku) for sku, level in levels.items()}
+        levels: dict[str, StockLevel | None] = {}
+        free: dict[str, int] = {}
+        known = self._taken_counts(record.shop_id)
+        for sku in sorted(wanted):
+            counted = known.get(sku)
+            if counted is None:
+                level = self._level(record.shop_id, sku, lock=True)
+                # Summed once the shelf is locked, so two workers never promise the same units.
+                counted = (level, (level.on_hand if level else 0) - self._held(record.shop_id, sku))
+            levels[sku], free[sku] = counted
         shortages = {sku: n - free[sku] for sku, n in wanted.items() if free[sku] < n}
         if shortages:
             raise OutOfStock(shortages)
@@ -260,6 +288,8 @@ class SimulatedWarehouse:
                 if reservation.quantity <= 0:
                     reservation.quantity = 0
                     reservation.state = "consumed"
+            # The reservation's change is written before the shelf is read: on SQLite, whose one writer is the
+            # lock, that write is what keeps two shipments from reading the same on-hand figure.
             level = self._level(record.shop_id, line.sku, lock=True)
             if level is not None:
                 self._record(level, Movement.SHIPMENT, -quantity, -taken, record_id=record.id)
