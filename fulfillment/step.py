@@ -373,14 +373,16 @@ class Step:
             service_name=self.ctx.config.service_name,
         )
         skus = sorted({line.sku for line in record.line_items if line.sku})
-        # The shelves are counted once, locked, for the decision and the reservation alike.
-        available = self.warehouse.available(record.shop_id, skus, lock=True)
-        decision = policy.decide(record, available, rules, self.ctx.clock())
-        if decision.accept:
-            try:
-                self.warehouse.reserve(record)
-            except OutOfStock as exc:
-                decision = policy.Decision(False, f"Not enough stock: {exc}.", "INVENTORY_OUT_OF_STOCK")
+        # The shelves are counted once, locked, for the decision and the reservation alike. Nothing this step
+        # changed bears on them: what it changed is written with the reservation, not before the reads.
+        with self.session.no_autoflush:
+            available = self.warehouse.available(record.shop_id, skus, lock=True)
+            decision = policy.decide(record, available, rules, self.ctx.clock())
+            if decision.accept:
+                try:
+                    self.warehouse.reserve(record)
+                except OutOfStock as exc:
+                    decision = policy.Decision(False, f"Not enough stock: {exc}.", "INVENTORY_OUT_OF_STOCK")
         if decision.accept:
             return self.accept(decision)
         self.session.commit()  # the shelves are let go before the store is told
@@ -485,11 +487,13 @@ class Step:
         return self.after_shipment(package)
 
     def mark_shipped(self, package: Package, fulfillment: ops.Fulfillment) -> None:
+        # The shelves first, while the package's change waits: their reads have nothing to write before them, and
+        # everything is written at once with the step's commit.
+        self.warehouse.ship([(item.line_item_id, item.quantity) for item in package.items])
         package.state = PackageState.SHIPPED
         package.store_fulfillment_id = fulfillment.id
         package.fulfillment_name = fulfillment.name or None
         package.shipped_at = self.ctx.clock()
-        self.warehouse.ship([(item.line_item_id, item.quantity) for item in package.items])
         for item in package.items:
             item.line_item.remaining_quantity = max(0, item.line_item.remaining_quantity - item.quantity)
         record_event(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import false, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -111,10 +111,21 @@ class SimulatedWarehouse:
         # in the same transaction takes them from here rather than read them again; any other counts afresh.
         self._counted: tuple[int, object, dict[str, tuple[StockLevel | None, int]]] | None = None
 
+    def _lock(self) -> None:
+        """Before a shelf is read to be changed. PostgreSQL locks the row it reads (`FOR UPDATE`); SQLite has no
+        row locks, its lock is the database's one writer, held from a transaction's first write to its end: a
+        transaction that has written nothing yet writes nothing first, and so reads the shelf as the writer."""
+        if self.session.get_bind().dialect.name != "sqlite":
+            return
+        connection = self.session.connection()
+        if not connection.connection.dbapi_connection.in_transaction:  # the driver begins with the first write
+            connection.execute(update(StockLevel.__table__).where(false()).values(on_hand=StockLevel.on_hand))
+
     def _level(self, shop_id: int, sku: str, *, lock: bool = False) -> StockLevel | None:
         query = select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku)
         if lock:
-            # Two workers reserving from one shelf wait for each other (PostgreSQL; SQLite has one writer).
+            # Two workers changing one shelf wait for each other.
+            self._lock()
             query = query.with_for_update()
         level = self.session.scalar(query)
         if level is None and self.settings.default_stock is not None:
@@ -197,6 +208,7 @@ class SimulatedWarehouse:
         """The shelf to change, locked, made empty on first use (no demo stock: the change says what is there).
 
         Locked because the change is worked out from what is on hand: two changes at once each add their own."""
+        self._lock()
         query = select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku).with_for_update()
         level = self.session.scalar(query)
         return level if level is not None else self._new_level(shop_id, sku, lock=True)[0]
@@ -269,9 +281,17 @@ class SimulatedWarehouse:
         for line in sorted(record.line_items, key=_by_sku):
             reservation = self._reservation(line)
             if reservation is not None and reservation.state == "held":
-                reservation.state = "released"
                 level = self._shelf(reservation.shop_id, reservation.sku)
-                self._record(level, Movement.RELEASE, reserved_change=-reservation.quantity, record_id=record.id)
+                # Counted before the reservation changes, so the count has nothing to write first.
+                after = level.on_hand - (self._held(level.shop_id, level.sku) - reservation.quantity)
+                reservation.state = "released"
+                self._record(
+                    level,
+                    Movement.RELEASE,
+                    reserved_change=-reservation.quantity,
+                    record_id=record.id,
+                    available_after=after,
+                )
 
     def ship(self, items: list[tuple[int, int]]) -> None:
         """Units left the building: take them off their shop's shelf and out of their reservation.
@@ -281,6 +301,9 @@ class SimulatedWarehouse:
         for line, quantity in sorted(((line, n) for line, n in lines if line is not None and line.sku), key=_by_sku):
             record = line.fulfillment_order
             reservation = self._reservation(line)
+            level = self._level(record.shop_id, line.sku, lock=True)
+            # Counted before the reservation changes, so the count has nothing to write first.
+            held = self._held(record.shop_id, line.sku) if level is not None else 0
             taken = 0
             if reservation is not None and reservation.state == "held":
                 taken = min(quantity, reservation.quantity)
@@ -288,11 +311,9 @@ class SimulatedWarehouse:
                 if reservation.quantity <= 0:
                     reservation.quantity = 0
                     reservation.state = "consumed"
-            # The reservation's change is written before the shelf is read: on SQLite, whose one writer is the
-            # lock, that write is what keeps two shipments from reading the same on-hand figure.
-            level = self._level(record.shop_id, line.sku, lock=True)
             if level is not None:
-                self._record(level, Movement.SHIPMENT, -quantity, -taken, record_id=record.id)
+                after = level.on_hand - quantity - (held - taken)
+                self._record(level, Movement.SHIPMENT, -quantity, -taken, record_id=record.id, available_after=after)
 
     def set_stock(self, shop_id: int, sku: str, on_hand: int, *, actor: str = "", note: str = "") -> StockMovement:
         """A cycle count: the shelf holds `on_hand` units, whatever the books said."""
