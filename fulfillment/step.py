@@ -21,11 +21,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, joinedload
 
 from fulfillment import policy
 from fulfillment.context import Context
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, MerchantRequest, Package, PackageItem, Shop
+from fulfillment.models import (
+    FulfillmentOrder,
+    FulfillmentOrderLineItem,
+    MerchantRequest,
+    Package,
+    PackageItem,
+    Shop,
+    StateChange,
+)
 from fulfillment.states import FINAL, WORKING, Cause, PackageState, State, is_final, record_event, transition
 from fulfillment.store import operations as ops
 from fulfillment.store.client import StoreClient
@@ -203,6 +212,7 @@ class Step:
         self.operator_email = operator_email
         self.warehouse = ctx.warehouse(session)
         self.state: ops.FulfillmentOrderState | None = None  # the store's, as the last re-read found it
+        self._acceptances: list[tuple[str | None, str]] | None = None
 
     # The store is the truth about what the merchant did; our record follows it first.
     def run(self) -> Next:
@@ -235,6 +245,8 @@ class Step:
     def move(self, target: State, detail: str, cause: Cause | None = None) -> None:
         leaving_work = target in FINAL and target not in (State.SHIPPED,)
         transition(self.session, self.record, target, cause=cause or self.cause, detail=detail)
+        if target == State.ACCEPTED:
+            self._acceptances = None  # read again if asked
         if leaving_work:
             self.warehouse.release(self.record)
         log.info(
@@ -513,13 +525,32 @@ class Step:
 
     def packed_by_hand(self) -> bool:
         """An order an operator accepted from the dashboard is packed there too, not by the simulator."""
-        accepted = [c for c in self.record.state_changes if c.to_state == State.ACCEPTED and c.from_state != c.to_state]
-        return bool(accepted) and accepted[-1].cause == Cause.OPERATOR
+        accepted = [(came_from, cause) for came_from, cause in self.acceptances() if came_from != State.ACCEPTED]
+        return bool(accepted) and accepted[-1][1] == Cause.OPERATOR
 
     def is_legacy(self) -> bool:
-        """Taken in the legacy workflow: the store accepted the request before we ever saw it."""
-        first = self.record.state_changes[0] if self.record.state_changes else None
-        return first is not None and first.from_state is None and first.to_state == State.ACCEPTED
+        """Taken in the legacy workflow: the store accepted the request before we ever saw it (its log starts
+        there: only the first move of a log comes from no state)."""
+        acceptances = self.acceptances()
+        return bool(acceptances) and acceptances[0][0] is None
+
+    def acceptances(self) -> list[tuple[str | None, str]]:
+        """Each move into `accepted` in the log, oldest first: the state it came from and its cause. Read once a
+        step, two columns of the log's rows rather than the whole log, unless the log is loaded already."""
+        if self._acceptances is None:
+            record = self.record
+            if "state_changes" in inspect(record).unloaded:
+                query = (
+                    select(StateChange.from_state, StateChange.cause)
+                    .where(StateChange.fulfillment_order_id == record.id, StateChange.to_state == State.ACCEPTED)
+                    .order_by(StateChange.id)
+                )
+                self._acceptances = [(came_from, cause) for came_from, cause in self.session.execute(query)]
+            else:
+                self._acceptances = [
+                    (c.from_state, c.cause) for c in record.state_changes if c.to_state == State.ACCEPTED
+                ]
+        return self._acceptances
 
     def report_legacy_progress(self, notes: str) -> None:
         # The legacy workflow tells the store when work is under way. The current one does not report, because
