@@ -37,6 +37,9 @@ class Context:
     clock: Callable[[], datetime] = _utcnow
     warehouse_factory: Callable[[Session], Warehouse] | None = None
     on_cost: Callable | None = None
+    # Access tokens as decrypted, by their ciphertext: a step talks to its shop's store every time, and
+    # decrypting (an HMAC check and AES) cost more than the rest of making the client.
+    _tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: Config, *, budget: CostBudget | None = None, **overrides) -> Context:
@@ -61,12 +64,21 @@ class Context:
             raise ShopNotConnected(shop.domain)
         return StoreClient(
             shop.domain,
-            self.cipher.decrypt(shop.access_token_ciphertext),
+            self._token(shop.access_token_ciphertext),
             base_url=self.config.store_base_url,
             session=self.http,
             budget=self.budget,
             on_cost=self.on_cost,
         )
+
+    def _token(self, ciphertext: str) -> str:
+        token = self._tokens.get(ciphertext)
+        if token is None:
+            token = self.cipher.decrypt(ciphertext)
+            if len(self._tokens) >= 10_000:  # one a shop: bounded all the same
+                self._tokens.clear()
+            self._tokens[ciphertext] = token
+        return token
 
     def warehouse(self, session: Session) -> Warehouse:
         if self.warehouse_factory is not None:

@@ -125,17 +125,21 @@ def transition(
     current = record.state
     if not can_transition(current, target):
         raise InvalidTransition(current, target)
-    change = StateChange(from_state=current, to_state=str(target), cause=str(cause), detail=detail[:2000])
     record.state = str(target)
-    record.state_changes.append(change)
-    session.add(change)
-    return change
+    return _log(session, record, current, cause, detail)
 
 
 def record_event(session: Session, record: FulfillmentOrder, *, cause: Cause, detail: str) -> StateChange:
     """Log something that happened without a state change (a refused cancellation, a reread, a note)."""
-    change = StateChange(from_state=record.state, to_state=record.state, cause=str(cause), detail=detail[:2000])
-    record.state_changes.append(change)
+    return _log(session, record, record.state, cause, detail)
+
+
+def _log(session: Session, record: FulfillmentOrder, from_state: str | None, cause: Cause, detail: str) -> StateChange:
+    # Joined to the record from the change's side: a log already loaded gets the change at its end, one not loaded
+    # is not read from the database just to add to it (it has the change when it is read).
+    change = StateChange(
+        fulfillment_order=record, from_state=from_state, to_state=record.state, cause=str(cause), detail=detail[:2000]
+    )
     session.add(change)
     return change
 

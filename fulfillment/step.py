@@ -21,11 +21,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, joinedload
 
 from fulfillment import policy
 from fulfillment.context import Context
-from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, MerchantRequest, Package, PackageItem, Shop
+from fulfillment.models import (
+    FulfillmentOrder,
+    FulfillmentOrderLineItem,
+    MerchantRequest,
+    Package,
+    PackageItem,
+    Shop,
+    StateChange,
+)
 from fulfillment.states import FINAL, WORKING, Cause, PackageState, State, is_final, record_event, transition
 from fulfillment.store import operations as ops
 from fulfillment.store.client import StoreClient
@@ -154,12 +163,12 @@ def advance(ctx: Context, record_id: int, cause: Cause = Cause.WORKER) -> Next:
         return Step(ctx, session, record, cause).run()
 
 
-# What every step reads of a record, loaded with it rather than one attribute at a time: the shop, the lines and
-# the log (who accepted it, whether it was legacy; each move appends to it). Packages load when a step needs them.
+# What every step reads of a record, loaded with it in one statement rather than one attribute at a time: the shop
+# and the lines. The log (who accepted it, whether it was legacy) loads when a step asks, and a move adds to it
+# without reading it (`states.transition`); packages load when a step needs them.
 _STEP_LOADS = (
     joinedload(FulfillmentOrder.shop),
-    selectinload(FulfillmentOrder.line_items),
-    selectinload(FulfillmentOrder.state_changes),
+    joinedload(FulfillmentOrder.line_items),
 )
 
 
@@ -203,6 +212,7 @@ class Step:
         self.operator_email = operator_email
         self.warehouse = ctx.warehouse(session)
         self.state: ops.FulfillmentOrderState | None = None  # the store's, as the last re-read found it
+        self._acceptances: list[tuple[str | None, str]] | None = None
 
     # The store is the truth about what the merchant did; our record follows it first.
     def run(self) -> Next:
@@ -235,6 +245,8 @@ class Step:
     def move(self, target: State, detail: str, cause: Cause | None = None) -> None:
         leaving_work = target in FINAL and target not in (State.SHIPPED,)
         transition(self.session, self.record, target, cause=cause or self.cause, detail=detail)
+        if target == State.ACCEPTED:
+            self._acceptances = None  # read again if asked
         if leaving_work:
             self.warehouse.release(self.record)
         log.info(
@@ -373,14 +385,19 @@ class Step:
             service_name=self.ctx.config.service_name,
         )
         skus = sorted({line.sku for line in record.line_items if line.sku})
-        decision = policy.decide(record, self.warehouse.available(record.shop_id, skus), rules, self.ctx.clock())
-        if decision.accept:
-            try:
-                self.warehouse.reserve(record)
-            except OutOfStock as exc:
-                decision = policy.Decision(False, f"Not enough stock: {exc}.", "INVENTORY_OUT_OF_STOCK")
+        # The shelves are counted once, locked, for the decision and the reservation alike. Nothing this step
+        # changed bears on them: what it changed is written with the reservation, not before the reads.
+        with self.session.no_autoflush:
+            available = self.warehouse.available(record.shop_id, skus, lock=True)
+            decision = policy.decide(record, available, rules, self.ctx.clock())
+            if decision.accept:
+                try:
+                    self.warehouse.reserve(record)
+                except OutOfStock as exc:
+                    decision = policy.Decision(False, f"Not enough stock: {exc}.", "INVENTORY_OUT_OF_STOCK")
         if decision.accept:
             return self.accept(decision)
+        self.session.commit()  # the shelves are let go before the store is told
         return self.reject(decision)
 
     def accept(self, decision: policy.Decision) -> Next:
@@ -482,11 +499,13 @@ class Step:
         return self.after_shipment(package)
 
     def mark_shipped(self, package: Package, fulfillment: ops.Fulfillment) -> None:
+        # The shelves first, while the package's change waits: their reads have nothing to write before them, and
+        # everything is written at once with the step's commit.
+        self.warehouse.ship([(item.line_item_id, item.quantity) for item in package.items])
         package.state = PackageState.SHIPPED
         package.store_fulfillment_id = fulfillment.id
         package.fulfillment_name = fulfillment.name or None
         package.shipped_at = self.ctx.clock()
-        self.warehouse.ship([(item.line_item_id, item.quantity) for item in package.items])
         for item in package.items:
             item.line_item.remaining_quantity = max(0, item.line_item.remaining_quantity - item.quantity)
         record_event(
@@ -506,13 +525,32 @@ class Step:
 
     def packed_by_hand(self) -> bool:
         """An order an operator accepted from the dashboard is packed there too, not by the simulator."""
-        accepted = [c for c in self.record.state_changes if c.to_state == State.ACCEPTED and c.from_state != c.to_state]
-        return bool(accepted) and accepted[-1].cause == Cause.OPERATOR
+        accepted = [(came_from, cause) for came_from, cause in self.acceptances() if came_from != State.ACCEPTED]
+        return bool(accepted) and accepted[-1][1] == Cause.OPERATOR
 
     def is_legacy(self) -> bool:
-        """Taken in the legacy workflow: the store accepted the request before we ever saw it."""
-        first = self.record.state_changes[0] if self.record.state_changes else None
-        return first is not None and first.from_state is None and first.to_state == State.ACCEPTED
+        """Taken in the legacy workflow: the store accepted the request before we ever saw it (its log starts
+        there: only the first move of a log comes from no state)."""
+        acceptances = self.acceptances()
+        return bool(acceptances) and acceptances[0][0] is None
+
+    def acceptances(self) -> list[tuple[str | None, str]]:
+        """Each move into `accepted` in the log, oldest first: the state it came from and its cause. Read once a
+        step, two columns of the log's rows rather than the whole log, unless the log is loaded already."""
+        if self._acceptances is None:
+            record = self.record
+            if "state_changes" in inspect(record).unloaded:
+                query = (
+                    select(StateChange.from_state, StateChange.cause)
+                    .where(StateChange.fulfillment_order_id == record.id, StateChange.to_state == State.ACCEPTED)
+                    .order_by(StateChange.id)
+                )
+                self._acceptances = [(came_from, cause) for came_from, cause in self.session.execute(query)]
+            else:
+                self._acceptances = [
+                    (c.from_state, c.cause) for c in record.state_changes if c.to_state == State.ACCEPTED
+                ]
+        return self._acceptances
 
     def report_legacy_progress(self, notes: str) -> None:
         # The legacy workflow tells the store when work is under way. The current one does not report, because

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -57,7 +57,10 @@ class Movement(StrEnum):
 class Warehouse(Protocol):
     """Stock is per shop: `shop_id` names whose shelf; a fulfillment order's own shop is used for its lines."""
 
-    def available(self, shop_id: int, skus: list[str]) -> dict[str, int]: ...
+    def available(self, shop_id: int, skus: list[str], *, lock: bool = False) -> dict[str, int]:
+        """Units free on each shelf; `lock` keeps the shelves locked to the end of the transaction, for a
+        `reserve` of the same fulfillment order that follows."""
+        ...
 
     def reserve(self, record: FulfillmentOrder) -> None: ...
 
@@ -104,11 +107,25 @@ class SimulatedWarehouse:
     def __init__(self, session: Session, settings: SimulatorSettings):
         self.session = session
         self.settings = settings
+        # Shelves `available(lock=True)` locked and counted, and in which transaction: the `reserve` that follows
+        # in the same transaction takes them from here rather than read them again; any other counts afresh.
+        self._counted: tuple[int, object, dict[str, tuple[StockLevel | None, int]]] | None = None
+
+    def _lock(self) -> None:
+        """Before a shelf is read to be changed. PostgreSQL locks the row it reads (`FOR UPDATE`); SQLite has no
+        row locks, its lock is the database's one writer, held from a transaction's first write to its end: a
+        transaction that has written nothing yet writes nothing first, and so reads the shelf as the writer."""
+        if self.session.get_bind().dialect.name != "sqlite":
+            return
+        connection = self.session.connection()
+        if not connection.connection.dbapi_connection.in_transaction:  # the driver begins with the first write
+            connection.execute(update(StockLevel.__table__).where(false()).values(on_hand=StockLevel.on_hand))
 
     def _level(self, shop_id: int, sku: str, *, lock: bool = False) -> StockLevel | None:
         query = select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku)
         if lock:
-            # Two workers reserving from one shelf wait for each other (PostgreSQL; SQLite has one writer).
+            # Two workers changing one shelf wait for each other.
+            self._lock()
             query = query.with_for_update()
         level = self.session.scalar(query)
         if level is None and self.settings.default_stock is not None:
@@ -161,13 +178,17 @@ class SimulatedWarehouse:
         when the caller knows it, else summed from the shelf's held reservations).
 
         The shelf's version counts up in the database itself (two workers changing one shelf both count), which
-        marks the shelf as owing the store a push (`inventory_sync`), in the same transaction as the change."""
+        marks the shelf as owing the store a push (`inventory_sync`), in the same transaction as the change. The
+        change is written with the transaction's next flush, unless the shelf already has one waiting (each
+        change counts the version up once)."""
+        if available_after is None:
+            # Summed before the shelf changes, so the sum writes nothing first (what is held does not change).
+            available_after = level.on_hand + on_hand_change - self._held(level.shop_id, level.sku)
+        if inspect(level).attrs.version.history.added:
+            self.session.flush()
         level.on_hand += on_hand_change
         level.version = StockLevel.version + 1
         level.push_due_since = func.coalesce(StockLevel.push_due_since, utcnow())
-        self.session.flush()
-        if available_after is None:
-            available_after = level.on_hand - self._held(level.shop_id, level.sku)
         movement = StockMovement(
             shop_id=level.shop_id,
             sku=level.sku,
@@ -187,16 +208,28 @@ class SimulatedWarehouse:
         """The shelf to change, locked, made empty on first use (no demo stock: the change says what is there).
 
         Locked because the change is worked out from what is on hand: two changes at once each add their own."""
+        self._lock()
         query = select(StockLevel).where(StockLevel.shop_id == shop_id, StockLevel.sku == sku).with_for_update()
         level = self.session.scalar(query)
         return level if level is not None else self._new_level(shop_id, sku, lock=True)[0]
 
-    def available(self, shop_id: int, skus: list[str]) -> dict[str, int]:
+    def available(self, shop_id: int, skus: list[str], *, lock: bool = False) -> dict[str, int]:
         result = {}
-        for sku in skus:
-            level = self._level(shop_id, sku)
+        counted: dict[str, tuple[StockLevel | None, int]] = {}
+        for sku in sorted(skus) if lock else skus:
+            level = self._level(shop_id, sku, lock=lock)
             result[sku] = (level.on_hand if level else 0) - self._held(shop_id, sku)
+            counted[sku] = (level, result[sku])
+        if lock:
+            self._counted = (shop_id, self.session.get_transaction(), counted)
         return result
+
+    def _taken_counts(self, shop_id: int) -> dict[str, tuple[StockLevel | None, int]]:
+        """What `available(lock=True)` counted for the shop in this same transaction, once."""
+        found, self._counted = self._counted, None
+        if found is None or found[0] != shop_id or found[1] is not self.session.get_transaction():
+            return {}
+        return found[2]
 
     def reserve(self, record: FulfillmentOrder) -> None:
         wanted: dict[str, int] = {}
@@ -205,9 +238,16 @@ class SimulatedWarehouse:
         lines = [line for line in lines if line.id not in held]
         for line in lines:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.remaining_quantity
-        levels = {sku: self._level(record.shop_id, sku, lock=True) for sku in sorted(wanted)}
-        # Summed once the shelves are locked, so two workers never promise the same units.
-        free = {sku: (level.on_hand if level else 0) - self._held(record.shop_id, sku) for sku, level in levels.items()}
+        levels: dict[str, StockLevel | None] = {}
+        free: dict[str, int] = {}
+        known = self._taken_counts(record.shop_id)
+        for sku in sorted(wanted):
+            counted = known.get(sku)
+            if counted is None:
+                level = self._level(record.shop_id, sku, lock=True)
+                # Summed once the shelf is locked, so two workers never promise the same units.
+                counted = (level, (level.on_hand if level else 0) - self._held(record.shop_id, sku))
+            levels[sku], free[sku] = counted
         shortages = {sku: n - free[sku] for sku, n in wanted.items() if free[sku] < n}
         if shortages:
             raise OutOfStock(shortages)
@@ -241,9 +281,17 @@ class SimulatedWarehouse:
         for line in sorted(record.line_items, key=_by_sku):
             reservation = self._reservation(line)
             if reservation is not None and reservation.state == "held":
-                reservation.state = "released"
                 level = self._shelf(reservation.shop_id, reservation.sku)
-                self._record(level, Movement.RELEASE, reserved_change=-reservation.quantity, record_id=record.id)
+                # Counted before the reservation changes, so the count has nothing to write first.
+                after = level.on_hand - (self._held(level.shop_id, level.sku) - reservation.quantity)
+                reservation.state = "released"
+                self._record(
+                    level,
+                    Movement.RELEASE,
+                    reserved_change=-reservation.quantity,
+                    record_id=record.id,
+                    available_after=after,
+                )
 
     def ship(self, items: list[tuple[int, int]]) -> None:
         """Units left the building: take them off their shop's shelf and out of their reservation.
@@ -253,6 +301,9 @@ class SimulatedWarehouse:
         for line, quantity in sorted(((line, n) for line, n in lines if line is not None and line.sku), key=_by_sku):
             record = line.fulfillment_order
             reservation = self._reservation(line)
+            level = self._level(record.shop_id, line.sku, lock=True)
+            # Counted before the reservation changes, so the count has nothing to write first.
+            held = self._held(record.shop_id, line.sku) if level is not None else 0
             taken = 0
             if reservation is not None and reservation.state == "held":
                 taken = min(quantity, reservation.quantity)
@@ -260,9 +311,9 @@ class SimulatedWarehouse:
                 if reservation.quantity <= 0:
                     reservation.quantity = 0
                     reservation.state = "consumed"
-            level = self._level(record.shop_id, line.sku, lock=True)
             if level is not None:
-                self._record(level, Movement.SHIPMENT, -quantity, -taken, record_id=record.id)
+                after = level.on_hand - quantity - (held - taken)
+                self._record(level, Movement.SHIPMENT, -quantity, -taken, record_id=record.id, available_after=after)
 
     def set_stock(self, shop_id: int, sku: str, on_hand: int, *, actor: str = "", note: str = "") -> StockMovement:
         """A cycle count: the shelf holds `on_hand` units, whatever the books said."""

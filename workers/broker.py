@@ -6,6 +6,8 @@ a transport already detached from its connection and dies with `AttributeError: 
 attribute 'hostname'`, which the worker reports as an unrecoverable error and exits. Here the detached transport
 says what it is, a connection error, which the closing code already ignores; the worker then reconnects.
 Work whose messages were lost with the broker is found again by the next sweep.
+
+It also keeps one Redis client per connection pool for sending and acknowledging, where kombu makes one a message.
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ class Channel(kombu_redis.Channel):
         if self.connection.client is None:
             raise redis.exceptions.ConnectionError("the broker connection is closed")
         return super()._connparams(asynchronous=asynchronous)
+
+    def _create_client(self, asynchronous: bool = False) -> redis.Redis:
+        # kombu makes a client for every message it sends and every acknowledgement. A client is only a handle on
+        # the channel's pool, yet making one copies its whole table of reply parsers: one per pool serves them all
+        # (a new pool, after the connection was lost, gets a new one).
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        pool = self.pool
+        client = self.__dict__.get("_pooled_client")
+        if client is None or client.connection_pool is not pool:
+            client = self._pooled_client = super()._create_client()
+        return client
 
 
 class Transport(kombu_redis.Transport):

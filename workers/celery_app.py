@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import beat_init
+from celery.signals import beat_init, worker_init, worker_process_init
 
 from fulfillment.config import Config
 from workers import logs, signals
@@ -18,6 +18,7 @@ from workers.queue import (
     SWEEP_DUE_SHOPS_TASK,
     SWEEP_TICK_S,
 )
+from workers.runtime import freeze_heap
 
 TASKS = "workers.tasks"
 log = logging.getLogger("workers.celery_app")
@@ -55,6 +56,8 @@ def make_celery(config: Config) -> Celery:
         worker_hijack_root_logger=False,
     )
     signals.connect()  # task outcomes for /metrics
+    worker_init.connect(freeze_heap, weak=False, dispatch_uid="fulfillment.freeze_heap.worker")
+    worker_process_init.connect(freeze_heap, weak=False, dispatch_uid="fulfillment.freeze_heap.child")
     logs.connect()
     return app
 

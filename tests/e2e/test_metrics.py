@@ -115,9 +115,14 @@ def test_task_outcomes_from_the_workers_are_counted(connected_shop):
         return value(samples, name, task=task, outcome=outcome) - value(before, name, task=task, outcome=outcome)
 
     ship(shop, f"METRIC-{uuid.uuid4().hex[:6]}")
-    after = scrape(system)
-    assert delta(after, "workers.tasks.sweep_shop", "success") >= 1
-    assert delta(after, "workers.tasks.advance_fulfillment_order", "success") >= 3
+    # A worker adds its counts to Redis about once a second: the last step's may come just after the shipment.
+    wait_for(
+        lambda: (
+            delta(after := scrape(system), "workers.tasks.sweep_shop", "success") >= 1
+            and delta(after, "workers.tasks.advance_fulfillment_order", "success") >= 3
+        ),
+        what="the steps' outcomes counted",
+    )
 
     # The store fails every call for a moment: the sweep is retried, and counted as such.
     shop.merchant.set_faults(error_rate=1.0)

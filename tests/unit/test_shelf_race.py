@@ -18,6 +18,8 @@ from fulfillment.models import FulfillmentOrder, FulfillmentOrderLineItem, Reser
 from fulfillment.warehouse import Movement, SimulatedWarehouse, SimulatorSettings
 
 SKU = "MUG-1"
+# What a transaction on SQLite that has not written yet sends before it reads a shelf to change it.
+SQLITE_WRITER = "UPDATE STOCK_LEVELS SET ON_HAND=STOCK_LEVELS.ON_HAND WHERE 0 = 1"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -67,12 +69,13 @@ def race(
     waits_at: str = "INSERT INTO STOCK_LEVELS",
 ) -> None:
     """`change` runs in `first` and holds what it did uncommitted while `change` in `second`, from the statement
-    that starts with `waits_at` on, waits for it."""
+    that starts with `waits_at` on, waits for it. On SQLite the wait may come sooner, at the write that takes the
+    database's one writer before a shelf is read to be changed."""
     inserting = threading.Event()
     errors: list[BaseException] = []
 
     def on_insert(_conn, _cursor, statement, _parameters, _context, _many):
-        if " ".join(statement.split()).upper().startswith(waits_at):
+        if " ".join(statement.split()).upper().startswith((waits_at, SQLITE_WRITER)):
             inserting.set()
 
     event.listen(second.engine, "before_cursor_execute", on_insert)
@@ -170,7 +173,7 @@ def test_two_shipments_from_one_shelf_both_come_off_it(databases):
     def ship(wh: SimulatedWarehouse, record_id: int) -> None:
         wh.ship([(wh.session.get(FulfillmentOrder, record_id).line_items[0].id, 2)])
 
-    race(first, second, ship, waits_at="UPDATE RESERVATIONS")
+    race(first, second, ship, waits_at="SELECT STOCK_LEVELS.")  # the shelf, read locked before it changes
 
     on_hand, moves = shelf(first)
     assert on_hand == 6
