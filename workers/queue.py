@@ -105,21 +105,19 @@ def request_sweep(
     """Queue a sweep of the shop unless one of the same scope is already waiting; True when a new one was
     queued. The scope is `scope_for(cause)` unless given.
 
-    Duplicate and coalesced pings land here, on the callback's path: one Redis round trip when the ping folds
+    Duplicate and coalesced pings land here, on the callback's path: one Redis command when the ping folds
     into a waiting sweep, and the message itself when it does not. The sweep keeps the shop's spacing when it
-    starts (`sweep_shop` in the tasks), not here. A notice from the store (`NOTICES`) also marks the shop as
-    noticed, at `clock()`, until a sweep that started after it finishes.
+    starts (`sweep_shop` in the tasks), not here. A notice from the store (`NOTICES`) that queues a sweep also
+    marks the shop as noticed, at `clock()`, until a sweep that started after it finishes.
     """
     scope = Scope(scope or scope_for(cause))
     pending = SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope)
-    if cause in NOTICES:
-        # One command for both: the notice is kept even when it folds into a waiting sweep, which starts later.
-        args = [cause, SWEEP_PENDING_TTL_S, repr(clock()), str(shop_id)]
-        queued = _pending_and_noticed(redis_client)(keys=[pending, NOTICED_KEY], args=args)
-    else:
-        queued = redis_client.set(pending, cause, nx=True, ex=SWEEP_PENDING_TTL_S)
-    if not queued:
+    if not redis_client.set(pending, cause, nx=True, ex=SWEEP_PENDING_TTL_S):
         return False
+    if cause in NOTICES:
+        # Marked before the sweep is sent, so before it can start. A ping that folds into a waiting sweep needs no
+        # mark of its own: that sweep starts after it, and the mark made when it was queued stays until it finishes.
+        redis_client.zadd(NOTICED_KEY, {str(shop_id): clock()}, gt=True)
     if priority is None:
         celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause, str(scope)), priority=sweep_priority(scope))
     else:  # the sweep keeps its priority if it has to wait for its spacing
@@ -177,21 +175,6 @@ def sweep_finished(
         pipe.set(SWEEP_LISTED_KEY.format(shop_id=shop_id, listing=listing), listed, ex=SWEEP_NEXT_TTL_S)
         pipe.execute()
     return spacing
-
-
-# KEYS: the sweep's pending key, NOTICED_KEY. ARGV: the cause, the pending key's TTL, when, the shop id. 1 when the
-# sweep was not pending (the caller queues it); the shop is marked as noticed either way.
-_PENDING_AND_NOTICED_LUA = """
-local queued = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[4])
-if queued then return 1 end
-return 0
-"""
-
-
-@cache
-def _pending_and_noticed(redis_client: redis.Redis) -> Any:
-    return redis_client.register_script(_PENDING_AND_NOTICED_LUA)
 
 
 # KEYS: NOTICED_KEY. ARGV: the shop id, when its finished sweep started. The shop leaves unless a notice came after.

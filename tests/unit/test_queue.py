@@ -118,15 +118,15 @@ class CountingRedis(redis.Redis):
         return pipe
 
 
-def test_a_ping_costs_one_redis_round_trip_and_pings_fold_into_one_waiting_sweep_per_scope(client, shop_id, clock):
+def test_a_folded_ping_costs_one_redis_command_and_pings_fold_into_one_waiting_sweep_per_scope(client, shop_id, clock):
     celery = FakeCelery()
     counting = CountingRedis.from_url(REDIS_URL)
     counting.commands = []
     assert queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)
-    assert counting.commands == ["EVALSHA"]
+    assert counting.commands == ["SET", "ZADD"]  # the sweep queued, and the shop marked as noticed
     counting.commands.clear()
     assert not queue.request_sweep(celery, counting, shop_id, "callback", clock=clock)  # folded into it
-    assert counting.commands == ["EVALSHA"]
+    assert counting.commands == ["SET"]
     counting.commands.clear()
     assert not queue.request_sweep(celery, counting, shop_id, "poll", clock=clock, scope=Scope.REQUESTS)
     assert counting.commands == ["SET"]  # our own schedule is no notice from the store
