@@ -147,7 +147,7 @@ def test_queue_depth_and_reserved_tasks_are_shown(system):
 def test_store_cost_and_throttle_waits_are_shown_per_shop(connected_shop):
     shop = connected_shop
     # A small, slow bucket and several orders at once: the steps have to wait for points.
-    skus = [f"COST-{uuid.uuid4().hex[:6]}" for _ in range(16)]
+    skus = [f"COST-{uuid.uuid4().hex[:6]}" for _ in range(10)]
     fo_ids = []
     for sku in skus:
         shop.set_stock(sku, 10)
