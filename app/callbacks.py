@@ -32,9 +32,13 @@ ENDPOINT = "callbacks.fulfillment_order_notification"
 _OK = b'{"ok":true}\n'
 
 
+def _log_refused(exc: Refused, path: str) -> None:
+    log.warning("refused status=%s reason=%r path=%s", exc.status, exc.reason, path)
+
+
 @bp.errorhandler(Refused)
 def _refused(exc: Refused):
-    log.warning("refused status=%s reason=%r path=%s", exc.status, exc.reason, request.path)
+    _log_refused(exc, request.path)
     return jsonify(error=exc.reason), exc.status
 
 
@@ -101,7 +105,7 @@ class NotificationPath:
             notes["queued"] = request_sweep(extensions["celery"], extensions["redis"], received.shop_id, Cause.CALLBACK)
             return 200, _OK
         except Refused as exc:
-            log.warning("refused status=%s reason=%r path=%s", exc.status, exc.reason, PATH)
+            _log_refused(exc, PATH)
             return _json(exc.status, {"error": exc.reason})
         except redis.RedisError:
             # The scheduled sweep will find the request anyway; say so rather than pretend.
