@@ -11,6 +11,7 @@ from fulfillment.context import Context
 from fulfillment.shops import ActiveShops
 from fulfillment.store.throttle import RedisCostBudget
 from workers.celery_app import make_celery
+from workers.queue import WaitingSweeps
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -27,6 +28,8 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["redis"] = redis_client
     # The store pings for every merchant action; which shops are installed is read at most every few seconds.
     app.extensions["active_shops"] = ActiveShops(app.extensions["fulfillment"].db)
+    # A burst of pings for one shop folds into its waiting sweep on one word from Redis (`FOLD_WINDOW_S`).
+    app.extensions["waiting_sweeps"] = WaitingSweeps()
 
     from app import api, callbacks, cli, dashboard, edge, health, install, limits, metrics, request_log, webhooks
 

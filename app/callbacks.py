@@ -102,7 +102,13 @@ class NotificationPath:
             notes.update(shop=received.shop_domain, kind=received.topic)
             if received.duplicate:
                 return _json(200, {"duplicate": True, "ok": True})
-            notes["queued"] = request_sweep(extensions["celery"], extensions["redis"], received.shop_id, Cause.CALLBACK)
+            notes["queued"] = request_sweep(
+                extensions["celery"],
+                extensions["redis"],
+                received.shop_id,
+                Cause.CALLBACK,
+                waiting=extensions["waiting_sweeps"],
+            )
             return 200, _OK
         except Refused as exc:
             _log_refused(exc, PATH)

@@ -41,6 +41,11 @@ PRUNE_DELIVERIES_TASK = "workers.tasks.prune_deliveries"
 # A sweep of each scope (`fulfillment.sweep.Scope`) waits at most once per shop: pings fold into it.
 SWEEP_PENDING_KEY = "fulfillment:sweep-pending:{shop_id}:{scope}"
 SWEEP_PENDING_TTL_S = 60
+# How long a web process may go on folding a shop's pings on Redis's word that the shop's sweep was waiting,
+# without asking again (`WaitingSweeps`): a burst of pings costs a round trip each this long, not one each. A
+# sweep waits this long after it stops folding pings before it lists anything (`sweep_started`), so every ping
+# folded on that word was received, and its request made, before the sweep looks.
+FOLD_WINDOW_S = 0.01
 # Shops the store told us about (a callback, a webhook) since the last sweep of theirs that finished, each with when
 # it last told us. Beat sweeps them at the pace of shops with open work: a sweep lost with its worker (the host cut
 # off, the process killed) is made again within SWEEP_INTERVAL_S, not at the idle shops' pace. A finished sweep
@@ -92,6 +97,28 @@ def _listing(scope: Scope | str) -> str:
     return Scope.REQUESTS if scope == Scope.REQUESTS else Scope.FULL
 
 
+class WaitingSweeps:
+    """One web process's memory of the shops whose sweep Redis said was waiting, and when it asked.
+
+    On the store's busiest path, a ping folds into a waiting sweep for `FOLD_WINDOW_S` after Redis last said one
+    was waiting, without a round trip. The time kept is when the question was sent, before Redis answered: the
+    sweep stopped folding pings no earlier than that, and it waits out the window before listing.
+    """
+
+    def __init__(self, window_s: float = FOLD_WINDOW_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self.clock = clock
+        self._asked: dict[tuple[int, str], float] = {}
+
+    def waiting(self, shop_id: int, scope: Scope | str) -> bool:
+        asked = self._asked.get((shop_id, scope))
+        return asked is not None and self.clock() - asked < self.window_s
+
+    def heard(self, shop_id: int, scope: Scope | str, asked: float) -> None:
+        key = (shop_id, scope)
+        self._asked[key] = max(asked, self._asked.get(key, asked))
+
+
 def request_sweep(
     celery: Celery,
     redis_client: redis.Redis,
@@ -101,6 +128,7 @@ def request_sweep(
     *,
     scope: Scope | None = None,
     priority: int | None = None,
+    waiting: WaitingSweeps | None = None,
 ) -> bool:
     """Queue a sweep of the shop unless one of the same scope is already waiting; True when a new one was
     queued. The scope is `scope_for(cause)` unless given.
@@ -108,11 +136,19 @@ def request_sweep(
     Duplicate and coalesced pings land here, on the callback's path: one Redis command when the ping folds
     into a waiting sweep, and the message itself when it does not. The sweep keeps the shop's spacing when it
     starts (`sweep_shop` in the tasks), not here. A notice from the store (`NOTICES`) that queues a sweep also
-    marks the shop as noticed, at `clock()`, until a sweep that started after it finishes.
+    marks the shop as noticed, at `clock()`, until a sweep that started after it finishes. With `waiting`, the
+    web process's memory, a ping within `FOLD_WINDOW_S` of Redis's last word that a sweep waits folds into it
+    without a round trip.
     """
     scope = Scope(scope or scope_for(cause))
+    if waiting is not None:
+        if waiting.waiting(shop_id, scope):
+            return False
+        asked = waiting.clock()
     pending = SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope)
     if not redis_client.set(pending, cause, nx=True, ex=SWEEP_PENDING_TTL_S):
+        if waiting is not None:
+            waiting.heard(shop_id, scope, asked)
         return False
     if cause in NOTICES:
         # Marked before the sweep is sent, so before it can start. A ping that folds into a waiting sweep needs no
@@ -122,6 +158,8 @@ def request_sweep(
         celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause, str(scope)), priority=sweep_priority(scope))
     else:  # the sweep keeps its priority if it has to wait for its spacing
         celery.send_task(SWEEP_SHOP_TASK, args=(shop_id, cause, str(scope), priority), priority=priority)
+    if waiting is not None:  # only once the sweep is on the queue: a ping folded into it has one to wait for
+        waiting.heard(shop_id, scope, asked)
     return True
 
 
@@ -143,15 +181,18 @@ def sweep_started(
     redis_client: redis.Redis, shop_id: int, clock: Callable[[], float] = time.time, scope: Scope | str = Scope.FULL
 ) -> float:
     """Pings from now on need a sweep of their own; the next one of this kind keeps its distance from this one,
-    by what the last one listed until this one knows better. Returns when it started."""
+    by what the last one listed until this one knows better. Returns when it started, once the pings a web
+    process may still fold into it (`FOLD_WINDOW_S`) were received."""
     now = clock()
     listing = _listing(scope)
     with redis_client.pipeline(transaction=False) as pipe:
         pipe.delete(SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=scope))
         pipe.get(SWEEP_LISTED_KEY.format(shop_id=shop_id, listing=listing))
         _, listed = pipe.execute()
+    folding_until = time.monotonic() + FOLD_WINDOW_S
     spacing = sweep_spacing(listing, int(listed or 0))
     redis_client.set(SWEEP_NEXT_KEY.format(shop_id=shop_id, listing=listing), repr(now + spacing), ex=SWEEP_NEXT_TTL_S)
+    time.sleep(max(0.0, folding_until - time.monotonic()))
     return now
 
 

@@ -1,6 +1,7 @@
 """Per-shop admission of step chains, against a real Redis: a bounded number moving per shop, the rest waiting
 their turn, and a chain that stopped being heard of (its worker was killed) given up on in bounded time."""
 
+import time
 import uuid
 
 import pytest
@@ -141,6 +142,46 @@ def test_a_folded_ping_costs_one_redis_command_and_pings_fold_into_one_waiting_s
         (queue.SWEEP_SHOP_TASK, (shop_id, "callback", "requests"), queue.PRIORITY_DEFAULT),
     ]
     counting.close()
+
+
+def test_a_burst_of_pings_folds_on_one_word_from_redis_for_the_fold_window(client, shop_id, clock):
+    celery, ticks = FakeCelery(), Clock()
+    waiting = queue.WaitingSweeps(clock=ticks)
+    counting = CountingRedis.from_url(REDIS_URL)
+    counting.commands = []
+    assert queue.request_sweep(celery, counting, shop_id, "callback", clock=clock, waiting=waiting)
+    assert counting.commands == ["SET", "ZADD"]
+    counting.commands.clear()
+    ticks.now += queue.FOLD_WINDOW_S / 2
+    assert not queue.request_sweep(celery, counting, shop_id, "callback", clock=clock, waiting=waiting)
+    assert counting.commands == []  # folded on the word Redis gave with the queued sweep
+    ticks.now += queue.FOLD_WINDOW_S / 2
+    assert not queue.request_sweep(celery, counting, shop_id, "callback", clock=clock, waiting=waiting)
+    assert counting.commands == ["SET"]  # the window, counted from that question, has passed: Redis is asked
+    counting.commands.clear()
+    # Other scopes and shops are Redis's to answer.
+    assert queue.request_sweep(celery, counting, shop_id, "webhook", clock=clock, waiting=waiting)
+    assert counting.commands == ["SET", "ZADD"]
+    assert len(celery.sent) == 2
+    counting.close()
+
+
+def test_a_ping_whose_sweep_did_not_reach_the_queue_is_not_folded_on_it(client, shop_id, clock):
+    class DownCelery(FakeCelery):
+        def send_task(self, name, args=(), priority=None):
+            raise redis.ConnectionError("queue unavailable")
+
+    waiting = queue.WaitingSweeps(clock=Clock())
+    with pytest.raises(redis.ConnectionError):
+        queue.request_sweep(DownCelery(), client, shop_id, "callback", clock=clock, waiting=waiting)
+    assert not waiting.waiting(shop_id, Scope.REQUESTS)
+
+
+def test_a_sweep_lists_only_after_the_pings_folded_on_an_earlier_word_were_received(client, shop_id, clock):
+    began = time.monotonic()
+    queue.sweep_started(client, shop_id, clock=clock, scope=Scope.REQUESTS)
+    assert time.monotonic() - began >= queue.FOLD_WINDOW_S
+    assert not client.exists(queue.SWEEP_PENDING_KEY.format(shop_id=shop_id, scope=Scope.REQUESTS))
 
 
 def test_a_scheduled_sweep_goes_at_its_priority_and_keeps_it(client, shop_id, clock):
