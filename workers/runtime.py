@@ -33,8 +33,20 @@ BUDGET_MAX_WAIT_S = 0.5
 
 @cache
 def context() -> Context:
-    budget = RedisCostBudget(redis_client(), max_wait=BUDGET_MAX_WAIT_S)
+    # What the store reports after each request reaches the shared budget with the next request's reservation,
+    # one round trip for both, or at the latest when the task ends (`settle_budget`).
+    budget = RedisCostBudget(redis_client(), max_wait=BUDGET_MAX_WAIT_S, defer_updates=True)
     return Context.from_config(Config.from_env(), budget=budget)
+
+
+def settle_budget(**_kwargs: object) -> None:
+    """After every task: the updates its requests left waiting go to the shared budget now."""
+    if not context.cache_info().currsize:
+        return  # no task of this process has used the store
+    try:
+        context().budget.settle()
+    except redis.exceptions.RedisError as exc:  # bookkeeping: never a task's failure
+        log.warning("budget_settle_failed error=%s", type(exc).__name__)
 
 
 class Busy(Exception):
