@@ -21,7 +21,7 @@ from celery import Celery
 
 from fulfillment.states import Cause
 from fulfillment.sweep import Due, Scope
-from workers.runtime import exclusive
+from workers.runtime import LOCK_LEASE_S, Busy, exclusive, lock_key
 
 # The tasks' names, as `workers.tasks` registers them and as senders name them.
 SWEEP_SHOP_TASK = "workers.tasks.sweep_shop"
@@ -362,6 +362,23 @@ def _current_and_touch(redis_client: redis.Redis) -> Any:
     return redis_client.register_script(_CURRENT_AND_TOUCH_LUA)
 
 
+# As above, and then the fulfillment order's lock taken for the step: KEYS also the lock's key, ARGV also the
+# lock's token and its lease in milliseconds. 0 when the chain is not current (nothing taken), 1 when the lock is
+# taken, 2 when another holds it.
+_CURRENT_TOUCH_AND_LOCK_LUA = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '' and current and current ~= ARGV[1] then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+if redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then return 1 end
+return 2
+"""
+
+
+@cache
+def _current_touch_and_lock(redis_client: redis.Redis) -> Any:
+    return redis_client.register_script(_CURRENT_TOUCH_AND_LOCK_LUA)
+
+
 # --- one shop's chains ---------------------------------------------------------------------------------------
 
 
@@ -420,6 +437,35 @@ class ShopQueue:
             )
         )
 
+    @contextmanager
+    def step(self, record_id: int, chain: str | None) -> Iterator[bool]:
+        """The fulfillment order's lock for one step of its chain, taken with the chain's check in one round trip:
+        yields False (and takes nothing) when a newer chain took over; raises `Busy` when another step holds it."""
+        if self.shop_id is None:
+            if not is_current_chain(self.redis, record_id, chain):
+                yield False
+                return
+            with fulfillment_order_lock(record_id, redis_client=self.redis):
+                yield True
+            return
+        name = fulfillment_order_lock_name(record_id)
+        token = uuid.uuid4().hex
+        taken = _current_touch_and_lock(self.redis)(
+            keys=[
+                CHAIN_KEY.format(record_id=record_id),
+                INFLIGHT_KEY.format(shop_id=self.shop_id),
+                lock_key(name),
+            ],
+            args=[chain or "", repr(self.clock() + CHAIN_GRACE_S), str(record_id), token, int(LOCK_LEASE_S * 1000)],
+        )
+        if taken == 0:
+            yield False
+            return
+        if taken != 1:
+            raise Busy(name)
+        with exclusive(name, lease_s=LOCK_LEASE_S, client=self.redis, taken=token):
+            yield True
+
     def then(self, record_id: int, cause: str, chain: str | None, delay: float) -> None:
         """The chain goes on: its next step in `delay` seconds."""
         priority = PRIORITY_DEFAULT
@@ -457,5 +503,9 @@ def fulfillment_order_lock(
 ) -> Iterator[None]:
     """One step at a time on a fulfillment order, the worker's or an operator's; raises `Busy` when another
     holds it beyond `wait_s`. A lease, renewed while its holder works (`workers.runtime.exclusive`)."""
-    with exclusive(f"fulfillment-order:{record_id}", wait_s=wait_s, client=redis_client):
+    with exclusive(fulfillment_order_lock_name(record_id), wait_s=wait_s, client=redis_client):
         yield
+
+
+def fulfillment_order_lock_name(record_id: int) -> str:
+    return f"fulfillment-order:{record_id}"

@@ -110,21 +110,33 @@ class _Renewer:
 _renewer = _Renewer()
 
 
+def lock_key(name: str) -> str:
+    """The Redis key of the lock `exclusive(name)` takes, for a script that takes it with other work."""
+    return f"fulfillment:lock:{name}"
+
+
 @contextmanager
 def exclusive(
-    name: str, lease_s: float = LOCK_LEASE_S, wait_s: float = 0.0, client: redis.Redis | None = None
+    name: str,
+    lease_s: float = LOCK_LEASE_S,
+    wait_s: float = 0.0,
+    client: redis.Redis | None = None,
+    taken: str | None = None,
 ) -> Iterator[None]:
     """One holder at a time, so two copies of a step never race to the store; `wait_s` to queue for it
-    rather than raise `Busy` at once. `client` is the caller's Redis (the web process has its own)."""
+    rather than raise `Busy` at once. `client` is the caller's Redis (the web process has its own). `taken` is
+    the token of a lock the caller's own script took (`lock_key`, a lease of `lease_s`): held from there on."""
     # Not thread-local: the renewing thread acts on the token this one took.
     lock = (client or redis_client()).lock(
-        f"fulfillment:lock:{name}",
+        lock_key(name),
         timeout=lease_s,
         blocking=wait_s > 0,
         blocking_timeout=wait_s or None,
         thread_local=False,
     )
-    if not lock.acquire():
+    if taken is not None:
+        lock.local.token = taken.encode()
+    elif not lock.acquire():
         raise Busy(name)
     lease = _renewer.add(lock, name, lease_s / 3)
     try:

@@ -66,10 +66,10 @@ def advance_fulfillment_order(
     record_id: int, cause: str = Cause.WORKER, shop_id: int | None = None, chain: str | None = None
 ) -> None:
     chains = _shop_queue(shop_id)
-    if not chains.is_current(record_id, chain):
-        return  # a newer chain took over this fulfillment order
     try:
-        with queue.fulfillment_order_lock(record_id):
+        with chains.step(record_id, chain) as current:
+            if not current:
+                return  # a newer chain took over this fulfillment order
             after = step.advance(context(), record_id, Cause(cause))
     except UserErrors as exc:
         # The store refused a step it offered a moment ago: the merchant acted in between. Look again.
