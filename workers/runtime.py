@@ -122,7 +122,7 @@ def exclusive(
     wait_s: float = 0.0,
     client: redis.Redis | None = None,
     taken: str | None = None,
-) -> Iterator[None]:
+) -> Iterator[Held]:
     """One holder at a time, so two copies of a step never race to the store; `wait_s` to queue for it
     rather than raise `Busy` at once. `client` is the caller's Redis (the web process has its own). `taken` is
     the token of a lock the caller's own script took (`lock_key`, a lease of `lease_s`): held from there on."""
@@ -138,15 +138,34 @@ def exclusive(
         lock.local.token = taken.encode()
     elif not lock.acquire():
         raise Busy(name)
-    lease = _renewer.add(lock, name, lease_s / 3)
+    held = Held(lock, _renewer.add(lock, name, lease_s / 3))
     try:
-        yield
+        yield held
+    except BaseException:
+        held.released = False  # a release put in a pipeline may not have run
+        raise
     finally:
-        _renewer.remove(lease)
-        try:
-            lock.release()
-        except redis.exceptions.RedisError:
-            log.warning("lock_expired name=%s", name)
+        _renewer.remove(held.lease)
+        if not held.released:
+            try:
+                lock.release()
+            except redis.exceptions.RedisError:
+                log.warning("lock_expired name=%s", name)
+
+
+class Held:
+    """A lock `exclusive` holds, which its holder may let go with its own next Redis commands."""
+
+    def __init__(self, lock: Lock, lease: int) -> None:
+        self.lock = lock
+        self.lease = lease
+        self.released = False
+
+    def release_in(self, pipe: redis.client.Pipeline) -> None:
+        """Let the lock go with the commands of `pipe`, in its round trip rather than one of its own."""
+        _renewer.remove(self.lease)  # no renewal after the release
+        self.lock.lua_release(keys=[self.lock.name], args=[self.lock.local.token], client=pipe)
+        self.released = True
 
 
 def freeze_heap(**_kwargs: object) -> None:

@@ -376,15 +376,19 @@ class RedisCostBudget:
             return
         self._update_script(keys=keys, args=args)
 
-    def settle(self) -> None:
-        """Send the updates still waiting for an acquire (`defer_updates`); one round trip for all of them."""
+    def settle(self, pipe: Any = None) -> None:
+        """Send the updates still waiting for an acquire (`defer_updates`); one round trip for all of them, or
+        none of its own when `pipe` (a pipeline of the caller's, which sends them) is given."""
         pending = self._take_pending()
         if not pending:
             return
-        with self._redis.pipeline(transaction=False) as pipe:
-            for keys, args in pending:
-                self._update_script(keys=keys, args=args, client=pipe)
-            pipe.execute()
+        own = pipe is None
+        pipe = self._redis.pipeline(transaction=False) if own else pipe
+        for keys, args in pending:
+            self._update_script(keys=keys, args=args, client=pipe)
+        if own:
+            with pipe:
+                pipe.execute()
 
     def _take_pending(self) -> list[tuple[list[str], list[Any]]]:
         # Taken whatever the script's fate: an update Redis could not take is lost, as one sent at once would be.

@@ -258,6 +258,19 @@ def test_a_step_takes_its_lock_with_the_chains_check_and_a_stale_chain_takes_not
             chains.step(record_id, token),
         ):
             pass
+        celery = FakeSignatures()
+        chains = queue.ShopQueue(celery, client, shop_id, clock=clock)
+        with chains.step(record_id, token) as held:
+            sent = []
+            real = client.execute_command
+            client.execute_command = lambda *a, **kw: sent.append(a[0]) or real(*a, **kw)
+            try:
+                chains.then(record_id, "worker", token, 5.0, first=held.release_in)
+            finally:
+                del client.execute_command
+            assert not client.exists(lock)  # let go with the chain's commands, before the next step went
+            assert sent == [] and [args for args, _ in celery.steps] == [(record_id, "worker", shop_id, token)]
+        assert not client.exists(lock)
     finally:
         client.delete(lock, queue.CHAIN_KEY.format(record_id=record_id))
 
