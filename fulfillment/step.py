@@ -38,7 +38,7 @@ from fulfillment.models import (
 from fulfillment.states import FINAL, WORKING, Cause, PackageState, State, is_final, record_event, transition
 from fulfillment.store import operations as ops
 from fulfillment.store.client import StoreClient
-from fulfillment.store.errors import Throttled, UserErrors
+from fulfillment.store.errors import StoreError, Throttled, UserErrors
 from fulfillment.store.throttle import patience
 from fulfillment.warehouse import OutOfStock
 
@@ -109,8 +109,11 @@ def _destination(snapshot: ops.FulfillmentOrder) -> dict | None:
     }
 
 
-def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.FulfillmentOrder) -> None:
-    """Bring our copy of the store's fields (line items, notes, status) up to date; states are not touched."""
+def apply_snapshot(
+    session: Session, record: FulfillmentOrder, snapshot: ops.FulfillmentOrder, *, flush: bool = True
+) -> None:
+    """Bring our copy of the store's fields (line items, notes, status) up to date; states are not touched.
+    Written at once unless `flush` is false (the caller's flush writes it)."""
     record.read_on_store(snapshot.status, snapshot.request_status)
     record.assigned_location_id = snapshot.assigned_location_id or record.assigned_location_id
     record.order_name = snapshot.order_name
@@ -143,7 +146,8 @@ def apply_snapshot(session: Session, record: FulfillmentOrder, snapshot: ops.Ful
                 MerchantRequest(kind=request.kind, message=request.message, sent_at=sent_at)
             )
             known.add((request.kind, sent_at))
-    session.flush()
+    if flush:
+        session.flush()
 
 
 def _moment(value: datetime | None) -> str | None:
@@ -446,9 +450,18 @@ class Step:
 
     def ship_packed(self) -> Next:
         """The first package leaves in the step that packed it, after a re-read made moments before: a step of
-        its own would only load the record, take the lock and read the same thing again."""
-        self.session.commit()  # the packing stands whatever the store says next
-        state = self.reread()
+        its own would only load the record, take the lock and read the same thing again.
+
+        The packing is written with what the re-read leads to (the package marked `shipping`, most often), one
+        commit rather than two; nothing of it is flushed while the store is asked, so no lock is held meanwhile.
+        A re-read that gets no answer leaves the packing standing for the next step."""
+        try:
+            self.state = self.read_state()
+        except StoreError:
+            self.session.commit()
+            raise
+        self.reconcile(self.state)
+        state = self.state
         if is_final(self.record.state):
             return DONE
         with patience(AFTER_REREAD_WAIT_S):

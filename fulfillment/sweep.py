@@ -90,44 +90,88 @@ def _create_record(
 ) -> FulfillmentOrder | None:
     """Our record of a fulfillment order the store assigned to us; from the sweep's list row alone for a new
     request (its first step reads the rest), from the whole fulfillment order otherwise."""
-    record = FulfillmentOrder(shop_id=shop.id, store_id=snapshot.id, order_id=snapshot.order_id, state=None)
     try:
         with session.begin_nested():
-            if snapshot.request_status == "SUBMITTED":
-                transition(session, record, State.REQUESTED, cause=cause, detail="fulfillment request received")
-            else:
-                # Already accepted when we first see it: the legacy workflow, where the store takes the request
-                # on the service's behalf. The stock is ours to hold from now on.
-                transition(
-                    session,
-                    record,
-                    State.ACCEPTED,
-                    cause=cause,
-                    detail=f"accepted on the store before we saw it ({snapshot.request_status})",
-                )
-            session.add(record)
-            if isinstance(snapshot, ops.FulfillmentOrder):
-                apply_snapshot(session, record, snapshot)
-            else:
-                record.store_status = snapshot.status
-                record.store_request_status = snapshot.request_status
-                record.assigned_location_id = snapshot.assigned_location_id or shop.location_id
-                record.order_name = snapshot.order_name
-            if record.state == State.ACCEPTED:
-                try:
-                    ctx.warehouse(session).reserve(record)
-                except OutOfStock as exc:
-                    record_event(session, record, cause=cause, detail=f"could not reserve stock: {exc}")
+            record = _new_record(ctx, session, shop, snapshot, cause)
     except IntegrityError:
         # Another worker recorded it first; theirs stands.
         return None
+    _recorded(shop, record)
+    return record
+
+
+def _create_requests(
+    ctx: Context,
+    session: Session,
+    shop: Shop,
+    snapshots: list[ops.FulfillmentOrder | ops.FulfillmentOrderSummary],
+    cause: Cause,
+) -> dict[str, FulfillmentOrder]:
+    """Our records of the new requests one listing page brought, written in one savepoint (one flush, a few
+    statements for the page) rather than one each; when another worker recorded one of them first, each is
+    recorded on its own and theirs stand. Returns them by store id."""
+    if len(snapshots) > 1:
+        try:
+            with session.begin_nested():
+                records = [_new_record(ctx, session, shop, snapshot, cause) for snapshot in snapshots]
+        except IntegrityError:
+            pass
+        else:
+            for record in records:
+                _recorded(shop, record)
+            return {record.store_id: record for record in records}
+    made = {}
+    for snapshot in snapshots:
+        record = _create_record(ctx, session, shop, snapshot, cause)
+        if record is not None:
+            made[snapshot.id] = record
+    return made
+
+
+def _new_record(
+    ctx: Context,
+    session: Session,
+    shop: Shop,
+    snapshot: ops.FulfillmentOrder | ops.FulfillmentOrderSummary,
+    cause: Cause,
+) -> FulfillmentOrder:
+    record = FulfillmentOrder(shop_id=shop.id, store_id=snapshot.id, order_id=snapshot.order_id, state=None)
+    if snapshot.request_status == "SUBMITTED":
+        transition(session, record, State.REQUESTED, cause=cause, detail="fulfillment request received")
+    else:
+        # Already accepted when we first see it: the legacy workflow, where the store takes the request on the
+        # service's behalf. The stock is ours to hold from now on.
+        transition(
+            session,
+            record,
+            State.ACCEPTED,
+            cause=cause,
+            detail=f"accepted on the store before we saw it ({snapshot.request_status})",
+        )
+    session.add(record)
+    if isinstance(snapshot, ops.FulfillmentOrder):
+        # Written with the savepoint: a new record's lines need no ids before then, unless stock is reserved.
+        apply_snapshot(session, record, snapshot, flush=record.state == State.ACCEPTED)
+    else:
+        record.store_status = snapshot.status
+        record.store_request_status = snapshot.request_status
+        record.assigned_location_id = snapshot.assigned_location_id or shop.location_id
+        record.order_name = snapshot.order_name
+    if record.state == State.ACCEPTED:
+        try:
+            ctx.warehouse(session).reserve(record)
+        except OutOfStock as exc:
+            record_event(session, record, cause=cause, detail=f"could not reserve stock: {exc}")
+    return record
+
+
+def _recorded(shop: Shop, record: FulfillmentOrder) -> None:
     log.info(
         "fulfillment_order_recorded shop=%s fulfillment_order=%s state=%s",
         shop.domain,
-        snapshot.id,
+        record.store_id,
         record.state,
     )
-    return record
 
 
 def _awaits_us(shop: Shop, record: FulfillmentOrder) -> bool:
@@ -170,14 +214,19 @@ def sweep_shop(ctx: Context, shop_id: int, cause: Cause = Cause.POLL, scope: Sco
                 found.id: found for found in ops.iter_requested_fulfillment_orders(client, location_ids=location_ids)
             }
             listed = [detailed.get(summary.id, summary) for summary in listed]
+        # New requests are recorded a listing page at a time. The first step reads each whole, and that read is
+        # its re-read before deciding.
+        new_requests = [s for s in listed if s.id not in known and s.request_status == "SUBMITTED"]
+        made: dict[str, FulfillmentOrder] = {}
+        for start in range(0, len(new_requests), ops.SWEEP_PAGE):
+            made.update(_create_requests(ctx, session, shop, new_requests[start : start + ops.SWEEP_PAGE], cause))
         for summary in listed:
             record = known.get(summary.id)
             if record is None:
                 if summary.request_status not in _INTAKE_REQUEST_STATUSES:
                     continue
                 if summary.request_status == "SUBMITTED":
-                    # The first step reads it whole, and that read is its re-read before deciding.
-                    record = _create_record(ctx, session, shop, summary, cause)
+                    record = made.get(summary.id)
                 else:
                     snapshot = ops.fulfillment_order(client, summary.id)
                     if snapshot is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import beat_init, worker_init, worker_process_init
+from celery.signals import beat_init, task_postrun, worker_init, worker_process_init
 
 from fulfillment.config import Config
 from workers import logs, signals
@@ -18,7 +18,7 @@ from workers.queue import (
     SWEEP_DUE_SHOPS_TASK,
     SWEEP_TICK_S,
 )
-from workers.runtime import freeze_heap
+from workers.runtime import freeze_heap, settle_budget
 
 TASKS = "workers.tasks"
 log = logging.getLogger("workers.celery_app")
@@ -58,6 +58,7 @@ def make_celery(config: Config) -> Celery:
     signals.connect()  # task outcomes for /metrics
     worker_init.connect(freeze_heap, weak=False, dispatch_uid="fulfillment.freeze_heap.worker")
     worker_process_init.connect(freeze_heap, weak=False, dispatch_uid="fulfillment.freeze_heap.child")
+    task_postrun.connect(settle_budget, weak=False, dispatch_uid="fulfillment.settle_budget")
     logs.connect()
     return app
 

@@ -21,7 +21,7 @@ from celery import Celery
 
 from fulfillment.states import Cause
 from fulfillment.sweep import Due, Scope
-from workers.runtime import exclusive
+from workers.runtime import LOCK_LEASE_S, Busy, Held, exclusive, lock_key
 
 # The tasks' names, as `workers.tasks` registers them and as senders name them.
 SWEEP_SHOP_TASK = "workers.tasks.sweep_shop"
@@ -285,6 +285,8 @@ CHAIN_KEY = "fulfillment:chain:{record_id}"
 CHAIN_TTL_S = 7 * 24 * 3600
 
 Clock = Callable[[], float]
+# Commands of the caller's own, put in a pipeline of the chain's (`ShopQueue.then`, `finished`).
+First = Callable[[redis.client.Pipeline], None]
 
 
 def step_priority(redis_client: redis.Redis, shop_id: int | None) -> int:
@@ -316,11 +318,15 @@ def admit(
     return chosen
 
 
-def _running(redis_client: redis.Redis, shop_id: int, now: float, finished: int | None = None) -> tuple[set[int], int]:
+def _running(
+    redis_client: redis.Redis, shop_id: int, now: float, finished: int | None = None, first: First | None = None
+) -> tuple[set[int], int]:
     """The shop's chains still heard of in time (the lost ones, and a `finished` one, leave) and how many
-    fulfillment orders wait their turn, in one round trip."""
+    fulfillment orders wait their turn, in one round trip (with the caller's `first` commands)."""
     inflight = INFLIGHT_KEY.format(shop_id=shop_id)
     with redis_client.pipeline(transaction=False) as pipe:
+        if first is not None:
+            first(pipe)
         if finished is not None:
             pipe.delete(CHAIN_KEY.format(record_id=finished))
             pipe.zrem(inflight, str(finished))
@@ -375,11 +381,16 @@ def touch(
 
 
 def finish(
-    redis_client: redis.Redis, shop_id: int, record_id: int, limit: int = INFLIGHT_PER_SHOP, clock: Clock = time.time
+    redis_client: redis.Redis,
+    shop_id: int,
+    record_id: int,
+    limit: int = INFLIGHT_PER_SHOP,
+    clock: Clock = time.time,
+    first: First | None = None,
 ) -> list[int]:
     """The chain is done; returns the waiting fulfillment orders that may start a chain in its place."""
     now = clock()
-    running, queued = _running(redis_client, shop_id, now, finished=record_id)
+    running, queued = _running(redis_client, shop_id, now, finished=record_id, first=first)
     chosen = _next_waiting(redis_client, shop_id, limit - len(running), running) if queued else []
     _mark_inflight(redis_client, shop_id, chosen, now)
     return chosen
@@ -401,6 +412,23 @@ return 1
 def _current_and_touch(redis_client: redis.Redis) -> Any:
     # Registered once per connection pool: afterwards one EVALSHA per step.
     return redis_client.register_script(_CURRENT_AND_TOUCH_LUA)
+
+
+# As above, and then the fulfillment order's lock taken for the step: KEYS also the lock's key, ARGV also the
+# lock's token and its lease in milliseconds. 0 when the chain is not current (nothing taken), 1 when the lock is
+# taken, 2 when another holds it.
+_CURRENT_TOUCH_AND_LOCK_LUA = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '' and current and current ~= ARGV[1] then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+if redis.call('SET', KEYS[3], ARGV[4], 'NX', 'PX', ARGV[5]) then return 1 end
+return 2
+"""
+
+
+@cache
+def _current_touch_and_lock(redis_client: redis.Redis) -> Any:
+    return redis_client.register_script(_CURRENT_TOUCH_AND_LOCK_LUA)
 
 
 # --- one shop's chains ---------------------------------------------------------------------------------------
@@ -461,29 +489,71 @@ class ShopQueue:
             )
         )
 
-    def then(self, record_id: int, cause: str, chain: str | None, delay: float) -> None:
-        """The chain goes on: its next step in `delay` seconds."""
+    @contextmanager
+    def step(self, record_id: int, chain: str | None) -> Iterator[Held | None]:
+        """The fulfillment order's lock for one step of its chain, taken with the chain's check in one round trip:
+        yields None (and takes nothing) when a newer chain took over; raises `Busy` when another step holds it.
+        The lock held may be let go with the chain's next commands (`then`, `finished`: `first`)."""
+        if self.shop_id is None:
+            if not is_current_chain(self.redis, record_id, chain):
+                yield None
+                return
+            with fulfillment_order_lock(record_id, redis_client=self.redis) as held:
+                yield held
+            return
+        name = fulfillment_order_lock_name(record_id)
+        token = uuid.uuid4().hex
+        taken = _current_touch_and_lock(self.redis)(
+            keys=[
+                CHAIN_KEY.format(record_id=record_id),
+                INFLIGHT_KEY.format(shop_id=self.shop_id),
+                lock_key(name),
+            ],
+            args=[chain or "", repr(self.clock() + CHAIN_GRACE_S), str(record_id), token, int(LOCK_LEASE_S * 1000)],
+        )
+        if taken == 0:
+            yield None
+            return
+        if taken != 1:
+            raise Busy(name)
+        with exclusive(name, lease_s=LOCK_LEASE_S, client=self.redis, taken=token) as held:
+            yield held
+
+    def then(self, record_id: int, cause: str, chain: str | None, delay: float, first: First | None = None) -> None:
+        """The chain goes on: its next step in `delay` seconds. `first` puts the caller's own commands (letting
+        its lock go, say) in the same round trip, ahead of the chain's and before the next step is sent."""
         priority = PRIORITY_DEFAULT
         if self.shop_id is not None:
             with self.redis.pipeline(transaction=False) as pipe:
+                if first is not None:
+                    first(pipe)
                 deadline = self.clock() + delay + CHAIN_GRACE_S
                 pipe.zadd(INFLIGHT_KEY.format(shop_id=self.shop_id), {str(record_id): deadline})
                 pipe.zcard(WAITING_KEY.format(shop_id=self.shop_id))
-                _, queued = pipe.execute()
+                *_, queued = pipe.execute()
             priority = PRIORITY_FLOODED if queued else PRIORITY_DEFAULT
+        elif first is not None:
+            with self.redis.pipeline(transaction=False) as pipe:
+                first(pipe)
+                pipe.execute()
         self._send((record_id, cause, self.shop_id, chain), countdown=delay, priority=priority)
 
     def _send(self, args: tuple, **options: object) -> None:
         # Through a signature, so a worker (or an eager app) calls its registered task as `apply_async` would.
         self.celery.signature(STEP_TASK, args=args).apply_async(**options)
 
-    def finished(self, record_id: int) -> None:
+    def finished(self, record_id: int, first: First | None = None) -> None:
         """The chain is done (its key goes): its place among the shop's chains goes to the next fulfillment order
-        waiting."""
+        waiting. `first` as for `then`."""
         if self.shop_id is None:
-            self.redis.delete(CHAIN_KEY.format(record_id=record_id))
+            with self.redis.pipeline(transaction=False) as pipe:
+                if first is not None:
+                    first(pipe)
+                pipe.delete(CHAIN_KEY.format(record_id=record_id))
+                pipe.execute()
         else:
-            self._start(finish(self.redis, self.shop_id, record_id, self.limit, self.clock), Cause.POLL)
+            chosen = finish(self.redis, self.shop_id, record_id, self.limit, self.clock, first=first)
+            self._start(chosen, Cause.POLL)
 
 
 def request_step(celery: Celery, redis_client: redis.Redis, shop_id: int, record_id: int, cause: str) -> None:
@@ -498,5 +568,9 @@ def fulfillment_order_lock(
 ) -> Iterator[None]:
     """One step at a time on a fulfillment order, the worker's or an operator's; raises `Busy` when another
     holds it beyond `wait_s`. A lease, renewed while its holder works (`workers.runtime.exclusive`)."""
-    with exclusive(f"fulfillment-order:{record_id}", wait_s=wait_s, client=redis_client):
+    with exclusive(fulfillment_order_lock_name(record_id), wait_s=wait_s, client=redis_client):
         yield
+
+
+def fulfillment_order_lock_name(record_id: int) -> str:
+    return f"fulfillment-order:{record_id}"

@@ -33,8 +33,20 @@ BUDGET_MAX_WAIT_S = 0.5
 
 @cache
 def context() -> Context:
-    budget = RedisCostBudget(redis_client(), max_wait=BUDGET_MAX_WAIT_S)
+    # What the store reports after each request reaches the shared budget with the next request's reservation,
+    # one round trip for both, or at the latest when the task ends (`settle_budget`).
+    budget = RedisCostBudget(redis_client(), max_wait=BUDGET_MAX_WAIT_S, defer_updates=True)
     return Context.from_config(Config.from_env(), budget=budget)
+
+
+def settle_budget(**_kwargs: object) -> None:
+    """After every task: the updates its requests left waiting go to the shared budget now."""
+    if not context.cache_info().currsize:
+        return  # no task of this process has used the store
+    try:
+        context().budget.settle()
+    except redis.exceptions.RedisError as exc:  # bookkeeping: never a task's failure
+        log.warning("budget_settle_failed error=%s", type(exc).__name__)
 
 
 class Busy(Exception):
@@ -98,31 +110,62 @@ class _Renewer:
 _renewer = _Renewer()
 
 
+def lock_key(name: str) -> str:
+    """The Redis key of the lock `exclusive(name)` takes, for a script that takes it with other work."""
+    return f"fulfillment:lock:{name}"
+
+
 @contextmanager
 def exclusive(
-    name: str, lease_s: float = LOCK_LEASE_S, wait_s: float = 0.0, client: redis.Redis | None = None
-) -> Iterator[None]:
+    name: str,
+    lease_s: float = LOCK_LEASE_S,
+    wait_s: float = 0.0,
+    client: redis.Redis | None = None,
+    taken: str | None = None,
+) -> Iterator[Held]:
     """One holder at a time, so two copies of a step never race to the store; `wait_s` to queue for it
-    rather than raise `Busy` at once. `client` is the caller's Redis (the web process has its own)."""
+    rather than raise `Busy` at once. `client` is the caller's Redis (the web process has its own). `taken` is
+    the token of a lock the caller's own script took (`lock_key`, a lease of `lease_s`): held from there on."""
     # Not thread-local: the renewing thread acts on the token this one took.
     lock = (client or redis_client()).lock(
-        f"fulfillment:lock:{name}",
+        lock_key(name),
         timeout=lease_s,
         blocking=wait_s > 0,
         blocking_timeout=wait_s or None,
         thread_local=False,
     )
-    if not lock.acquire():
+    if taken is not None:
+        lock.local.token = taken.encode()
+    elif not lock.acquire():
         raise Busy(name)
-    lease = _renewer.add(lock, name, lease_s / 3)
+    held = Held(lock, _renewer.add(lock, name, lease_s / 3))
     try:
-        yield
+        yield held
+    except BaseException:
+        held.released = False  # a release put in a pipeline may not have run
+        raise
     finally:
-        _renewer.remove(lease)
-        try:
-            lock.release()
-        except redis.exceptions.RedisError:
-            log.warning("lock_expired name=%s", name)
+        _renewer.remove(held.lease)
+        if not held.released:
+            try:
+                lock.release()
+            except redis.exceptions.RedisError:
+                log.warning("lock_expired name=%s", name)
+
+
+class Held:
+    """A lock `exclusive` holds, which its holder may let go with its own next Redis commands."""
+
+    def __init__(self, lock: Lock, lease: int) -> None:
+        self.lock = lock
+        self.lease = lease
+        self.released = False
+
+    def release_in(self, pipe: redis.client.Pipeline) -> None:
+        """Let the lock go with the commands of `pipe`, in its round trip rather than one of its own."""
+        _renewer.remove(self.lease)  # no renewal after the release
+        self.lock.lua_release(keys=[self.lock.name], args=[self.lock.local.token], client=pipe)
+        self.released = True
 
 
 def freeze_heap(**_kwargs: object) -> None:

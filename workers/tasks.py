@@ -66,11 +66,24 @@ def advance_fulfillment_order(
     record_id: int, cause: str = Cause.WORKER, shop_id: int | None = None, chain: str | None = None
 ) -> None:
     chains = _shop_queue(shop_id)
-    if not chains.is_current(record_id, chain):
-        return  # a newer chain took over this fulfillment order
     try:
-        with queue.fulfillment_order_lock(record_id):
+        with chains.step(record_id, chain) as held:
+            if held is None:
+                return  # a newer chain took over this fulfillment order
             after = step.advance(context(), record_id, Cause(cause))
+            for package_id in after.shipped:
+                post_delivery_event.apply_async((package_id,), countdown=context().config.delivery_event_delay_s)
+
+            def first(pipe) -> None:
+                # The lock goes, and the budget hears what the step's last request cost, in the chain's own
+                # round trip, before its next step is sent.
+                context().budget.settle(pipe)
+                held.release_in(pipe)
+
+            if after.done:
+                chains.finished(record_id, first=first)
+            else:
+                chains.then(record_id, Cause.WORKER, chain, after.delay, first=first)
     except UserErrors as exc:
         # The store refused a step it offered a moment ago: the merchant acted in between. Look again.
         log.info("store_refused record=%s errors=%s", record_id, exc)
@@ -84,13 +97,6 @@ def advance_fulfillment_order(
         # The shop's budget is spoken for: the worker goes to other shops' work, and this step comes back when
         # the budget has refilled. A new message, not a retry: waiting for budget is no failure to count.
         chains.then(record_id, cause, chain, _after(exc))
-        return
-    for package_id in after.shipped:
-        post_delivery_event.apply_async((package_id,), countdown=context().config.delivery_event_delay_s)
-    if after.done:
-        chains.finished(record_id)
-    else:
-        chains.then(record_id, Cause.WORKER, chain, after.delay)
 
 
 def _shop_queue(shop_id: int | None) -> queue.ShopQueue:

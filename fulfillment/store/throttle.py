@@ -10,7 +10,7 @@ under contention) and keeps the check-and-take atomic, so N workers together nev
 holds.
 
 Two implementations: `LocalCostBudget` for one process, and `RedisCostBudget`, shared by every worker process
-through one Lua script per step.
+through one Lua script per step (in a worker, a request's update goes with the next request's acquire).
 """
 
 from __future__ import annotations
@@ -219,9 +219,7 @@ local function store(key, available, maximum, rate, ts, ttl)
 end
 """
 
-_ACQUIRE_LUA = (
-    _REFILL_LUA
-    + """
+_ACQUIRE_BODY = """
 local now = now_or_server_time(ARGV[4])
 local available, maximum, rate, ts = load(KEYS[1], now, tonumber(ARGV[2]), tonumber(ARGV[3]))
 local take = math.min(tonumber(ARGV[1]), maximum)
@@ -233,22 +231,47 @@ store(KEYS[1], available, maximum, rate, ts, tonumber(ARGV[5]))
 if available >= 0 then return '0' end
 return string.format('%.6f', -available / rate)
 """
-)
+_ACQUIRE_LUA = _REFILL_LUA + _ACQUIRE_BODY
 
-# KEYS[1] the shop's bucket, KEYS[2] its metrics. ARGV: maximum, currently available, restore rate (as the
-# store reported them), actual cost, default maximum, default restore rate, now, ttl, points reserved.
+# One settlement: KEYS k, k+1 the shop's bucket and its metrics; ARGV a..a+8: maximum, currently available,
+# restore rate (as the store reported them), actual cost, default maximum, default restore rate, now, ttl, points
+# reserved.
+_SETTLE_LUA = """
+local function settle(k, a)
+  local now = now_or_server_time(ARGV[a + 6])
+  local available, old_maximum, _, ts = load(KEYS[k], now, tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]))
+  local maximum = tonumber(ARGV[a])
+  local unspent = math.max(0, math.min(tonumber(ARGV[a + 8]), old_maximum) - tonumber(ARGV[a + 3]))
+  available = math.min(available + unspent, tonumber(ARGV[a + 1]), maximum)
+  store(KEYS[k], available, maximum, tonumber(ARGV[a + 2]), ts, tonumber(ARGV[a + 7]))
+  redis.call('HINCRBYFLOAT', KEYS[k + 1], 'cost_spent', ARGV[a + 3])
+end
+"""
+
+# KEYS[1] the shop's bucket, KEYS[2] its metrics; ARGV as for one settlement.
 _UPDATE_LUA = (
     _REFILL_LUA
+    + _SETTLE_LUA
     + """
-local now = now_or_server_time(ARGV[7])
-local available, old_maximum, _, ts = load(KEYS[1], now, tonumber(ARGV[5]), tonumber(ARGV[6]))
-local maximum = tonumber(ARGV[1])
-local unspent = math.max(0, math.min(tonumber(ARGV[9]), old_maximum) - tonumber(ARGV[4]))
-available = math.min(available + unspent, tonumber(ARGV[2]), maximum)
-store(KEYS[1], available, maximum, tonumber(ARGV[3]), ts, tonumber(ARGV[8]))
-redis.call('HINCRBYFLOAT', KEYS[2], 'cost_spent', ARGV[4])
+settle(1, 1)
 return 'ok'
 """
+)
+
+# The settlements a process put off (`defer_updates`), then an acquire. KEYS: the acquiring shop's bucket, then
+# two per settlement; ARGV: the acquire's six, then nine per settlement. The settlements come first, as they came
+# first in time.
+_SETTLE_AND_ACQUIRE_LUA = (
+    _REFILL_LUA
+    + _SETTLE_LUA
+    + """
+local k, a = 2, 7
+while a <= #ARGV do
+  settle(k, a)
+  k, a = k + 2, a + 9
+end
+"""
+    + _ACQUIRE_BODY
 )
 
 
@@ -273,9 +296,16 @@ class RedisCostBudget:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         max_wait: float | None = None,
+        defer_updates: bool = False,
     ) -> None:
         self._redis = redis_client
         self._max_wait = max_wait
+        # With `defer_updates` an update waits in the process for its next acquire and goes to Redis with it, in
+        # one script, rather than in a round trip of its own; `settle()` sends what still waits (the worker does
+        # at the end of every task, so nothing waits longer than the task that made it).
+        self._defer = defer_updates
+        self._pending: list[tuple[list[str], list[Any]]] = []
+        self._pending_lock = threading.Lock()
         self._prefix = key_prefix
         self._default_maximum = default_maximum
         self._default_restore_rate = default_restore_rate
@@ -286,6 +316,7 @@ class RedisCostBudget:
         self._rng = rng
         self._acquire_script = redis_client.register_script(_ACQUIRE_LUA)
         self._update_script = redis_client.register_script(_UPDATE_LUA)
+        self._settle_and_acquire_script = redis_client.register_script(_SETTLE_AND_ACQUIRE_LUA)
 
     def _state_key(self, shop: str) -> str:
         return f"{self._prefix}:{shop}"
@@ -297,19 +328,23 @@ class RedisCostBudget:
         return "" if self._clock is None else repr(self._clock())
 
     def acquire(self, shop: str, cost: int) -> float:
-        wait = float(
-            self._acquire_script(
-                keys=[self._state_key(shop)],
-                args=[
-                    cost,
-                    self._default_maximum,
-                    self._default_restore_rate,
-                    self._now_arg(),
-                    self._ttl,
-                    "" if (max_wait := _max_wait(self._max_wait)) is None else repr(max_wait),
-                ],
-            )
-        )
+        keys = [self._state_key(shop)]
+        args = [
+            cost,
+            self._default_maximum,
+            self._default_restore_rate,
+            self._now_arg(),
+            self._ttl,
+            "" if (max_wait := _max_wait(self._max_wait)) is None else repr(max_wait),
+        ]
+        pending = self._take_pending()
+        if pending:
+            for settle_keys, settle_args in pending:
+                keys += settle_keys
+                args += settle_args
+            wait = float(self._settle_and_acquire_script(keys=keys, args=args))
+        else:
+            wait = float(self._acquire_script(keys=keys, args=args))
         if wait < 0:
             raise Throttled(retry_after=-wait)
         if wait == 0:
@@ -323,20 +358,45 @@ class RedisCostBudget:
         return wait
 
     def update(self, shop: str, status: ThrottleStatus, actual_cost: int, reserved: int = 0) -> None:
-        self._update_script(
-            keys=[self._state_key(shop), self._metrics_key(shop)],
-            args=[
-                status.maximum_available,
-                status.currently_available,
-                status.restore_rate,
-                actual_cost,
-                self._default_maximum,
-                self._default_restore_rate,
-                self._now_arg(),
-                self._ttl,
-                reserved,
-            ],
-        )
+        keys = [self._state_key(shop), self._metrics_key(shop)]
+        args = [
+            status.maximum_available,
+            status.currently_available,
+            status.restore_rate,
+            actual_cost,
+            self._default_maximum,
+            self._default_restore_rate,
+            self._now_arg(),
+            self._ttl,
+            reserved,
+        ]
+        if self._defer:
+            with self._pending_lock:
+                self._pending.append((keys, args))
+            return
+        self._update_script(keys=keys, args=args)
+
+    def settle(self, pipe: Any = None) -> None:
+        """Send the updates still waiting for an acquire (`defer_updates`); one round trip for all of them, or
+        none of its own when `pipe` (a pipeline of the caller's, which sends them) is given."""
+        pending = self._take_pending()
+        if not pending:
+            return
+        own = pipe is None
+        pipe = self._redis.pipeline(transaction=False) if own else pipe
+        for keys, args in pending:
+            self._update_script(keys=keys, args=args, client=pipe)
+        if own:
+            with pipe:
+                pipe.execute()
+
+    def _take_pending(self) -> list[tuple[list[str], list[Any]]]:
+        # Taken whatever the script's fate: an update Redis could not take is lost, as one sent at once would be.
+        if not self._pending:
+            return []
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        return pending
 
     def available(self, shop: str) -> float:
         """Points the shared model believes `shop`'s bucket holds, as of its last change (no refill)."""

@@ -276,6 +276,46 @@ def test_a_step_an_operator_asks_for_joins_the_shops_chains_and_supersedes_the_o
     assert [int(m) for m in client.zrange(queue.INFLIGHT_KEY.format(shop_id=shop_id), 0, -1)] == [5]
 
 
+def test_a_step_takes_its_lock_with_the_chains_check_and_a_stale_chain_takes_nothing(client, shop_id, clock):
+    record_id = uuid.uuid4().int % 10**9  # a lock and chain no other test (or run) uses
+    chains = queue.ShopQueue(FakeSignatures(), client, shop_id, clock=clock)
+    old = queue.start_chain(client, record_id)
+    token = queue.start_chain(client, record_id)
+    lock = f"fulfillment:lock:fulfillment-order:{record_id}"
+    try:
+        with chains.step(record_id, old) as current:
+            assert not current and not client.exists(lock)  # a newer chain took over
+        with chains.step(record_id, token) as current:
+            assert current and client.exists(lock) and 0 < client.pttl(lock) <= 30_000
+            assert client.zscore(queue.INFLIGHT_KEY.format(shop_id=shop_id), str(record_id)) is not None
+            with pytest.raises(Busy), chains.step(record_id, token):
+                pass  # another copy of the step waits its turn
+            with pytest.raises(Busy), queue.fulfillment_order_lock(record_id, redis_client=client):
+                pass  # so does an operator's action
+        assert not client.exists(lock)
+        with (
+            queue.fulfillment_order_lock(record_id, redis_client=client),
+            pytest.raises(Busy),
+            chains.step(record_id, token),
+        ):
+            pass
+        celery = FakeSignatures()
+        chains = queue.ShopQueue(celery, client, shop_id, clock=clock)
+        with chains.step(record_id, token) as held:
+            sent = []
+            real = client.execute_command
+            client.execute_command = lambda *a, **kw: sent.append(a[0]) or real(*a, **kw)
+            try:
+                chains.then(record_id, "worker", token, 5.0, first=held.release_in)
+            finally:
+                del client.execute_command
+            assert not client.exists(lock)  # let go with the chain's commands, before the next step went
+            assert sent == [] and [args for args, _ in celery.steps] == [(record_id, "worker", shop_id, token)]
+        assert not client.exists(lock)
+    finally:
+        client.delete(lock, queue.CHAIN_KEY.format(record_id=record_id))
+
+
 def test_a_shops_queue_starts_the_next_waiting_chain_with_a_token_when_one_finishes(client, shop_id, clock):
     celery = FakeSignatures()
     chains = queue.ShopQueue(celery, client, shop_id, limit=1, clock=clock)

@@ -238,6 +238,49 @@ def test_redis_learns_from_the_store_and_counts_cost(redis_client, prefix, fake_
     assert budget.acquire(SHOP, 10) == pytest.approx(2.0)
 
 
+def test_redis_updates_deferred_to_the_next_acquire_end_where_updates_sent_at_once_do(
+    redis_client, prefix, fake_time, monkeypatch
+):
+    at_once = RedisCostBudget(redis_client, prefix + "a", clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
+    deferred = RedisCostBudget(
+        redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0, defer_updates=True
+    )
+    sent = []
+    real = redis_client.execute_command
+    monkeypatch.setattr(redis_client, "execute_command", lambda *a, **kw: sent.append(a[0]) or real(*a, **kw))
+
+    def both(call):
+        return call(at_once), call(deferred)
+
+    try:
+        for _ in range(2):  # Redis learns every script once
+            deferred.update("warm-up", ThrottleStatus(2000, 1990, 100), actual_cost=0)
+            deferred.acquire("warm-up", 1)
+        assert both(lambda b: b.acquire(SHOP, 100)) == (0.0, 0.0)
+        sent.clear()
+        both(lambda b: b.update(SHOP, ThrottleStatus(2000, 1990, 100), actual_cost=12, reserved=100))
+        both(lambda b: b.update(OTHER, ThrottleStatus(2000, 1990, 100), actual_cost=8))
+        assert sent == ["EVALSHA", "EVALSHA"]  # the deferring budget sent nothing yet
+        assert deferred.available(SHOP) == pytest.approx(900)  # what it reserved, not yet given back
+        sent.clear()
+        fake_time.now += 20
+        first, second = both(lambda b: b.acquire(SHOP, 2000))
+        assert first == second == 0.0
+        assert sent == ["EVALSHA", "EVALSHA"]  # the deferring budget's two updates went with its acquire
+        both(lambda b: b.update(SHOP, ThrottleStatus(50, 5, 5), actual_cost=0))
+        deferred.settle()
+        deferred.settle()  # nothing left: no round trip
+        assert sent[-1] == "EVALSHA" and len(sent) == 3
+        for shop in (SHOP, OTHER):
+            assert deferred.available(shop) == pytest.approx(at_once.available(shop))
+            assert deferred.metrics(shop) == at_once.metrics(shop)
+        assert deferred.acquire(SHOP, 10) == pytest.approx(2.0)
+    finally:
+        keys = list(redis_client.scan_iter(match=f"{prefix}a:*"))
+        if keys:
+            redis_client.delete(*keys)
+
+
 def test_redis_gives_back_what_a_request_reserved_but_did_not_spend(redis_client, prefix, fake_time):
     budget = RedisCostBudget(redis_client, prefix, clock=fake_time.clock, sleep=fake_time.sleep, jitter=0.0)
     budget.acquire(SHOP, 242)

@@ -2,6 +2,7 @@
 spreads many shops over the interval, and an idle shop is swept at the slower safety pace."""
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -67,6 +68,45 @@ def test_an_idle_shops_safety_sweep_finding_a_request_lists_it_with_what_decidin
     with ctx.db.transaction() as session:
         record = session.get(FulfillmentOrder, due.record_id)
         assert record.state == "requested" and record.line_items
+
+
+def test_new_requests_are_recorded_a_page_at_once_and_one_another_worker_recorded_first_stands(
+    ctx,  # noqa: F811
+    store,  # noqa: F811
+    monkeypatch,
+):
+    first = store.snapshot(None, None, fulfillments=False)
+    others = [replace(first, id=f"gid://shopify/FulfillmentOrder/{n}") for n in (2, 3)]
+    (theirs,) = sweep.sweep_shop(ctx, 1, scope=Scope.REQUESTS).due  # another worker's sweep recorded the first
+    monkeypatch.setattr(sweep.ops, "iter_requested_fulfillment_orders", lambda _c, **_kw: iter([first, *others]))
+    # Ours looked for records before theirs was committed: the page's savepoint fails on it, and each is recorded
+    # on its own.
+    monkeypatch.setattr(sweep, "_records", lambda *_args: {})
+    due = sweep.sweep_shop(ctx, 1, scope=Scope.REQUESTS).due
+    with ctx.db.transaction() as session:
+        records = session.query(FulfillmentOrder).order_by(FulfillmentOrder.id).all()
+        assert [r.store_id for r in records] == [first.id, *(o.id for o in others)]
+        assert [d.record_id for d in due] == [r.id for r in records[1:]]
+        assert records[0].id == theirs.record_id
+        assert [len(r.line_items) for r in records] == [1, 1, 1]
+        assert [[c.to_state for c in r.state_changes] for r in records] == [["requested"]] * 3
+
+
+def test_a_page_of_new_requests_is_written_in_one_savepoint(ctx, store, monkeypatch):  # noqa: F811
+    from sqlalchemy import event
+
+    first = store.snapshot(None, None, fulfillments=False)
+    page = [replace(first, id=f"gid://shopify/FulfillmentOrder/{n}") for n in range(1, 6)]
+    monkeypatch.setattr(sweep.ops, "iter_requested_fulfillment_orders", lambda _c, **_kw: iter(page))
+    statements: list[str] = []
+    listener = lambda _conn, _cursor, sql, *_args: statements.append(sql)  # noqa: E731
+    event.listen(ctx.db.engine, "before_cursor_execute", listener)
+    try:
+        due = sweep.sweep_shop(ctx, 1, scope=Scope.REQUESTS).due
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", listener)
+    assert len(due) == 5
+    assert sum(sql.startswith("SAVEPOINT") for sql in statements) == 1
 
 
 def test_webhooks_about_a_request_sweep_the_requests_others_the_whole_shop():

@@ -450,6 +450,41 @@ def test_picking_asks_the_store_nothing_and_packing_rereads_moments_before_shipp
     assert load(ctx, rid).state == State.SHIPPED
 
 
+def test_the_packing_is_written_with_the_package_marked_shipping_and_nothing_is_written_during_the_reread(
+    ctx, store, monkeypatch
+):
+    from sqlalchemy import event
+
+    rid = record_id(ctx)
+    step.advance(ctx, rid)  # accepted
+    step.advance(ctx, rid)  # picked
+    written: list[str] = []
+    listener = lambda _conn, _cursor, sql, *_args: written.append(sql.split()[0])  # noqa: E731
+    commits = []
+    real_status = ops.fulfillment_order_status
+
+    def status(client, id):
+        commits.append(list(written))
+        return real_status(client, id)
+
+    def on_commit(_conn):
+        written.append("COMMIT")
+
+    monkeypatch.setattr(ops, "fulfillment_order_status", status)
+    event.listen(ctx.db.engine, "before_cursor_execute", listener)
+    event.listen(ctx.db.engine, "commit", on_commit)
+    try:
+        step.advance(ctx, rid)  # packed, re-read, shipped
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", listener)
+        event.remove(ctx.db.engine, "commit", on_commit)
+    (before_reread,) = commits
+    assert "INSERT" not in before_reread and "COMMIT" not in before_reread  # the packing waits for the re-read
+    assert written.count("COMMIT") == 2  # packed and marked shipping; shipped
+    record = load(ctx, rid)
+    assert record.state == State.SHIPPED and [p.state for p in record.packages] == ["shipped"]
+
+
 def test_a_package_packed_while_the_store_was_away_is_shipped_by_the_next_step_after_its_reread(
     ctx, store, monkeypatch
 ):
