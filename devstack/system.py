@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import requests
 
 from devstack.merchant import Merchant
 from devstack.processes import Process, Stack, free_port
+from devstack.wait import wait_for
 
 ADDRESS = {
     "first_name": "Ada",
@@ -93,6 +95,13 @@ class ConnectedShop:
             shop = session.get(Shop, self.shop_id)
             shop.settings = {**(shop.settings or {}), **settings}
         self.system.celery().send_task(SWEEP_SHOP_TASK, args=(self.shop_id, "operator"))
+
+    def retire(self) -> None:
+        """Uninstall the app from the shop on our side, as a confirmed app/uninstalled webhook does: its sweeps
+        stop, so a shop a test left throttled does not keep workers waiting on its budget for the tests after."""
+        from fulfillment.webhooks import uninstall
+
+        uninstall(self.system.context(), self.shop_id)
 
     def record(self, store_id: str):
         """Our record of a fulfillment order, with its line items, notes, packages and log loaded."""
@@ -272,8 +281,6 @@ class System:
 
     def restart_redis(self, down_s: float = 2.0) -> None:
         """Stop Redis and start a new, empty one on the same port: whatever it held in memory is lost."""
-        import time
-
         if self.redis_port is None:
             raise RuntimeError("this system uses a Redis server it does not own")
         for process in [p for p in self.stack.processes if p.name == "redis"]:
@@ -281,6 +288,32 @@ class System:
             self.stack.processes.remove(process)
         time.sleep(down_s)
         self.stack.redis(self.workdir / "redis", port=self.redis_port)
+
+    def wait_workers_caught_up(self, timeout: float = 120, settle_s: float = 1.5) -> None:
+        """Wait until nothing waits in the queue and no task has run for `settle_s` or longer: the state in
+        which the README's "as long as the workers keep up" bounds apply. Two looks at the workers' running
+        tasks, `settle_s` apart, with no task in both, so no clock of theirs is compared with ours."""
+        import redis
+
+        from fulfillment.metrics import queue_depth
+
+        client = redis.Redis.from_url(self.redis_url)
+        inspect = self.celery().control.inspect(timeout=1.0)
+
+        def running() -> set[str]:
+            return {task["id"] for tasks in (inspect.active() or {}).values() for task in tasks}
+
+        def caught_up() -> bool:
+            if queue_depth(client, "celery"):
+                return False
+            before = running()
+            time.sleep(settle_s)
+            return not (before & running()) and not queue_depth(client, "celery")
+
+        try:
+            wait_for(caught_up, timeout=timeout, interval=0.2, what="the workers to catch up")
+        finally:
+            client.close()
 
     def wait_store_idle(self, timeout: float = 10) -> None:
         self._session.post(f"{self.sandbox_url}/_sandbox/wait_idle", json={"timeout": timeout}, timeout=timeout + 5)

@@ -143,11 +143,12 @@ def test_queue_depth_and_reserved_tasks_are_shown(system):
     assert ("fulfillment_tasks_reserved", frozenset()) in samples
 
 
-@pytest.mark.parametrize("connected_shop", [{"throttle": {"maximum_available": 260, "restore_rate": 3}}], indirect=True)
+@pytest.mark.parametrize("connected_shop", [{"throttle": {"maximum_available": 200, "restore_rate": 10}}], indirect=True)
 def test_store_cost_and_throttle_waits_are_shown_per_shop(connected_shop):
     shop = connected_shop
-    # A small, slow bucket and several orders at once: the steps have to wait for points.
-    skus = [f"COST-{uuid.uuid4().hex[:6]}" for _ in range(10)]
+    # A small, slow bucket and more orders at once than it holds points for (about 24 an order): the steps
+    # have to wait for points.
+    skus = [f"COST-{uuid.uuid4().hex[:6]}" for _ in range(12)]
     fo_ids = []
     for sku in skus:
         shop.set_stock(sku, 10)
@@ -155,12 +156,16 @@ def test_store_cost_and_throttle_waits_are_shown_per_shop(connected_shop):
         fo_ids.append(only_fo(order)["id"])
     for fo_id in fo_ids:
         shop.merchant.request_fulfillment(fo_id)
-    for fo_id in fo_ids:
-        wait_for(
-            lambda f=fo_id: (r := shop.record(f)) is not None and r.state == "shipped",
-            timeout=240,
-            what="the orders to ship",
-        )
+    try:
+        for fo_id in fo_ids:
+            wait_for(
+                lambda f=fo_id: (r := shop.record(f)) is not None and r.state == "shipped",
+                timeout=240,
+                what="the orders to ship",
+            )
+    finally:
+        # A sweep of a shop this slow waits up to half a minute for points: the tests after need the workers.
+        shop.retire()
     samples = scrape(shop.system)
     spent = value(samples, "fulfillment_store_cost_points_total", shop=shop.domain)
     assert spent > 0
