@@ -143,7 +143,9 @@ def test_queue_depth_and_reserved_tasks_are_shown(system):
     assert ("fulfillment_tasks_reserved", frozenset()) in samples
 
 
-@pytest.mark.parametrize("connected_shop", [{"throttle": {"maximum_available": 200, "restore_rate": 10}}], indirect=True)
+@pytest.mark.parametrize(
+    "connected_shop", [{"throttle": {"maximum_available": 200, "restore_rate": 10}}], indirect=True
+)
 def test_store_cost_and_throttle_waits_are_shown_per_shop(connected_shop):
     shop = connected_shop
     # A small, slow bucket and more orders at once than it holds points for (about 24 an order): the steps
