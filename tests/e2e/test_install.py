@@ -273,8 +273,9 @@ def test_reinstall_updates_the_same_shop_service_and_subscriptions_in_place(syst
 def test_uninstall_forgets_the_token_and_stops_all_work_for_the_shop(system):
     merchant = new_shop(system)
     shop = installed_shop(system, merchant)
-    # An order we accepted and are about to pick when the merchant uninstalls us.
-    shop.configure(pick_delay_s=4)
+    # An order we accepted and are about to pick when the merchant uninstalls us. The pick waits long enough for
+    # the uninstall to land first on a loaded machine too (4 s was not, once).
+    shop.configure(pick_delay_s=20)
     sku = f"UNINSTALL-{uuid.uuid4().hex[:6]}"
     shop.set_stock(sku, 5)
     working = shop.place_order([{"sku": sku, "title": "Left behind", "quantity": 1}])
@@ -311,7 +312,7 @@ def test_uninstall_forgets_the_token_and_stops_all_work_for_the_shop(system):
     # in-flight set without picking or shipping anything.
     inflight = redis.Redis.from_url(system.env["REDIS_URL"])
     key = INFLIGHT_KEY.format(shop_id=shop.shop_id)
-    wait_for(lambda: inflight.zscore(key, str(record.id)) is None, what="the chain to end")
+    wait_for(lambda: inflight.zscore(key, str(record.id)) is None, timeout=90, what="the chain to end")
     assert shop.record(working_fo).state == "accepted"
     assert merchant.order(working["id"])["fulfillments"] == []
 
