@@ -298,17 +298,19 @@ class System:
         from fulfillment.metrics import queue_depth
 
         client = redis.Redis.from_url(self.redis_url)
-        inspect = self.celery().control.inspect(timeout=1.0)
+        celery = self.celery()
+        queue = celery.conf.task_default_queue  # the queue the metrics' depth reads, too
+        inspect = celery.control.inspect(timeout=1.0)
 
         def running() -> set[str]:
             return {task["id"] for tasks in (inspect.active() or {}).values() for task in tasks}
 
         def caught_up() -> bool:
-            if queue_depth(client, "celery"):
+            if queue_depth(client, queue):
                 return False
             before = running()
             time.sleep(settle_s)
-            return not (before & running()) and not queue_depth(client, "celery")
+            return not (before & running()) and not queue_depth(client, queue)
 
         try:
             wait_for(caught_up, timeout=timeout, interval=0.2, what="the workers to catch up")

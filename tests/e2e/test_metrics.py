@@ -166,7 +166,7 @@ def test_store_cost_and_throttle_waits_are_shown_per_shop(connected_shop):
                 what="the orders to ship",
             )
     finally:
-        # A sweep of a shop this slow waits up to half a minute for points: the tests after need the workers.
+        # A sweep of a shop this slow sleeps for its points in a worker process: the tests after need the workers.
         shop.retire()
     samples = scrape(shop.system)
     spent = value(samples, "fulfillment_store_cost_points_total", shop=shop.domain)
