@@ -2146,7 +2146,8 @@ def delete_fulfillment_service(
     """Remove the service. KEEP leaves its location as a merchant-managed one (with what is assigned there);
     TRANSFER (the default) moves its unfinished fulfillment orders to the destination (or the shop's primary
     location) and removes the location; DELETE removes it too, its work going to the primary location.
-    Refused while the service holds requests."""
+    Work the service had accepted moves too, as unsubmitted (the store's recorded lifecycle deletes a service
+    holding an accepted request)."""
     service = _own_service(shop, service_id, actor)
     action = inventory_action or TRANSFER
     if action in (KEEP, DELETE) and destination_location_id:
@@ -2161,15 +2162,6 @@ def delete_fulfillment_service(
         if found is None or found.fulfillment_service_id is not None or not found.is_active:
             raise InvalidInput("Invalid destination location.", None)
         destination = found
-    busy = [
-        fo
-        for fo in shop.fulfillment_orders.values()
-        if fo.location_id == service.location_id
-        and fo.status not in FINISHED
-        and fo.request_status in REQUEST_IN_SERVICE_HANDS
-    ]
-    if busy:
-        raise InvalidTransition("The fulfillment service still has fulfillment requests in progress.", ["id"])
     location = shop.locations[service.location_id]
     location.fulfillment_service_id = None
     del shop.services[service.id]

@@ -179,3 +179,18 @@ def test_deleting_moves_unrequested_work_to_the_destination_and_past_work_still_
     moved = h.fo(fo_id)
     assert moved["assignedLocation"]["location"]["id"] == h.shop_location
     assert moved["requestStatus"] == "UNSUBMITTED"
+
+
+def test_a_service_holding_an_accepted_request_is_deleted_and_its_work_moves_to_the_destination(h):
+    # The store's recorded lifecycle deletes a service whose fulfillment order it had accepted (and then refused to
+    # cancel): a delete is not refused for work in the service's hands.
+    from tests.sandbox.test_sandbox_transitions import accepted
+
+    fo_id = accepted(h)
+    service_id = h.state()["fulfillment_services"][0]["id"]
+    deleted = payload(h, DELETE, id=service_id)
+    assert deleted == {"deletedId": service_id.split("?")[0], "userErrors": []}
+    moved = h.fo(fo_id)
+    assert moved["assignedLocation"]["location"]["id"] == h.shop_location
+    assert moved["requestStatus"] == "UNSUBMITTED"
+    assert moved["status"] == "IN_PROGRESS"  # accepted work stays under way, now the merchant's to fulfil
