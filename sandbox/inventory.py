@@ -142,6 +142,11 @@ def variant_quantity(shop: Shop, variant: ProductVariant) -> int:
     return sum(quantity(shop, level, "available") for level in item.levels.values() if level.is_active)
 
 
+def variant_for_id(shop: Shop, value: Any) -> ProductVariant | None:
+    id_ = parse_id(value, "ProductVariant") if value else None
+    return shop.variants.get(id_) if id_ is not None else None
+
+
 def variant_for_sku(shop: Shop, sku: str | None) -> ProductVariant | None:
     """A line item's `variant`: the catalogue variant with its SKU. Orders placed with a SKU the catalogue does not
     hold (custom items, as the store calls them) have none."""

@@ -386,6 +386,8 @@ class Order:
     currency: str = "USD"
     # Order.displayFinancialStatus when the merchant set one; else derived from `paid`.
     financial_status: str | None = None
+    # False for an order an app created with neither transactions nor a financial status: the store shows none.
+    payment_recorded: bool = True
     cancel_reason: str | None = None
     fulfillment_order_ids: list[int] = field(default_factory=list)
     fulfillment_ids: list[int] = field(default_factory=list)

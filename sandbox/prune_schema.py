@@ -85,7 +85,7 @@ KEEP: dict[str, set[str] | str] = {
         " fulfillmentOrderSubmitFulfillmentRequest fulfillmentOrderSubmitCancellationRequest fulfillmentOrderCancel"
         " fulfillmentOrderMove fulfillmentOrderHold fulfillmentOrderReleaseHold fulfillmentOrderSplit"
         " fulfillmentOrderMerge fulfillmentOrderOpen fulfillmentOrderReschedule fulfillmentOrdersSetFulfillmentDeadline"
-        " fulfillmentOrderLineItemsPreparedForPickup fulfillmentOrdersReroute orderCancel"
+        " fulfillmentOrderLineItemsPreparedForPickup fulfillmentOrdersReroute orderCancel orderCreate"
         # returns: the sandbox makes none, so these answer "Return not found."
         " returnApproveRequest returnDeclineRequest returnCancel returnClose returnReopen returnProcess"
         " removeFromReturn"

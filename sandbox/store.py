@@ -561,8 +561,8 @@ def create_order(
 ) -> Order:
     """Place an order: one fulfillment order per location. Line items without a location go to the shop's first
     fulfillment-service location, else to the shop location. Paid orders of auto-fulfil shops are requested
-    at once. `details`: the customer's `email` and `phone`, `tags`, `currency`, and a `financial_status` to
-    show instead of the one derived from `paid`."""
+    at once. `details`: the customer's `email` and `phone`, `tags`, `currency`, a `financial_status` to
+    show instead of the one derived from `paid`, and `payment_recorded` False when none is to show."""
     if not line_items:
         raise InvalidInput("An order needs at least one line item.", ["line_items"])
     details = details or {}
@@ -606,6 +606,7 @@ def create_order(
         tags=sorted(str(t) for t in details.get("tags") or []),  # the store answers tags sorted
         currency=str(details.get("currency") or "USD"),
         financial_status=financial_status,
+        payment_recorded=bool(details.get("payment_recorded", True)),
     )
     shop.next_order_number += 1
     shop.orders[order.id] = order
@@ -658,8 +659,11 @@ def order_total(order: Order) -> Decimal:
     return sum((Decimal(li.price) * li.quantity for li in order.line_items), Decimal(0))
 
 
-def display_financial_status(order: Order) -> str:
-    """Order.displayFinancialStatus: the merchant's, else PAID / PENDING from the payment."""
+def display_financial_status(order: Order) -> str | None:
+    """Order.displayFinancialStatus: the merchant's, else PAID / PENDING from the payment; none for an order created
+    without any payment recorded (the store's recorded `orderCreate` answers)."""
+    if order.financial_status is None and not order.payment_recorded:
+        return None
     return order.financial_status or ("PAID" if order.paid else "PENDING")
 
 

@@ -294,3 +294,32 @@ def test_report_progress_is_offered_only_from_2026_04(h):
 
     assert actions("2025-01") == ["CREATE_FULFILLMENT", "MOVE", "HOLD", "SPLIT"]
     assert actions("2026-04") == ["CREATE_FULFILLMENT", "REPORT_PROGRESS", "MOVE", "HOLD", "SPLIT"]
+
+
+ORDER_CREATE = (
+    "order { name tags email displayFinancialStatus totalPriceSet { shopMoney { amount } }"
+    " fulfillmentOrders(first: 5) { nodes { status requestStatus assignedLocation { location { id } } } } }"
+    f" {PLAIN}"
+)
+
+
+def order_create(h, order: dict) -> dict:
+    return h.mutate("orderCreate", "order: OrderCreateOrderInput!", {"order": order}, ORDER_CREATE)
+
+
+def test_order_create_places_an_order_paid_by_its_transaction_or_with_no_financial_status(h):
+    line = {"title": "Mug", "quantity": 2, "priceSet": {"shopMoney": {"amount": "10.00", "currencyCode": "USD"}}}
+    sale = {"kind": "SALE", "status": "SUCCESS", "amountSet": {"shopMoney": {"amount": "20", "currencyCode": "USD"}}}
+    customer = {"tags": ["b", "a"], "email": "ada@example.com"}
+    paid = order_create(h, {"lineItems": [line], **customer, "transactions": [sale]})
+    assert paid["userErrors"] == []
+    order = paid["order"]
+    assert (order["tags"], order["email"], order["displayFinancialStatus"]) == (["a", "b"], "ada@example.com", "PAID")
+    assert order["totalPriceSet"] == {"shopMoney": {"amount": "20.0"}}
+    [fo] = order["fulfillmentOrders"]["nodes"]
+    assert (fo["status"], fo["requestStatus"]) == ("OPEN", "UNSUBMITTED")
+    # Without transactions or a financial status the store's recorded orders show none.
+    assert order_create(h, {"lineItems": [line]})["order"]["displayFinancialStatus"] is None
+    refused = order_create(h, {"lineItems": [{**line, "quantity": 0}]})
+    assert refused["order"] is None
+    assert refused["userErrors"][0]["field"] == ["order", "lineItems", "0", "quantity"]
