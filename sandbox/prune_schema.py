@@ -68,7 +68,7 @@ KEEP: dict[str, set[str] | str] = {
     "QueryRoot": names(
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
         " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
-        " nodes manualHoldsFulfillmentOrders"
+        " nodes manualHoldsFulfillmentOrders return"
         # products and inventory
         " inventoryItem inventoryItems inventoryLevel product productVariant productVariants products"
     ),
@@ -160,13 +160,28 @@ KEEP: dict[str, set[str] | str] = {
     "MoneyV2": ALL,
     "Job": names("id done"),
     # Orders answer their returns; the sandbox makes none, so the connection is always empty.
-    "Return": names("id name status closedAt totalQuantity returnLineItems order decline reverseFulfillmentOrders"),
+    # Served whole, so that introspection answers them as the store does; no field of them ever resolves.
+    "Return": ALL,
     "ReturnDecline": names("reason note"),
-    "ReverseFulfillmentOrder": names("id status order lineItems"),
+    "ReverseFulfillmentOrder": names("id status order lineItems reverseDeliveries"),
+    "ReverseDelivery": names("id"),
     "ReverseFulfillmentOrderLineItem": names("id totalQuantity dispositions fulfillmentLineItem"),
     "ReverseFulfillmentOrderDisposition": names("id type quantity location"),
-    "ReturnLineItemType": names("id quantity processedQuantity unprocessedQuantity"),
-    "ReturnLineItem": names("id quantity processedQuantity unprocessedQuantity fulfillmentLineItem"),
+    "ReturnLineItemType": names(
+        "id quantity processableQuantity processedQuantity refundableQuantity refundedQuantity unprocessedQuantity"
+    ),
+    "ReturnLineItem": ALL,
+    "ReturnShippingFee": ALL,
+    # What the whole Return and ReturnLineItem types reach, with a field or a few each.
+    "ExchangeLineItem": names("id"),
+    "OrderTransaction": names("id"),
+    "Refund": names("id"),
+    "RestockingFee": names("id percentage amountSet"),
+    "ReturnReasonDefinition": names("id name handle"),
+    "StaffMember": names("id"),
+    "SuggestedReturnFinancialOutcome": names("discountedSubtotal"),
+    "SuggestedReturnRefund": names("amount"),
+    "Weight": ALL,
     "FulfillmentService": names(
         "id serviceName handle callbackUrl trackingSupport inventoryManagement requiresShippingMethod location type"
     ),
@@ -184,6 +199,10 @@ KEEP: dict[str, set[str] | str] = {
     "UserError": ALL,
     "PageInfo": ALL,
 }
+
+# Input types kept though no served field takes them: introspection answers them as the store does (the sandbox
+# makes no returns, so it serves no mutation that creates one).
+ORPHANS = ("ReturnInput", "ReturnRequestInput", "ReturnLineItemInput", "ReturnRequestLineItemInput")
 
 # Types whose every field is part of the contract of a connection or a mutation payload.
 WHOLE_SUFFIXES = ("Connection", "Edge", "Payload", "UserError", "Error")
@@ -212,9 +231,10 @@ def kept_fields(type_: GraphQLObjectType | GraphQLInterfaceType) -> list[str]:
 
 
 def reachable(schema: GraphQLSchema) -> dict[str, list[str] | None]:
-    """Walk from the roots; return type name -> kept field names (None for types kept whole)."""
+    """Walk from the roots and `ORPHANS`; return type name -> kept field names (None for types kept whole)."""
     kept: dict[str, list[str] | None] = {}
     pending: list[GraphQLNamedType] = [schema.query_type, schema.mutation_type]
+    pending += [schema.type_map[name] for name in ORPHANS]
 
     def visit(named: GraphQLNamedType) -> None:
         if named.name not in kept:

@@ -252,6 +252,16 @@ def test_return_mutations_find_no_return(h):
         f"return {{ id }} {CODED}",
     )
     assert approved["userErrors"][0]["field"] == ["input", "id"]
+    read = h.gql(
+        "query($id: ID!) { return(id: $id) { id returnLineItems(first: 5) { nodes { id quantity } } } }",
+        {"id": "gid://shopify/Return/1"},
+    )
+    assert read["data"] == {"return": None} and "errors" not in read
+    assert read["extensions"]["cost"]["actualQueryCost"] == 1  # a root that found nothing
+    # The return types and their inputs are served whole, so introspection answers them as the store does.
+    fields = h.gql('{ __type(name: "ReturnLineItem") { fields { name } } }')["data"]["__type"]["fields"]
+    assert {"customerNote", "returnReasonNote", "restockingFee"} <= {f["name"] for f in fields}
+    assert h.gql('{ __type(name: "ReturnInput") { name } }')["data"]["__type"] == {"name": "ReturnInput"}
 
 
 def test_reroute_moves_to_an_allowed_location_and_refuses_unknown_ids(h):

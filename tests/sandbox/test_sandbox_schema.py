@@ -178,6 +178,8 @@ def test_prune_keeps_only_what_is_listed_and_strips_descriptions(monkeypatch):
     type Mutation { doIt(id: ID!): DoItPayload, skipped: Int }
     type DoItPayload { userErrors: [UserError!]!, shop: Shop }
     type UserError { field: [String!], message: String! }
+    input Loose { kind: Kind }
+    input Unused { value: String }
     '''
     keep = {
         "QueryRoot": {"shop"},
@@ -187,6 +189,7 @@ def test_prune_keeps_only_what_is_listed_and_strips_descriptions(monkeypatch):
         "UserError": prune_schema.ALL,
     }
     monkeypatch.setattr(prune_schema, "KEEP", keep)
+    monkeypatch.setattr(prune_schema, "ORPHANS", ("Loose",))  # kept though no kept field takes it
     text = prune_schema.prune(sdl)
     result = build_schema(text)
     assert list(result.type_map["Shop"].fields) == ["id", "name", "old"]
@@ -195,6 +198,7 @@ def test_prune_keeps_only_what_is_listed_and_strips_descriptions(monkeypatch):
     assert set(result.type_map["QueryRoot"].fields) == {"shop"}
     assert {"Filter", "Nested", "Kind", "DoItPayload"} <= set(result.type_map)
     assert "Secret" not in result.type_map and "HasName" not in result.type_map
+    assert "Loose" in result.type_map and "Unused" not in result.type_map
     assert '"""' not in text and "A shop" not in text and "@internal" not in text
     assert '@deprecated(reason: "gone")' in text
     monkeypatch.setattr(prune_schema, "KEEP", {**keep, "Shop": {"id", "secret"}})
