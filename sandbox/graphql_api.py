@@ -427,6 +427,41 @@ def _money_bag(amount: Decimal, currency: str) -> dict[str, Any]:
     return {"shopMoney": money, "presentmentMoney": dict(money)}
 
 
+def q_return_calculate(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any] | None:
+    found = st.calculate_return(_ctx(info).shop, input)
+    if found is None:
+        return None
+    order, lines = found
+    fee = (input.get("returnShippingFee") or {}).get("amount")
+    return {
+        "id": gid("CalculatedReturn", str(uuid.uuid4())),
+        "returnLineItems": [
+            {
+                "id": None,
+                "fulfillmentLineItem": line.fulfillment_line,
+                "quantity": line.quantity,
+                "restockingFee": None
+                if line.restocking_percentage is None
+                else {
+                    "id": gid("CalculatedRestockingFee", str(uuid.uuid4())),
+                    "percentage": line.restocking_percentage,
+                    "amountSet": _money_bag(line.restocking_fee, order.currency),
+                },
+                "subtotalBeforeOrderDiscountsSet": _money_bag(line.subtotal, order.currency),
+                "subtotalSet": _money_bag(line.subtotal, order.currency),
+                "totalTaxSet": _money_bag(Decimal(0), order.currency),  # the sandbox charges no tax
+            }
+            for line in lines
+        ],
+        "returnShippingFee": None
+        if fee is None
+        else {
+            "id": gid("CalculatedReturnShippingFee", str(uuid.uuid4())),
+            "amountSet": _money_bag(Decimal(str(fee.get("amount") or 0)), order.currency),
+        },
+    }
+
+
 def _may_read_apps(info: GraphQLResolveInfo) -> bool:
     """Staff may; an app only with the `read_apps` scope, as the store checks for FulfillmentHold.heldByApp."""
     ctx = _ctx(info)
@@ -475,6 +510,10 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "products": lambda _, info, query=None, **page: connection(list(_ctx(info).shop.products.values()), **page),
         # The sandbox takes no returns (its orders' `returns` are empty), so every id names none.
         "return": lambda _, info, id: None,
+        "returnableFulfillments": lambda _, info, orderId, **page: connection(
+            st.returnable_fulfillments(_ctx(info).shop, orderId), **page
+        ),
+        "returnCalculate": q_return_calculate,
         "manualHoldsFulfillmentOrders": lambda _, info, query=None, **page: connection(
             [fo for fo in _ctx(info).shop.fulfillment_orders.values() if fo.status == ON_HOLD], **page
         ),
@@ -570,6 +609,15 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "id": _gid("FulfillmentLineItem"),
         "lineItem": lambda fli, info: _line(info, fli.line_item_id),
     },
+    # A returnable fulfillment is the fulfillment itself, its returnable lines all that it shipped.
+    "ReturnableFulfillment": {
+        "id": _gid("ReturnableFulfillment"),
+        "fulfillment": lambda f, info: f,
+        "returnableFulfillmentLineItems": lambda f, info, **page: connection(
+            [line for line in f.line_items if line.quantity > 0], **page
+        ),
+    },
+    "ReturnableFulfillmentLineItem": {"fulfillmentLineItem": lambda line, info: line},
     "FulfillmentEvent": {"id": _gid("FulfillmentEvent")},
     "Order": {
         "id": _gid("Order"),

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sandbox.faults import Faults
@@ -311,6 +312,17 @@ class FulfillmentLineItem:
     id: int
     line_item_id: int
     quantity: int
+
+
+@dataclass
+class CalculatedReturnLine:
+    """One line of `returnCalculate`: what returning `quantity` of a fulfillment line would refund and charge."""
+
+    fulfillment_line: FulfillmentLineItem
+    quantity: int
+    restocking_percentage: float | None
+    subtotal: Decimal  # negative: what goes back to the customer
+    restocking_fee: Decimal
 
 
 @dataclass

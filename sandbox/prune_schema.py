@@ -68,7 +68,7 @@ KEEP: dict[str, set[str] | str] = {
     "QueryRoot": names(
         "shop assignedFulfillmentOrders fulfillmentOrder fulfillmentOrders order orders location locations"
         " fulfillment fulfillmentService webhookSubscription webhookSubscriptions webhookSubscriptionsCount node"
-        " nodes manualHoldsFulfillmentOrders return"
+        " nodes manualHoldsFulfillmentOrders return returnableFulfillments returnCalculate"
         # products and inventory
         " inventoryItem inventoryItems inventoryLevel product productVariant productVariants products"
     ),
@@ -182,6 +182,13 @@ KEEP: dict[str, set[str] | str] = {
     "SuggestedReturnFinancialOutcome": names("discountedSubtotal"),
     "SuggestedReturnRefund": names("amount"),
     "Weight": ALL,
+    # What an order's fulfillments leave to return, and what returning some would come to.
+    "ReturnableFulfillment": ALL,
+    "ReturnableFulfillmentLineItem": ALL,
+    "CalculatedReturn": names("id returnLineItems returnShippingFee"),
+    "CalculatedReturnLineItem": ALL,
+    "CalculatedRestockingFee": ALL,
+    "CalculatedReturnShippingFee": ALL,
     "FulfillmentService": names(
         "id serviceName handle callbackUrl trackingSupport inventoryManagement requiresShippingMethod location type"
     ),

@@ -54,6 +54,7 @@ from sandbox.model import (
     Actor,
     Address,
     AppInstall,
+    CalculatedReturnLine,
     Callback,
     Fulfillment,
     FulfillmentEvent,
@@ -1553,6 +1554,37 @@ def find_return(shop: Shop, return_id: Any, field: list[str]) -> None:
     """The return mutations' lookup: the sandbox takes no returns, so every id names none (as the store answers
     an unknown one)."""
     raise InvalidInput("Return not found.", field, "NOT_FOUND")
+
+
+def returnable_fulfillments(shop: Shop, order_id: Any) -> list[Fulfillment]:
+    """`returnableFulfillments`: the order's fulfillments that shipped something, each with all it shipped (the
+    sandbox takes no returns, so nothing shipped is spoken for). An unknown order has none."""
+    order = shop.orders.get(parse_id(order_id, "Order") or -1)
+    if order is None:
+        return []
+    shipped = [shop.fulfillments[i] for i in order.fulfillment_ids]
+    return [f for f in shipped if f.status == "SUCCESS" and any(line.quantity > 0 for line in f.line_items)]
+
+
+def calculate_return(shop: Shop, data: dict[str, Any]) -> tuple[Order, list[CalculatedReturnLine]] | None:
+    """`returnCalculate`: each line refunds its unit price times the quantity (the sandbox has no taxes or
+    discounts), less a restocking fee of its percentage. None for an unknown order; lines of other orders and
+    unknown lines are left out."""
+    order = shop.orders.get(parse_id(data.get("orderId"), "Order") or -1)
+    if order is None:
+        return None
+    lines = {line.id: line for f in order.fulfillment_ids for line in shop.fulfillments[f].line_items}
+    calculated = []
+    for entry in data.get("returnLineItems") or []:
+        line = lines.get(parse_id(entry.get("fulfillmentLineItemId"), "FulfillmentLineItem") or -1)
+        if line is None:
+            continue
+        quantity = int(entry.get("quantity") or 0)
+        total = Decimal(shop.line_items[line.line_item_id].price) * quantity
+        percentage = (entry.get("restockingFee") or {}).get("percentage")
+        fee = total * Decimal(str(percentage)) / 100 if percentage is not None else Decimal(0)
+        calculated.append(CalculatedReturnLine(line, quantity, percentage, -total, fee))
+    return order, calculated
 
 
 def prepared_for_pickup(shop: Shop, groups: list[dict[str, Any]], actor: Actor) -> None:

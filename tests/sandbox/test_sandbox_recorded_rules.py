@@ -333,3 +333,39 @@ def test_order_create_places_an_order_paid_by_its_transaction_or_with_no_financi
     refused = order_create(h, {"lineItems": [{**line, "quantity": 0}]})
     assert refused["order"] is None
     assert refused["userErrors"][0]["field"] == ["order", "lineItems", "0", "quantity"]
+
+
+RETURNABLE = """query($id: ID!) { returnableFulfillments(orderId: $id, first: 5) { nodes { fulfillment { id }
+  returnableFulfillmentLineItems(first: 5) { nodes { quantity fulfillmentLineItem { id lineItem { title } } } } } } }"""
+CALCULATE = """query($input: CalculateReturnInput!) { returnCalculate(input: $input) {
+  returnLineItems { quantity restockingFee { percentage amountSet { shopMoney { amount } } }
+    subtotalSet { shopMoney { amount currencyCode } } totalTaxSet { shopMoney { amount } } }
+  returnShippingFee { amountSet { shopMoney { amount } } } } }"""
+
+
+def test_a_fulfilled_order_can_return_all_it_shipped_and_a_return_is_calculated_at_its_prices(h):
+    order, fo = at_shop_location(h, quantity=2)
+    h.act(fo["id"], "mark_fulfilled")
+    [returnable] = h.gql(RETURNABLE, {"id": order["id"]})["data"]["returnableFulfillments"]["nodes"]
+    [line] = returnable["returnableFulfillmentLineItems"]["nodes"]
+    assert line["quantity"] == 2
+    assert returnable["fulfillment"]["id"] == h.show(order["id"])["fulfillments"][0]["id"]
+    returned = {"fulfillmentLineItemId": line["fulfillmentLineItem"]["id"], "quantity": 1}
+    calculated = h.gql(
+        CALCULATE,
+        {"input": {"orderId": order["id"], "returnLineItems": [{**returned, "restockingFee": {"percentage": 10}}]}},
+    )["data"]["returnCalculate"]
+    assert calculated == {
+        "returnLineItems": [
+            {
+                "quantity": 1,
+                "restockingFee": {"percentage": 10.0, "amountSet": {"shopMoney": {"amount": "2.0"}}},
+                "subtotalSet": {"shopMoney": {"amount": "-20.0", "currencyCode": "USD"}},
+                "totalTaxSet": {"shopMoney": {"amount": "0.0"}},
+            }
+        ],
+        "returnShippingFee": None,
+    }
+    # An order with nothing shipped has nothing to return.
+    unshipped, _ = at_shop_location(h)
+    assert h.gql(RETURNABLE, {"id": unshipped["id"]})["data"]["returnableFulfillments"]["nodes"] == []
