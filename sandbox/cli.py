@@ -4,6 +4,7 @@
     python -m sandbox.cli --shop other.myshopify.com create-shop
     python -m sandbox.cli request 1001 --message "gift wrap"
     python -m sandbox.cli show-order 1001
+    python -m sandbox.cli edit-order 1001 --set 1002:1 --add SKU-3:2
     python -m sandbox.cli create-product "T-shirt" --sku TSHIRT-BLK-M:10
     python -m sandbox.cli add-location "Back room" && python -m sandbox.cli set-stock 1001 1002 5
 
@@ -90,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show-order", help="the order with its fulfillment orders and timeline")
     show.add_argument("order")
+
+    edit = sub.add_parser("edit-order", help="change line items' quantities or add items (refused while requested)")
+    edit.add_argument("order")
+    edit.add_argument("--set", action="append", help="LINE_ITEM_ID:QTY, the line's new quantity (repeatable)")
+    edit.add_argument("--add", action="append", help="SKU[:QTY], a new line item (repeatable)")
+    edit.add_argument("--note")
 
     cancel = sub.add_parser("cancel-order", help="cancel the whole order (refused while anything is fulfilled)")
     cancel.add_argument("order")
@@ -196,6 +203,14 @@ def request_for(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | No
         return "POST", f"/shops/{shop}/orders", {"line_items": lines, "paid": not args.unpaid, "note": args.note}
     if args.command == "show-order":
         return "GET", f"/shops/{shop}/orders/{_id(args.order)}", None
+    if args.command == "edit-order":
+        added = [value.partition(":") for value in args.add or []]
+        body = {
+            "line_items": _items(args.set) or [],
+            "add": [{"sku": sku, "quantity": int(qty or 1)} for sku, _, qty in added],
+            "note": args.note,
+        }
+        return "POST", f"/shops/{shop}/orders/{_id(args.order)}/edit", body
     if args.command == "cancel-order":
         body = {"reason": args.reason, "staff_note": args.staff_note}
         return "POST", f"/shops/{shop}/orders/{_id(args.order)}/cancel", body

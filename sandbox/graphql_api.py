@@ -395,17 +395,6 @@ def _destination(fo: FulfillmentOrder, info: GraphQLResolveInfo) -> dict[str, An
     }
 
 
-def _fulfilled_quantity(shop: Shop, line: LineItem) -> int:
-    order = shop.orders[line.order_id]
-    return sum(
-        fli.quantity
-        for f in (shop.fulfillments[i] for i in order.fulfillment_ids)
-        if f.status == "SUCCESS"
-        for fli in f.line_items
-        if fli.line_item_id == line.id
-    )
-
-
 def _read_alone(info: GraphQLResolveInfo) -> bool:
     """Whether this fulfillment order was asked for by id at the root (`fulfillmentOrder(id:)`). The store leaves
     MERGE out of its supportedActions there, though the same fulfillment order read through its order, `nodes`
@@ -570,8 +559,8 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     },
     "LineItem": {
         "id": _gid("LineItem"),
-        "currentQuantity": lambda li, info: li.quantity,
-        "unfulfilledQuantity": lambda li, info: li.quantity - _fulfilled_quantity(_ctx(info).shop, li),
+        "currentQuantity": lambda li, info: li.current_quantity,
+        "unfulfilledQuantity": lambda li, info: li.current_quantity - st.fulfilled_quantity(_ctx(info).shop, li),
         "fulfillableQuantity": lambda li, info: st.fulfillable_quantity(_ctx(info).shop, li),
         "taxLines": lambda li, info, first=None: [],  # the sandbox charges no tax
         "variant": lambda li, info: inv.variant_for_sku(_ctx(info).shop, li.sku),

@@ -237,10 +237,15 @@ class LineItem:
     vendor: str | None = None
     requires_shipping: bool = True
     price: str = "0.00"  # unit price in the order's currency, a decimal string as the store writes it
+    removed: int = 0  # what edits took off: `quantity` stays as ordered, as the store's does
 
     @property
     def name(self) -> str:
         return f"{self.title} - {self.variant_title}" if self.variant_title else self.title
+
+    @property
+    def current_quantity(self) -> int:
+        return self.quantity - self.removed
 
 
 @dataclass

@@ -252,6 +252,7 @@ def order_json(shop: Shop, order: Order, display_status: str, actions: dict[int,
                 "sku": li.sku,
                 "title": li.title,
                 "quantity": li.quantity,
+                "current_quantity": li.current_quantity,
                 "price": li.price,
             }
             for li in order.line_items

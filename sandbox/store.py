@@ -371,7 +371,7 @@ def _mergeable(fo: FulfillmentOrder) -> bool:
 
 def display_fulfillment_status(shop: Shop, order: Order) -> str:
     """Order.displayFulfillmentStatus, derived from fulfillments and fulfillment orders."""
-    ordered = sum(li.quantity for li in order.line_items)
+    ordered = sum(li.current_quantity for li in order.line_items)
     shipped = sum(
         shop.fulfillments[i].total_quantity() for i in order.fulfillment_ids if shop.fulfillments[i].status == "SUCCESS"
     )
@@ -551,6 +551,31 @@ def _has_fulfilled_items(fo: FulfillmentOrder) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _new_line_item(
+    shop: Shop, order_id: int, item: dict[str, Any], field: list[str], default_location: int
+) -> tuple[LineItem, int]:
+    """An order line item from the merchant API's fields, with the location it is to be fulfilled from."""
+    quantity = int(item.get("quantity") or 0)
+    if quantity <= 0:
+        raise InvalidInput("Quantity must be greater than 0.", [*field, "quantity"])
+    location_id = default_location
+    if item.get("location_id"):
+        location_id = get_location(shop, item["location_id"]).id
+    sku = item.get("sku")
+    line = LineItem(
+        id=shop.new_id("LineItem"),
+        order_id=order_id,
+        sku=sku,
+        title=item.get("title") or (f"Product {sku}" if sku else "Product"),
+        quantity=quantity,
+        variant_title=item.get("variant_title"),
+        vendor=item.get("vendor"),
+        requires_shipping=bool(item.get("requires_shipping", True)),
+        price=_price(item.get("price"), [*field, "price"]),
+    )
+    return line, location_id
+
+
 def create_order(
     shop: Shop,
     line_items: list[dict[str, Any]],
@@ -575,26 +600,7 @@ def create_order(
     lines: list[tuple[LineItem, int]] = []
     order_id = shop.new_id("Order")
     for index, item in enumerate(line_items):
-        quantity = int(item.get("quantity") or 0)
-        if quantity <= 0:
-            raise InvalidInput("Quantity must be greater than 0.", ["line_items", str(index), "quantity"])
-        location_id = default_location
-        if item.get("location_id"):
-            location_id = get_location(shop, item["location_id"]).id
-        sku = item.get("sku")
-        price = _price(item.get("price"), ["line_items", str(index), "price"])
-        line = LineItem(
-            id=shop.new_id("LineItem"),
-            order_id=order_id,
-            sku=sku,
-            title=item.get("title") or (f"Product {sku}" if sku else "Product"),
-            quantity=quantity,
-            variant_title=item.get("variant_title"),
-            vendor=item.get("vendor"),
-            requires_shipping=bool(item.get("requires_shipping", True)),
-            price=price,
-        )
-        lines.append((line, location_id))
+        lines.append(_new_line_item(shop, order_id, item, ["line_items", str(index)], default_location))
     order = Order(
         id=order_id,
         number=shop.next_order_number,
@@ -657,7 +663,8 @@ def money(amount: Decimal) -> str:
 
 
 def order_total(order: Order) -> Decimal:
-    return sum((Decimal(li.price) * li.quantity for li in order.line_items), Decimal(0))
+    """The order's total at its line items' current quantities (edits change it; the sandbox takes no returns)."""
+    return sum((Decimal(li.price) * li.current_quantity for li in order.line_items), Decimal(0))
 
 
 def display_financial_status(order: Order) -> str | None:
@@ -720,11 +727,80 @@ def _refuse_while_requested(shop: Shop, order: Order, what: str) -> None:
 
 
 def edit_order(shop: Shop, order_id: Any, changes: dict[str, Any]) -> Order:
-    """Editing is refused while a service holds a request (row N4); the sandbox only records the edit."""
+    """Edit an order (the store's order edit, committed at once). Refused while a service holds a request (row
+    N4). `line_items`: `{id, quantity}`, a line's new current quantity; `add`: new line items, as an order's.
+
+    As the store's recorded edit shows it: a line keeps its ordered `quantity` and its `currentQuantity` changes;
+    what is taken off comes off the remaining quantity of its open fulfillment orders (the same fulfillment
+    order, smaller), and each added line gets a fulfillment order of its own. A line cannot go below what was
+    fulfilled of it."""
     order = get_order(shop, order_id)
     _refuse_while_requested(shop, order, "edited")
+    lines = {line.id: line for line in order.line_items}
+    for index, entry in enumerate(changes.get("line_items") or []):
+        field = ["line_items", str(index)]
+        line = lines.get(parse_id(entry.get("id"), "LineItem") or -1)
+        if line is None:
+            raise InvalidInput("Line item does not exist on this order.", [*field, "id"])
+        _set_current_quantity(shop, order, line, int(entry.get("quantity", line.current_quantity)), field)
+    added = [
+        _new_line_item(shop, order.id, item, ["add", str(index)], _default_location(shop))
+        for index, item in enumerate(changes.get("add") or [])
+    ]
+    for line, location_id in added:
+        order.line_items.append(line)
+        shop.line_items[line.id] = line
+        _new_fulfillment_order(shop, order, location_id, {line.id: line.quantity})
+    order.updated_at = now()
     _timeline(shop, order, "order_edited", f"Order was edited{': ' + changes['note'] if changes.get('note') else ''}.")
+    if added and order.paid:
+        _auto_fulfill(shop, order)
     return order
+
+
+def fulfilled_quantity(shop: Shop, line: LineItem) -> int:
+    """How much of an order line item its successful fulfillments shipped."""
+    order = shop.orders[line.order_id]
+    return sum(
+        fli.quantity
+        for f in (shop.fulfillments[i] for i in order.fulfillment_ids)
+        if f.status == "SUCCESS"
+        for fli in f.line_items
+        if fli.line_item_id == line.id
+    )
+
+
+def _set_current_quantity(shop: Shop, order: Order, line: LineItem, quantity: int, field: list[str]) -> None:
+    open_lines = [
+        fo_line
+        for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids)
+        if fo.status not in FINISHED
+        for fo_line in fo.line_items
+        if fo_line.line_item_id == line.id
+    ]
+    fulfilled = fulfilled_quantity(shop, line)
+    if quantity < fulfilled:
+        raise InvalidInput(f"Quantity can't be less than the {fulfilled} already fulfilled.", [*field, "quantity"])
+    take = line.current_quantity - quantity
+    for fo_line in open_lines:
+        if take <= 0:
+            break
+        taken = min(take, fo_line.remaining_quantity)
+        fo_line.remaining_quantity -= taken
+        fo_line.total_quantity -= taken
+        take -= taken
+    if take < 0 and open_lines:  # more of it: onto the open fulfillment order that holds it
+        open_lines[0].remaining_quantity -= take
+        open_lines[0].total_quantity -= take
+    elif take < 0:
+        _new_fulfillment_order(shop, order, _default_location(shop), {line.id: -take})
+    line.removed += line.current_quantity - quantity
+    for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids):
+        if fo.status not in FINISHED and any(fo_line.line_item_id == line.id for fo_line in fo.line_items):
+            fo.line_items = [fo_line for fo_line in fo.line_items if fo_line.total_quantity > 0]
+            if fo.remaining() == 0:
+                fo.status = CLOSED  # what was left of it was edited away
+            _touch(fo)
 
 
 def refund_order(shop: Shop, order_id: Any, refund: dict[str, Any]) -> Order:

@@ -41,3 +41,15 @@ def test_commands_map_to_rest_calls():
 def test_the_shop_is_the_local_demo_s_unless_told(monkeypatch):
     monkeypatch.delenv("SANDBOX_SHOP", raising=False)
     assert build_parser().parse_args(["show-order", "1"]).shop == "demo-shop.myshopify.com"
+
+
+def test_edit_order_sets_quantities_and_adds_items():
+    assert parse("edit-order", "1001", "--set", "gid://shopify/LineItem/7:1", "--add", "SKU-3:2", "--add", "SKU-4") == (
+        "POST",
+        "/shops/demo.myshopify.com/orders/1001/edit",
+        {
+            "line_items": [{"id": "gid://shopify/LineItem/7", "quantity": 1}],
+            "add": [{"sku": "SKU-3", "quantity": 2}, {"sku": "SKU-4", "quantity": 1}],
+            "note": None,
+        },
+    )

@@ -3,6 +3,8 @@ ones they refine): cancelling an open fulfillment order, holds, moves, merges, w
 
 from __future__ import annotations
 
+import json
+
 LINES = "lineItems(first: 10) { nodes { id totalQuantity remainingQuantity lineItem { fulfillableQuantity } } }"
 STATE = f"id status requestStatus fulfillAt fulfillBy supportedActions {{ action }} {LINES}"
 CODED = "userErrors { field message code }"
@@ -369,3 +371,52 @@ def test_a_fulfilled_order_can_return_all_it_shipped_and_a_return_is_calculated_
     # An order with nothing shipped has nothing to return.
     unshipped, _ = at_shop_location(h)
     assert h.gql(RETURNABLE, {"id": unshipped["id"]})["data"]["returnableFulfillments"]["nodes"] == []
+
+
+EDITED = (
+    "query($id: ID!) { order(id: $id) { displayFulfillmentStatus totalPriceSet { shopMoney { amount } }"
+    " lineItems(first: 10) { nodes { title quantity currentQuantity unfulfilledQuantity } }"
+    " fulfillmentOrders(first: 10) { nodes { id status lineItems(first: 10) { nodes { totalQuantity"
+    " remainingQuantity lineItem { title fulfillableQuantity } } } } } } }"
+)
+
+
+def edit(h, order: dict, expect: int = 200, **changes) -> dict:
+    response = h.client.post(f"/_sandbox/shops/{h.shop}/orders/{order['id'].rsplit('/', 1)[1]}/edit", json=changes)
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()
+
+
+def test_an_edit_takes_quantity_off_the_open_fulfillment_order_and_gives_added_items_one_of_their_own(h):
+    # As the store's recorded edit: 3 -> 1 on the same fulfillment order, an added line in a new one.
+    order = h.order([{"title": "Source", "sku": "SKU-1", "quantity": 3, "location_id": h.shop_location, "price": "10"}])
+    fo_id = order["fulfillment_orders"][0]["id"]
+    line_id = order["line_items"][0]["id"]
+    edit(h, order, line_items=[{"id": line_id, "quantity": 1}], add=[{"title": "Board", "quantity": 2, "price": "5"}])
+    read = h.gql(EDITED, {"id": order["id"]})["data"]["order"]
+    assert read["lineItems"]["nodes"] == [
+        {"title": "Source", "quantity": 3, "currentQuantity": 1, "unfulfilledQuantity": 1},
+        {"title": "Board", "quantity": 2, "currentQuantity": 2, "unfulfilledQuantity": 2},
+    ]
+    assert read["totalPriceSet"] == {"shopMoney": {"amount": "20.0"}}
+    first, added = read["fulfillmentOrders"]["nodes"]
+    assert first["id"] == fo_id and first["status"] == "OPEN"
+    assert first["lineItems"]["nodes"] == [
+        {"totalQuantity": 1, "remainingQuantity": 1, "lineItem": {"title": "Source", "fulfillableQuantity": 1}}
+    ]
+    assert added["status"] == "OPEN"
+    assert [n["totalQuantity"] for n in added["lineItems"]["nodes"]] == [2]
+
+
+def test_an_edit_cannot_take_off_what_was_fulfilled_and_editing_a_line_away_closes_its_fulfillment_order(h):
+    order = h.order([{"sku": "SKU-1", "quantity": 2, "location_id": h.shop_location}])
+    fo = order["fulfillment_orders"][0]
+    line_id = order["line_items"][0]["id"]
+    fo_line = fo["line_items"][0]["id"]
+    h.act(fo["id"], "mark_fulfilled", line_items=[{"id": fo_line, "quantity": 1}])
+    refused = edit(h, order, expect=422, line_items=[{"id": line_id, "quantity": 0}])
+    assert "already fulfilled" in json.dumps(refused)
+    edit(h, order, line_items=[{"id": line_id, "quantity": 1}])
+    read = h.gql(EDITED, {"id": order["id"]})["data"]["order"]
+    assert read["displayFulfillmentStatus"] == "FULFILLED"
+    assert [n["status"] for n in read["fulfillmentOrders"]["nodes"]] == ["CLOSED"]
