@@ -737,16 +737,24 @@ def edit_order(shop: Shop, order_id: Any, changes: dict[str, Any]) -> Order:
     order = get_order(shop, order_id)
     _refuse_while_requested(shop, order, "edited")
     lines = {line.id: line for line in order.line_items}
+    # Every change is checked before any is made: a refused edit changes nothing.
+    quantities: list[tuple[LineItem, int]] = []
     for index, entry in enumerate(changes.get("line_items") or []):
         field = ["line_items", str(index)]
         line = lines.get(parse_id(entry.get("id"), "LineItem") or -1)
         if line is None:
             raise InvalidInput("Line item does not exist on this order.", [*field, "id"])
-        _set_current_quantity(shop, order, line, int(entry.get("quantity", line.current_quantity)), field)
+        quantity = int(entry.get("quantity", line.current_quantity))
+        fulfilled = fulfilled_quantity(shop, line)
+        if quantity < fulfilled:  # (never below 0 either)
+            raise InvalidInput(f"Quantity can't be less than the {fulfilled} already fulfilled.", [*field, "quantity"])
+        quantities.append((line, quantity))
     added = [
         _new_line_item(shop, order.id, item, ["add", str(index)], _default_location(shop))
         for index, item in enumerate(changes.get("add") or [])
     ]
+    for line, quantity in quantities:
+        _set_current_quantity(shop, order, line, quantity)
     for line, location_id in added:
         order.line_items.append(line)
         shop.line_items[line.id] = line
@@ -770,7 +778,8 @@ def fulfilled_quantity(shop: Shop, line: LineItem) -> int:
     )
 
 
-def _set_current_quantity(shop: Shop, order: Order, line: LineItem, quantity: int, field: list[str]) -> None:
+def _set_current_quantity(shop: Shop, order: Order, line: LineItem, quantity: int) -> None:
+    """Change a line's current quantity (checked: not below what was fulfilled) in its open fulfillment orders."""
     open_lines = [
         fo_line
         for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids)
@@ -778,9 +787,6 @@ def _set_current_quantity(shop: Shop, order: Order, line: LineItem, quantity: in
         for fo_line in fo.line_items
         if fo_line.line_item_id == line.id
     ]
-    fulfilled = fulfilled_quantity(shop, line)
-    if quantity < fulfilled:
-        raise InvalidInput(f"Quantity can't be less than the {fulfilled} already fulfilled.", [*field, "quantity"])
     take = line.current_quantity - quantity
     for fo_line in open_lines:
         if take <= 0:

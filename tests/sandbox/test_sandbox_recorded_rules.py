@@ -416,6 +416,9 @@ def test_an_edit_cannot_take_off_what_was_fulfilled_and_editing_a_line_away_clos
     h.act(fo["id"], "mark_fulfilled", line_items=[{"id": fo_line, "quantity": 1}])
     refused = edit(h, order, expect=422, line_items=[{"id": line_id, "quantity": 0}])
     assert "already fulfilled" in json.dumps(refused)
+    # A refused edit changes nothing, not even the lines checked before the one refused.
+    edit(h, order, expect=422, line_items=[{"id": line_id, "quantity": 1}, {"id": line_id, "quantity": -1}])
+    assert h.gql(EDITED, {"id": order["id"]})["data"]["order"]["lineItems"]["nodes"][0]["currentQuantity"] == 2
     edit(h, order, line_items=[{"id": line_id, "quantity": 1}])
     read = h.gql(EDITED, {"id": order["id"]})["data"]["order"]
     assert read["displayFulfillmentStatus"] == "FULFILLED"
