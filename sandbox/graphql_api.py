@@ -602,9 +602,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     "ReturnableFulfillment": {
         "id": _gid("ReturnableFulfillment"),
         "fulfillment": lambda f, info: f,
-        "returnableFulfillmentLineItems": lambda f, info, **page: connection(
-            [line for line in f.line_items if line.quantity > 0], **page
-        ),
+        "returnableFulfillmentLineItems": lambda f, info, **page: connection(st.returnable_lines(f), **page),
     },
     "ReturnableFulfillmentLineItem": {"fulfillmentLineItem": lambda line, info: line},
     "FulfillmentEvent": {"id": _gid("FulfillmentEvent")},
@@ -755,54 +753,9 @@ def _order_cancel(
     return {"job": {"id": gid("Job", str(uuid.uuid4())), "done": False}, "orderCancelUserErrors": []}
 
 
-# OrderCreateOrderInput's shipping address -> the sandbox's address fields.
-_ORDER_ADDRESS = {
-    "first_name": "firstName",
-    "last_name": "lastName",
-    "address1": "address1",
-    "address2": "address2",
-    "city": "city",
-    "province": "provinceCode",
-    "country_code": "countryCode",
-    "zip": "zip",
-    "phone": "phone",
-}
-
-
 def _order_create(shop: Shop, actor: Actor, order: dict, options: dict | None = None) -> dict:
-    """An order created through the Admin API (`orderCreate`, write_orders), placed as the merchant places one.
-    It is paid when a transaction succeeded; with neither transactions nor a financial status the store shows no
-    financial status at all (its recorded answers)."""
-    lines = []
-    for item in order.get("lineItems") or []:
-        variant = inv.variant_for_id(shop, item.get("variantId"))
-        lines.append(
-            {
-                "title": item.get("title") or (shop.products[variant.product_id].title if variant else None),
-                "sku": item.get("sku") or (variant.sku if variant else None),
-                "quantity": item.get("quantity"),
-                "price": ((item.get("priceSet") or {}).get("shopMoney") or {}).get("amount"),
-                "requires_shipping": item.get("requiresShipping", True) is not False,
-            }
-        )
-    transactions = order.get("transactions") or []
-    paid = any(
-        t.get("status", "SUCCESS") == "SUCCESS" and t.get("kind", "SALE") in {"SALE", "CAPTURE"} for t in transactions
-    )
-    status = order.get("financialStatus")
-    details = {k: order[k] for k in ("email", "phone", "tags", "currency") if order.get(k) is not None}
-    details |= {"financial_status": status, "payment_recorded": bool(transactions) or status is not None}
-    address = order.get("shippingAddress") or {}
     try:
-        made = st.create_order(
-            shop,
-            lines,
-            {ours: address[theirs] for ours, theirs in _ORDER_ADDRESS.items() if address.get(theirs)},
-            order.get("note"),
-            paid,
-            None,
-            details,
-        )
+        made = st.create_order_from_input(shop, order)
     except StoreUserError as error:
         # The sandbox's own checks name its merchant API's fields; the mutation names its input's.
         field = ["order", "lineItems", *error.field[1:]] if error.field and error.field[0] == "line_items" else None

@@ -29,6 +29,7 @@ from sandbox.model import (
     ResourceNotFound,
     Shop,
     StoreUserError,
+    address_fields,
     now,
     parse_id,
 )
@@ -142,11 +143,6 @@ def variant_quantity(shop: Shop, variant: ProductVariant) -> int:
     return sum(quantity(shop, level, "available") for level in item.levels.values() if level.is_active)
 
 
-def variant_for_id(shop: Shop, value: Any) -> ProductVariant | None:
-    id_ = parse_id(value, "ProductVariant") if value else None
-    return shop.variants.get(id_) if id_ is not None else None
-
-
 def variant_for_sku(shop: Shop, sku: str | None) -> ProductVariant | None:
     """A line item's `variant`: the catalogue variant with its SKU. Orders placed with a SKU the catalogue does not
     hold (custom items, as the store calls them) have none."""
@@ -224,13 +220,7 @@ def restock(shop: Shop, location_id: int, lines: Iterable[tuple[str | None, int]
 def _address(values: dict[str, Any] | None, base: Address | None = None) -> Address:
     if values is not None and not isinstance(values, dict):
         raise _error("Address must be an object.", ["input", "address"])
-    address = Address(**vars(base)) if base else Address()
-    names = {"countryCode": "country_code", "provinceCode": "province"}
-    for key, value in (values or {}).items():
-        attr = names.get(key, key)
-        if attr in Address.__dataclass_fields__:
-            setattr(address, attr, value)
-    return address
+    return Address(**(vars(base) if base else {}) | address_fields(values or {}))
 
 
 def add_location(

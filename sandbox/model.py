@@ -175,6 +175,22 @@ class Address:
     email: str | None = None
 
 
+# The Admin API's address input names that are not the attribute's own (the rest are: address1, city, zip ...).
+_ADDRESS_INPUT_NAMES = {
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "countryCode": "country_code",
+    "provinceCode": "province",
+}
+
+
+def address_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """An address input of the Admin API (`MailingAddressInput`, `LocationAddressInput`) as Address attributes;
+    what Address does not hold is left out."""
+    named = ((_ADDRESS_INPUT_NAMES.get(key, key), value) for key, value in values.items())
+    return {attr: value for attr, value in named if attr in Address.__dataclass_fields__}
+
+
 @dataclass
 class Location:
     id: int

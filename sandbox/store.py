@@ -80,6 +80,7 @@ from sandbox.model import (
     TrackingInfo,
     UserErrors,
     WebhookDelivery,
+    address_fields,
     gid,
     new_manual_service,
     now,
@@ -629,6 +630,33 @@ def create_order(
     if paid:
         _auto_fulfill(shop, order)
     return order
+
+
+def create_order_from_input(shop: Shop, order: dict[str, Any]) -> Order:
+    """An order created through the Admin API (`orderCreate`'s OrderCreateOrderInput), placed as the merchant
+    places one. It is paid when a sale or capture succeeded; with neither transactions nor a financial status the
+    store shows no financial status at all (its recorded answers)."""
+    lines = []
+    for item in order.get("lineItems") or []:
+        variant = shop.variants.get(parse_id(item.get("variantId"), "ProductVariant") or -1)
+        lines.append(
+            {
+                "title": item.get("title") or (shop.products[variant.product_id].title if variant else None),
+                "sku": item.get("sku") or (variant.sku if variant else None),
+                "quantity": item.get("quantity"),
+                "price": ((item.get("priceSet") or {}).get("shopMoney") or {}).get("amount"),
+                "requires_shipping": item.get("requiresShipping", True) is not False,
+            }
+        )
+    transactions = order.get("transactions") or []
+    paid = any(
+        t.get("status", "SUCCESS") == "SUCCESS" and t.get("kind", "SALE") in {"SALE", "CAPTURE"} for t in transactions
+    )
+    status = order.get("financialStatus")
+    details = {k: order[k] for k in ("email", "phone", "tags", "currency") if order.get(k) is not None}
+    details |= {"financial_status": status, "payment_recorded": bool(transactions) or status is not None}
+    address = {k: v for k, v in address_fields(order.get("shippingAddress") or {}).items() if v}
+    return create_order(shop, lines, address, order.get("note"), paid, None, details)
 
 
 FINANCIAL_STATUSES = (
@@ -1645,7 +1673,12 @@ def returnable_fulfillments(shop: Shop, order_id: Any) -> list[Fulfillment]:
     if order is None:
         return []
     shipped = [shop.fulfillments[i] for i in order.fulfillment_ids]
-    return [f for f in shipped if f.status == "SUCCESS" and any(line.quantity > 0 for line in f.line_items)]
+    return [f for f in shipped if f.status == "SUCCESS" and returnable_lines(f)]
+
+
+def returnable_lines(fulfillment: Fulfillment) -> list[FulfillmentLineItem]:
+    """What of a fulfillment may be returned: every line that shipped something."""
+    return [line for line in fulfillment.line_items if line.quantity > 0]
 
 
 def calculate_return(shop: Shop, data: dict[str, Any]) -> tuple[Order, list[CalculatedReturnLine]] | None:
