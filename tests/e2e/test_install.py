@@ -278,10 +278,15 @@ def test_uninstall_forgets_the_token_and_stops_all_work_for_the_shop(system):
     shop.configure(pick_delay_s=20)
     sku = f"UNINSTALL-{uuid.uuid4().hex[:6]}"
     shop.set_stock(sku, 5)
+    # The earlier tests' shops share these workers; their backlog is not this test's (once, in a whole-suite run,
+    # the accept took longer than a minute behind it).
+    system.wait_workers_caught_up()
     working = shop.place_order([{"sku": sku, "title": "Left behind", "quantity": 1}])
     working_fo = only_fo(working)["id"]
     merchant.request_fulfillment(working_fo)
-    record = wait_for(lambda: (r := shop.record(working_fo)) is not None and r.state == "accepted" and r, what="accept")
+    record = wait_for(
+        lambda: (r := shop.record(working_fo)) is not None and r.state == "accepted" and r, timeout=120, what="accept"
+    )
 
     removed = requests.delete(f"{system.sandbox_url}/_sandbox/shops/{merchant.shop}/app_installs", timeout=10)
     assert removed.status_code == 200 and removed.json()["uninstalled"]
